@@ -1,0 +1,41 @@
+# netmesh — the two set-up commands: `make demo` and `make test` (as root on Debian).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.netmesh-installed
+PYTEST_ARGS ?=
+
+.PHONY: all deps test lint pytest unit e2e demo bench clean
+
+all: test
+
+# System packages, kernel-headers fallback and the venv, through the one install script.
+# Re-run when the packaging or the script changes.
+$(STAMP): setup.cfg pyproject.toml scripts/install-deps.sh
+	bash scripts/install-deps.sh
+	touch $(STAMP)
+
+deps: $(STAMP)
+
+lint: deps
+	$(VENV)/bin/ruff check netmesh agent collector lab tests
+	$(VENV)/bin/ruff format --check netmesh agent collector lab tests
+	$(VENV)/bin/mypy
+	$(PY) scripts/check_imports.py
+
+pytest: deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: deps
+	$(PY) -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
+
+e2e: deps
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+test: lint pytest
+
+demo: deps
+	@echo "make demo: coming with the lab (issue: Lab, fault injection, make demo)."
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

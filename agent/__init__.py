@@ -1,0 +1,1 @@
+"""netmesh agent: the per-node daemon (iperf3 server, scheduled tests, reports)."""

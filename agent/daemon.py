@@ -1,0 +1,211 @@
+"""The agent's main loop: wire settings, state, server, tests, reporting and HTTP together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol as TypingProtocol
+
+from aiohttp import web
+
+from agent.http import create_app
+from agent.metrics import make_registry
+from agent.report import Member, MemberList, TestResult
+from agent.report import Protocol as NetProtocol
+from agent.reporter import Reporter
+from agent.runner import ClientOptions, run_test
+from agent.schedule import PlanSettings, plan
+from agent.server import IperfServer, ServerOptions
+from agent.settings import AgentSettings
+from agent.state import AgentState
+from netmesh.tasks import guard
+
+log = logging.getLogger(__name__)
+
+
+class RunTest(TypingProtocol):
+    def __call__(
+        self,
+        *,
+        source: str,
+        peer: Member,
+        protocol: NetProtocol,
+        opts: ClientOptions,
+        deadline: float,
+        clock: Callable[[], float],
+    ) -> Awaitable[TestResult]: ...
+
+
+def plan_settings(settings: AgentSettings) -> PlanSettings:
+    return PlanSettings(
+        duration=settings.test_duration,
+        omit=settings.omit_seconds,
+        guard=settings.guard_seconds,
+        protocols=settings.protocol_list,
+        concurrency=settings.concurrency,
+        peers_k=settings.peers_k,
+    )
+
+
+def client_options(settings: AgentSettings) -> ClientOptions:
+    return ClientOptions(
+        binary=settings.iperf3_binary,
+        duration=settings.test_duration,
+        omit=settings.omit_seconds,
+        udp_bitrate=settings.udp_bitrate,
+        connect_timeout=settings.connect_timeout,
+        bind_address=settings.address,
+    )
+
+
+class TestLoop:
+    """Run this node's test of every slot; never overrun a slot, never start late.
+
+    A test may start up to half the guard time after its slot began; later
+    than that it could overrun into the next slot (and collide with the next
+    test of the same server), so it is skipped and counted instead.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self,
+        state: AgentState,
+        settings: PlanSettings,
+        opts: ClientOptions,
+        *,
+        members: Callable[[], Sequence[Member]],
+        runner: RunTest = run_test,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.state = state
+        self.settings = settings
+        self.opts = opts
+        self.members = members
+        self.runner = runner
+        self.clock = clock
+        self.sleep = sleep
+        self.last_slot = -1
+        self.first_step = True
+
+    async def run(self, iterations: int | None = None) -> None:
+        done = 0
+        while iterations is None or done < iterations:
+            await self.step()
+            done += 1
+
+    async def step(self) -> None:
+        now = self.clock()
+        slot = plan(self.members(), self.state.me.name, now, self.settings)
+        if slot.test is not None and slot.number != self.last_slot:
+            self.last_slot = slot.number
+            lag = now - slot.start
+            latest_end = now + self.settings.omit + self.settings.duration
+            if latest_end > slot.end - self.settings.guard / 2:
+                if self.first_step:  # started mid-slot: not a scheduling problem
+                    self.first_step = False
+                    await self.sleep(max(0.0, slot.end - self.clock()) + 0.001)
+                    return
+                self.state.skipped_tests["late"] += 1
+                log.warning(
+                    "skipping test of %s in slot %d: started %.2fs late",
+                    slot.test.server.name,
+                    slot.number,
+                    lag,
+                )
+            else:
+                self.state.scheduler_lag_seconds = lag
+                result = await self.runner(
+                    source=self.state.me.name,
+                    peer=slot.test.server,
+                    protocol=slot.test.protocol,
+                    opts=self.opts,
+                    deadline=slot.end - 0.05,
+                    clock=self.clock,
+                )
+                self.state.record(result)
+                if not result.ok:
+                    log.info(
+                        "test %s -> %s (%s): %s: %s",
+                        result.source,
+                        result.destination,
+                        result.protocol,
+                        result.result,
+                        result.message,
+                    )
+        self.first_step = False
+        await self.sleep(max(0.0, slot.end - self.clock()) + 0.001)
+
+
+def initial_members(settings: AgentSettings) -> MemberList:
+    members = {m.name: m for m in settings.static_peers}
+    members[settings.node_name] = settings.me
+    return MemberList(epoch=0, members=tuple(sorted(members.values())))
+
+
+async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = None) -> None:
+    """Run until cancelled."""
+    state = AgentState(me=settings.me, http_port=settings.http_port)
+    state.set_members(initial_members(settings))
+    server = IperfServer(
+        ServerOptions(
+            binary=settings.iperf3_binary,
+            bind_address=settings.bind_address,
+            port=settings.iperf3_port,
+            check_interval=settings.server_check_interval,
+            check_timeout=settings.server_check_timeout,
+            max_busy=max(30.0, 3 * plan_settings(settings).slot_seconds),
+        )
+    )
+    state.server_up = lambda: server.up
+    state.server_restarts = lambda: server.restarts
+
+    def failed(name: str) -> None:
+        state.task_failures[name] += 1
+
+    loop = TestLoop(
+        state,
+        plan_settings(settings),
+        client_options(settings),
+        members=lambda: state.members.members,
+    )
+    app = create_app(state, make_registry(state))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.bind_address, settings.http_port)
+    await site.start()
+    log.info(
+        "agent %s listening on %s:%d (iperf3 on port %d), %d members",
+        settings.node_name,
+        settings.bind_address,
+        settings.http_port,
+        settings.iperf3_port,
+        len(state.members.members),
+    )
+    tasks = [
+        asyncio.create_task(guard("iperf3-server", server.run, on_failure=failed)),
+        asyncio.create_task(guard("tests", loop.run, on_failure=failed)),
+    ]
+    if settings.collector_url:
+        reporter = Reporter(
+            state,
+            collector_url=settings.collector_url,
+            interval=settings.report_interval,
+            timeout=settings.report_timeout,
+        )
+        tasks.append(asyncio.create_task(guard("reporter", reporter.run, on_failure=failed)))
+    if ready is not None:
+        ready.set()
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await runner.cleanup()

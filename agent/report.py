@@ -1,0 +1,391 @@
+"""The agent ↔ collector wire format: reports (agent → collector) and member lists (back).
+
+This module is the one part of the agent the collector may import. It holds
+plain frozen dataclasses, their JSON forms, and strict parsers that turn
+untrusted JSON into them or raise ``WireError`` with a reason a human can act
+on. Nothing here does I/O.
+
+Schema version 1::
+
+    report = {
+      "schema": 1, "node": str, "address": str, "iperf3_port": int,
+      "http_port": int, "generated_at": float, "started_at": float,
+      "results": [test_result, ...],          # latest per (peer, protocol)
+      "tests": [{"destination", "protocol", "result", "count"}, ...],  # counters
+      "agent": {"iperf3_server_up": 0|1, "iperf3_server_restarts": int,
+                "scheduler_lag_seconds": float, "skipped_tests": int,
+                "members": int, "epoch": int},
+      "probe": {"mode": str, "up": 0|1, "reason": str, ...} | null,
+      "retransmits": [{"local", "remote", "port", "count"}, ...]
+    }
+    members_response = {"epoch": int, "members": [{"name", "address", "iperf3_port"}]}
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, cast
+
+SCHEMA_VERSION = 1
+
+Protocol = Literal["tcp", "udp"]
+PROTOCOLS: tuple[Protocol, ...] = ("tcp", "udp")
+
+# Why a test did not succeed. "ok" is the success value.
+RESULTS: tuple[str, ...] = (
+    "ok",
+    "busy",  # the peer's iperf3 server was running another test
+    "refused",  # nothing listens on the peer's port
+    "unreachable",  # no route / host unreachable
+    "timeout",  # the test hit its deadline and was killed
+    "garbage",  # iperf3 printed something that is not its JSON
+    "error",  # any other iperf3 error (message says which)
+)
+
+MAX_NAME = 253  # a DNS subdomain, like a Kubernetes node name
+MAX_MESSAGE = 512
+MAX_RESULTS = 4096
+MAX_TEST_COUNTERS = 4096 * len(RESULTS)
+MAX_RETRANSMIT_FLOWS = 4096
+MAX_MEMBERS = 100_000
+
+
+class WireError(ValueError):
+    """Input that does not follow the wire format; the message says what and where."""
+
+
+@dataclass(frozen=True, kw_only=True, order=True)
+class Member:
+    """One node of the mesh as every agent sees it."""
+
+    name: str
+    address: str
+    iperf3_port: int = 5201
+
+
+@dataclass(frozen=True, kw_only=True)
+class TestResult:
+    """The outcome of one iperf3 client test from ``source`` to ``destination``.
+
+    Rates are bits per second; times are seconds. Measurements that a test did
+    not produce (a failed test, UDP fields of a TCP test) are None.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    source: str
+    destination: str
+    protocol: Protocol
+    result: str
+    message: str = ""
+    started_at: float = 0.0
+    duration_seconds: float = 0.0
+    sent_bits_per_second: float | None = None
+    received_bits_per_second: float | None = None
+    retransmits: int | None = None
+    rtt_min_seconds: float | None = None
+    rtt_mean_seconds: float | None = None
+    rtt_max_seconds: float | None = None
+    jitter_seconds: float | None = None
+    lost_packets: int | None = None
+    packets: int | None = None
+    loss_ratio: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result == "ok"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TestCount:
+    __test__ = False  # not a pytest test class
+    destination: str
+    protocol: Protocol
+    result: str
+    count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetransmitFlow:
+    """Kernel-counted TCP retransmissions of one endpoint pair (ephemeral port folded)."""
+
+    local: str
+    remote: str
+    port: int
+    count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentHealth:
+    iperf3_server_up: int = 0
+    iperf3_server_restarts: int = 0
+    scheduler_lag_seconds: float = 0.0
+    skipped_tests: int = 0
+    members: int = 0
+    epoch: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeStatus:
+    mode: str = "none"
+    up: int = 0
+    reason: str = ""
+    map_entries: int = 0
+    map_capacity: int = 0
+    evictions: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    node: str
+    address: str
+    iperf3_port: int
+    http_port: int
+    generated_at: float
+    started_at: float
+    results: tuple[TestResult, ...] = ()
+    tests: tuple[TestCount, ...] = ()
+    agent: AgentHealth = field(default_factory=AgentHealth)
+    probe: ProbeStatus | None = None
+    retransmits: tuple[RetransmitFlow, ...] = ()
+    schema: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberList:
+    epoch: int
+    members: tuple[Member, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "members": [asdict(m) for m in self.members]}
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _Reader:
+    """Typed access to one JSON object, naming the path of every problem."""
+
+    def __init__(self, obj: Any, path: str) -> None:
+        if not isinstance(obj, dict):
+            raise WireError(f"{path or 'body'}: expected an object, got {_kind(obj)}")
+        self.obj = cast(dict[str, Any], obj)
+        self.path = path
+
+    def _at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def get(self, key: str, default: Any = ...) -> Any:
+        if key not in self.obj:
+            if default is ...:
+                raise WireError(f"{self._at(key)}: missing")
+            return default
+        return self.obj[key]
+
+    def string(self, key: str, *, max_len: int = MAX_NAME, allow_empty: bool = False) -> str:
+        value = self.get(key)
+        if not isinstance(value, str):
+            raise WireError(f"{self._at(key)}: expected a string, got {_kind(value)}")
+        if not value and not allow_empty:
+            raise WireError(f"{self._at(key)}: must not be empty")
+        if len(value) > max_len:
+            raise WireError(f"{self._at(key)}: longer than {max_len} characters")
+        return value
+
+    def integer(self, key: str, *, low: int = 0, high: int = 2**63 - 1, default: Any = ...) -> int:
+        value = self.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise WireError(f"{self._at(key)}: expected an integer, got {_kind(value)}")
+        if not low <= value <= high:
+            raise WireError(f"{self._at(key)}: {value} is outside [{low}, {high}]")
+        return value
+
+    def number(self, key: str, *, high: float = math.inf, default: Any = ...) -> float:
+        value = self.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise WireError(f"{self._at(key)}: expected a number, got {_kind(value)}")
+        number = float(value)
+        if not math.isfinite(number) or number < 0:
+            raise WireError(f"{self._at(key)}: must be a finite non-negative number")
+        if number > high:
+            raise WireError(f"{self._at(key)}: {number} is above {high}")
+        return number
+
+    def optional_number(self, key: str, *, high: float = math.inf) -> float | None:
+        if self.get(key, None) is None:
+            return None
+        return self.number(key, high=high)
+
+    def optional_integer(self, key: str) -> int | None:
+        if self.get(key, None) is None:
+            return None
+        return self.integer(key)
+
+    def items(self, key: str, *, limit: int, default: Any = ...) -> list[Any]:
+        value = self.get(key, default)
+        if not isinstance(value, list):
+            raise WireError(f"{self._at(key)}: expected a list, got {_kind(value)}")
+        if len(value) > limit:
+            raise WireError(f"{self._at(key)}: {len(value)} entries, at most {limit} allowed")
+        return value
+
+    def child(self, key: str, index: int | None = None) -> str:
+        return self._at(key) if index is None else f"{self._at(key)}[{index}]"
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _protocol(reader: _Reader, key: str = "protocol") -> Protocol:
+    value = reader.string(key, max_len=8)
+    if value not in PROTOCOLS:
+        raise WireError(f"{reader.child(key)}: unknown protocol {value!r} (tcp or udp)")
+    return value
+
+
+def _result_name(reader: _Reader, key: str = "result") -> str:
+    value = reader.string(key, max_len=16)
+    if value not in RESULTS:
+        raise WireError(f"{reader.child(key)}: unknown result {value!r}")
+    return value
+
+
+def _address(reader: _Reader, key: str) -> str:
+    value = reader.string(key, max_len=64)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise WireError(f"{reader.child(key)}: {value!r} is not an IP address") from None
+    return value
+
+
+def parse_test_result(obj: Any, path: str = "result") -> TestResult:
+    r = _Reader(obj, path)
+    return TestResult(
+        source=r.string("source"),
+        destination=r.string("destination"),
+        protocol=_protocol(r),
+        result=_result_name(r),
+        message=r.string("message", max_len=MAX_MESSAGE, allow_empty=True),
+        started_at=r.number("started_at"),
+        duration_seconds=r.number("duration_seconds", high=86400),
+        sent_bits_per_second=r.optional_number("sent_bits_per_second"),
+        received_bits_per_second=r.optional_number("received_bits_per_second"),
+        retransmits=r.optional_integer("retransmits"),
+        rtt_min_seconds=r.optional_number("rtt_min_seconds", high=3600),
+        rtt_mean_seconds=r.optional_number("rtt_mean_seconds", high=3600),
+        rtt_max_seconds=r.optional_number("rtt_max_seconds", high=3600),
+        jitter_seconds=r.optional_number("jitter_seconds", high=3600),
+        lost_packets=r.optional_integer("lost_packets"),
+        packets=r.optional_integer("packets"),
+        loss_ratio=r.optional_number("loss_ratio", high=1.0),
+    )
+
+
+def parse_report(obj: Any) -> Report:
+    """Validate an agent report from untrusted JSON; raise WireError on any problem."""
+    r = _Reader(obj, "")
+    schema = r.get("schema")
+    if schema != SCHEMA_VERSION:
+        raise WireError(
+            f"schema: version {schema!r} is not supported (this side speaks {SCHEMA_VERSION})"
+        )
+    node = r.string("node")
+    results = tuple(
+        parse_test_result(item, r.child("results", i))
+        for i, item in enumerate(r.items("results", limit=MAX_RESULTS))
+    )
+    for i, res in enumerate(results):
+        if res.source != node:
+            raise WireError(
+                f"results[{i}].source: {res.source!r} is not the reporting node {node!r}"
+            )
+    tests = []
+    for i, item in enumerate(r.items("tests", limit=MAX_TEST_COUNTERS, default=[])):
+        t = _Reader(item, r.child("tests", i))
+        tests.append(
+            TestCount(
+                destination=t.string("destination"),
+                protocol=_protocol(t),
+                result=_result_name(t),
+                count=t.integer("count"),
+            )
+        )
+    flows = []
+    for i, item in enumerate(r.items("retransmits", limit=MAX_RETRANSMIT_FLOWS, default=[])):
+        f = _Reader(item, r.child("retransmits", i))
+        local = f.string("local", max_len=64)
+        remote = f.string("remote", max_len=64)
+        if local != "other":
+            _address(f, "local")
+            _address(f, "remote")
+        flows.append(
+            RetransmitFlow(
+                local=local,
+                remote=remote,
+                port=f.integer("port", high=65535),
+                count=f.integer("count"),
+            )
+        )
+    agent_obj = r.get("agent", None)
+    agent = AgentHealth()
+    if agent_obj is not None:
+        a = _Reader(agent_obj, "agent")
+        agent = AgentHealth(
+            iperf3_server_up=a.integer("iperf3_server_up", high=1, default=0),
+            iperf3_server_restarts=a.integer("iperf3_server_restarts", default=0),
+            scheduler_lag_seconds=a.number("scheduler_lag_seconds", default=0.0),
+            skipped_tests=a.integer("skipped_tests", default=0),
+            members=a.integer("members", default=0),
+            epoch=a.integer("epoch", default=0),
+        )
+    probe_obj = r.get("probe", None)
+    probe = None
+    if probe_obj is not None:
+        p = _Reader(probe_obj, "probe")
+        probe = ProbeStatus(
+            mode=p.string("mode", max_len=16),
+            up=p.integer("up", high=1),
+            reason=p.string("reason", max_len=MAX_MESSAGE, allow_empty=True),
+            map_entries=p.integer("map_entries", default=0),
+            map_capacity=p.integer("map_capacity", default=0),
+            evictions=p.integer("evictions", default=0),
+        )
+    return Report(
+        node=node,
+        address=_address(r, "address"),
+        iperf3_port=r.integer("iperf3_port", low=1, high=65535),
+        http_port=r.integer("http_port", low=1, high=65535),
+        generated_at=r.number("generated_at"),
+        started_at=r.number("started_at"),
+        results=results,
+        tests=tuple(tests),
+        agent=agent,
+        probe=probe,
+        retransmits=tuple(flows),
+    )
+
+
+def parse_member_list(obj: Any) -> MemberList:
+    """Validate the collector's response to a report."""
+    r = _Reader(obj, "")
+    members = []
+    for i, item in enumerate(r.items("members", limit=MAX_MEMBERS)):
+        m = _Reader(item, r.child("members", i))
+        members.append(
+            Member(
+                name=m.string("name"),
+                address=_address(m, "address"),
+                iperf3_port=m.integer("iperf3_port", low=1, high=65535),
+            )
+        )
+    names = [m.name for m in members]
+    if len(set(names)) != len(names):
+        raise WireError("members: duplicate node names")
+    return MemberList(epoch=r.integer("epoch"), members=tuple(sorted(members)))

@@ -1,0 +1,89 @@
+"""Push the agent's report to the collector; adopt the member list it answers with.
+
+When the collector is unreachable the agent keeps testing its last known
+members. Retries back off exponentially (up to ``max_backoff``) and the log
+says so once per change of state, not once per attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+
+import aiohttp
+
+from agent.report import WireError, parse_member_list
+from agent.state import AgentState
+
+log = logging.getLogger(__name__)
+
+REPORTS_PATH = "/api/v1/reports"
+
+
+class Reporter:
+    def __init__(
+        self,
+        state: AgentState,
+        *,
+        collector_url: str,
+        interval: float,
+        timeout: float,
+        max_backoff: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state = state
+        self.url = collector_url.rstrip("/") + REPORTS_PATH
+        self.interval = interval
+        self.timeout = timeout
+        self.max_backoff = max(max_backoff, interval)
+        self.clock = clock
+        self._failing: str | None = None
+
+    async def run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            delay = self.interval
+            while True:
+                ok = await self.push_once(session)
+                delay = self.interval if ok else min(self.max_backoff, delay * 2)
+                await asyncio.sleep(delay)
+
+    async def push_once(self, session: aiohttp.ClientSession) -> bool:
+        """One report; True when the collector accepted it and sent a valid member list."""
+        body = self.state.report(self.clock()).to_json()
+        try:
+            async with session.post(self.url, json=body) as resp:
+                text = await resp.text()
+                if resp.status != 200:
+                    return self._failed("rejected", f"HTTP {resp.status}: {text[:200]}")
+                members = parse_member_list(json.loads(text))
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return self._failed("unreachable", f"{type(exc).__name__}: {exc}")
+        except (ValueError, WireError) as exc:
+            return self._failed("bad_response", str(exc))
+        self.state.set_members(members)
+        self.state.reports["ok"] += 1
+        self.state.collector_up = True
+        self.state.last_report_at = self.clock()
+        if self._failing is not None:
+            log.info("collector %s reachable again (%d members)", self.url, len(members.members))
+            self._failing = None
+        return True
+
+    def _failed(self, result: str, detail: str) -> bool:
+        self.state.reports[result] += 1
+        self.state.collector_up = False
+        if self._failing != result:
+            log.warning(
+                "report to %s failed (%s): %s; still testing %d known members, "
+                "retrying with backoff",
+                self.url,
+                result,
+                detail,
+                len(self.state.members.members),
+            )
+            self._failing = result
+        return False

@@ -1,0 +1,136 @@
+"""Run one ``iperf3 -c … --json`` test as an asyncio subprocess with a hard deadline.
+
+The parsing is in ``agent/iperf.py``; this module owns the process: start it,
+collect its stdout, interrupt it at the deadline (SIGINT lets iperf3 print its
+JSON and close the control connection cleanly, which keeps the peer's server
+from hanging), SIGKILL it if it does not exit, and never raise into the
+caller: every failure becomes a TestResult with a reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.iperf import TestId, failed, parse_result
+from agent.report import Member, Protocol, TestResult
+
+log = logging.getLogger(__name__)
+
+# After SIGINT, how long iperf3 gets to print its JSON and exit before SIGKILL.
+INTERRUPT_GRACE = 0.5
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientOptions:
+    binary: str = "iperf3"
+    duration: int = 5
+    omit: int = 0
+    udp_bitrate: int = 100_000_000
+    connect_timeout: float = 3.0
+    bind_address: str = ""
+
+
+def client_command(peer: Member, protocol: Protocol, opts: ClientOptions) -> list[str]:
+    cmd = [
+        opts.binary,
+        "-c",
+        peer.address,
+        "-p",
+        str(peer.iperf3_port),
+        "--json",
+        "-t",
+        str(opts.duration),
+        "--connect-timeout",
+        str(max(1, int(opts.connect_timeout * 1000))),
+    ]
+    if opts.omit:
+        cmd += ["-O", str(opts.omit)]
+    if opts.bind_address:
+        cmd += ["-B", opts.bind_address]
+    if protocol == "udp":
+        cmd += ["-u", "-b", str(opts.udp_bitrate)]
+    return cmd
+
+
+async def run_test(
+    *,
+    source: str,
+    peer: Member,
+    protocol: Protocol,
+    opts: ClientOptions,
+    deadline: float,
+    clock: Callable[[], float] = time.time,
+) -> TestResult:
+    """Run one test; ``deadline`` is a wall-clock time (``clock()``) it must end by."""
+    started = clock()
+    test = TestId(source=source, destination=peer.name, protocol=protocol, started_at=started)
+    budget = deadline - started
+    if budget <= 0:
+        return failed(test, result="timeout", message="no time left in the slot", duration=0.0)
+    cmd = client_command(peer, protocol, opts)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return failed(
+            test,
+            result="error",
+            message=f"cannot start {cmd[0]}: {exc}",
+            duration=clock() - started,
+        )
+    timed_out = False
+    try:
+        try:
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=budget)
+        except TimeoutError:
+            timed_out = True
+            stdout, stderr = await _interrupt(proc)
+    except asyncio.CancelledError:
+        await _kill(proc)
+        raise
+    elapsed = clock() - started
+    text = stdout.decode("utf-8", "replace")
+    if timed_out:
+        return failed(
+            test,
+            result="timeout",
+            message=f"no result within {budget:.1f}s (peer {peer.address}:{peer.iperf3_port})",
+            duration=elapsed,
+        )
+    if not text.strip():
+        err = " ".join(stderr.decode("utf-8", "replace").split())[:200]
+        return failed(
+            test,
+            result="garbage",
+            message=f"iperf3 exited {proc.returncode} without output: {err}",
+            duration=elapsed,
+        )
+    return parse_result(text, test, duration=elapsed)
+
+
+async def _interrupt(proc: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGINT)
+    try:
+        return await asyncio.wait_for(proc.communicate(), timeout=INTERRUPT_GRACE)
+    except TimeoutError:
+        await _kill(proc)
+        return b"", b""
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(proc.wait(), timeout=2.0)

@@ -1,0 +1,205 @@
+"""The agent's settings: one frozen dataclass, validated at start-up.
+
+Every field is a flag (``--test-duration``) and an environment variable
+(``NETMESH_TEST_DURATION``); see ``netmesh.config``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from agent.report import PROTOCOLS, Member, Protocol
+from netmesh.config import Problems, doc, parse_str_tuple, valid_port
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*$")
+_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def parse_bitrate(text: str) -> int:
+    """iperf3-style rate: ``100M`` → 100_000_000 bits per second."""
+    match = _RATE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a rate like 100M, 1.5G or 500k")
+    scale = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}[match.group(2).lower()]
+    return int(float(match.group(1)) * scale)
+
+
+def parse_peers(text: str) -> tuple[Member, ...]:
+    """``name=ip[:port],…`` → members (IPv6 as ``name=[::1]:5201``)."""
+    peers = []
+    for item in parse_str_tuple(text):
+        name, sep, rest = item.partition("=")
+        if not sep or not name or not rest:
+            raise ValueError(f"{item!r} is not name=ip[:port]")
+        port = 5201
+        if rest.startswith("["):
+            host, _, tail = rest[1:].partition("]")
+            if tail:
+                port = int(tail.removeprefix(":"))
+        elif rest.count(":") == 1:
+            host, _, port_text = rest.partition(":")
+            port = int(port_text)
+        else:
+            host = rest
+        ipaddress.ip_address(host)
+        peers.append(Member(name=name.strip(), address=host, iperf3_port=port))
+    return tuple(peers)
+
+
+def _protocols(text: str) -> tuple[str, ...]:
+    return tuple(p.lower() for p in parse_str_tuple(text))
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentSettings:
+    node_name: str = field(metadata=doc("This node's name (in Kubernetes: spec.nodeName)."))
+    advertise_address: str = field(
+        default="",
+        metadata=doc("IP address peers use to reach this node; default: bind_address."),
+    )
+    bind_address: str = field(
+        default="0.0.0.0",
+        metadata=doc("IP address the iperf3 server and the HTTP server listen on."),
+    )
+    http_port: int = field(
+        default=9101, metadata=doc("Port of /metrics, /api/v1/report, /healthz.")
+    )
+    iperf3_port: int = field(default=5201, metadata=doc("Port of this node's iperf3 server."))
+    test_duration: int = field(default=5, metadata=doc("Seconds each iperf3 test measures (-t)."))
+    omit_seconds: int = field(
+        default=1, metadata=doc("Seconds of TCP slow start left out of each test (-O).")
+    )
+    protocols: tuple[str, ...] = field(
+        default=("tcp", "udp"),
+        metadata=doc("Protocols to test, comma-separated: tcp, udp.", parse=_protocols),
+    )
+    udp_bitrate: int = field(
+        default=100_000_000,
+        metadata=doc(
+            "Offered UDP rate in bits/s (suffixes k, M, G accepted).", parse=parse_bitrate
+        ),
+    )
+    guard_seconds: float = field(
+        default=2.0,
+        metadata=doc("Guard time added to every test slot (start-up, clock skew, teardown)."),
+    )
+    concurrency: int = field(
+        default=0,
+        metadata=doc("Cluster-wide cap on tests running at once; 0 = no cap (N per round)."),
+    )
+    peers_k: int = field(
+        default=0,
+        metadata=doc("Test only k neighbours on a hash ring of node names; 0 = full mesh."),
+    )
+    collector_url: str = field(
+        default="",
+        metadata=doc("Base URL of the collector (http://netmesh-collector:9100); empty = none."),
+    )
+    static_peers: tuple[Member, ...] = field(
+        default=(),
+        metadata=doc("Peers without a collector: name=ip[:port],…", parse=parse_peers),
+    )
+    report_interval: float = field(
+        default=10.0, metadata=doc("Seconds between reports pushed to the collector.")
+    )
+    report_timeout: float = field(
+        default=5.0, metadata=doc("Timeout in seconds of one report POST.")
+    )
+    connect_timeout: float = field(
+        default=3.0,
+        metadata=doc("iperf3 control connection timeout in seconds (capped by the slot)."),
+    )
+    server_check_interval: float = field(
+        default=1.0, metadata=doc("Seconds between liveness checks of the local iperf3 server.")
+    )
+    server_check_timeout: float = field(
+        default=1.0, metadata=doc("Seconds a liveness check waits for the iperf3 server.")
+    )
+    iperf3_binary: str = field(default="iperf3", metadata=doc("Path of the iperf3 program."))
+    log_level: str = field(default="info", metadata=doc("debug, info, warning or error."))
+
+    def __post_init__(self) -> None:
+        p = Problems()
+        p.check(
+            bool(_NAME.match(self.node_name)),
+            f"node_name {self.node_name!r}: not a valid node name",
+        )
+        p.check(_is_ip(self.bind_address), f"bind_address {self.bind_address!r}: not an IP address")
+        if self.advertise_address:
+            p.check(
+                _is_ip(self.advertise_address) and not _is_wildcard(self.advertise_address),
+                f"advertise_address {self.advertise_address!r}: not a usable IP address",
+            )
+        else:
+            p.check(
+                not _is_ip(self.bind_address) or not _is_wildcard(self.bind_address),
+                "advertise_address: required when bind_address is a wildcard address",
+            )
+        for name in ("http_port", "iperf3_port"):
+            port = getattr(self, name)
+            p.check(valid_port(port), f"{name} {port}: must be between 1 and 65535")
+        p.check(self.http_port != self.iperf3_port, "http_port and iperf3_port must differ")
+        p.check(
+            1 <= self.test_duration <= 3600,
+            f"test_duration {self.test_duration}: must be 1..3600 s",
+        )
+        p.check(0 <= self.omit_seconds <= 60, f"omit_seconds {self.omit_seconds}: must be 0..60 s")
+        p.check(bool(self.protocols), "protocols: at least one of tcp, udp")
+        for proto in self.protocols:
+            p.check(proto in PROTOCOLS, f"protocols: unknown protocol {proto!r} (tcp, udp)")
+        p.check(len(set(self.protocols)) == len(self.protocols), "protocols: listed twice")
+        p.check(self.udp_bitrate > 0, "udp_bitrate: must be positive")
+        p.check(
+            0.5 <= self.guard_seconds <= 600,
+            f"guard_seconds {self.guard_seconds}: must be 0.5..600",
+        )
+        p.check(self.concurrency >= 0, "concurrency: must be >= 0 (0 = no cap)")
+        p.check(self.peers_k >= 0, "peers_k: must be >= 0 (0 = full mesh)")
+        if self.collector_url:
+            p.check(
+                self.collector_url.startswith(("http://", "https://")),
+                f"collector_url {self.collector_url!r}: must start with http:// or https://",
+            )
+        names = [m.name for m in self.static_peers]
+        p.check(len(set(names)) == len(names), "static_peers: duplicate names")
+        p.check(self.report_interval >= 0.5, "report_interval: must be >= 0.5 s")
+        p.check(
+            0 < self.report_timeout <= self.report_interval,
+            f"report_timeout {self.report_timeout}: must be > 0 and <= report_interval "
+            f"({self.report_interval}) so that reports never pile up",
+        )
+        p.check(self.connect_timeout > 0, "connect_timeout: must be > 0")
+        p.check(
+            0 < self.server_check_timeout <= self.server_check_interval <= 2.0,
+            "server_check_timeout <= server_check_interval <= 2 s (restart within 5 s)",
+        )
+        p.check(self.log_level in _LOG_LEVELS, f"log_level: one of {', '.join(_LOG_LEVELS)}")
+        p.raise_if_any("agent")
+
+    @property
+    def address(self) -> str:
+        """The address peers use to reach this node."""
+        return self.advertise_address or self.bind_address
+
+    @property
+    def protocol_list(self) -> tuple[Protocol, ...]:
+        return tuple(p for p in PROTOCOLS if p in self.protocols)
+
+    @property
+    def me(self) -> Member:
+        return Member(name=self.node_name, address=self.address, iperf3_port=self.iperf3_port)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_wildcard(text: str) -> bool:
+    return ipaddress.ip_address(text).is_unspecified

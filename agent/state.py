@@ -1,0 +1,95 @@
+"""What the agent knows right now: latest results, counters, members, health.
+
+One instance per agent, owned by the daemon and passed explicitly to the
+HTTP handlers and the reporter (no module-level state). Everything runs on
+one event loop, so no locks are needed.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from agent.report import (
+    AgentHealth,
+    Member,
+    MemberList,
+    ProbeStatus,
+    Protocol,
+    Report,
+    RetransmitFlow,
+    TestCount,
+    TestResult,
+)
+
+PathKey = tuple[str, Protocol]  # (destination, protocol)
+
+
+@dataclass
+class AgentState:
+    me: Member
+    http_port: int
+    started_at: float = field(default_factory=time.time)
+    members: MemberList = field(default_factory=lambda: MemberList(epoch=0, members=()))
+    results: dict[PathKey, TestResult] = field(default_factory=dict)
+    test_counts: collections.Counter[tuple[str, Protocol, str]] = field(
+        default_factory=collections.Counter
+    )
+    skipped_tests: collections.Counter[str] = field(default_factory=collections.Counter)
+    scheduler_lag_seconds: float = 0.0
+    reports: collections.Counter[str] = field(default_factory=collections.Counter)
+    collector_up: bool = False
+    last_report_at: float = 0.0
+    task_failures: collections.Counter[str] = field(default_factory=collections.Counter)
+    # Filled by the probe (agent/probe.py) when it runs.
+    probe: ProbeStatus | None = None
+    retransmits: tuple[RetransmitFlow, ...] = ()
+    # Read from the supervised iperf3 server.
+    server_up: Callable[[], bool] = lambda: False
+    server_restarts: Callable[[], int] = lambda: 0
+
+    def record(self, result: TestResult) -> None:
+        self.results[(result.destination, result.protocol)] = result
+        self.test_counts[(result.destination, result.protocol, result.result)] += 1
+
+    def set_members(self, members: MemberList) -> None:
+        """Adopt a member list; results and counters of departed peers are dropped."""
+        self.members = members
+        self.forget_except(m.name for m in members.members)
+
+    def forget_except(self, names: Iterable[str]) -> None:
+        keep = set(names)
+        for key in [k for k in self.results if k[0] not in keep]:
+            del self.results[key]
+        for ckey in [k for k in self.test_counts if k[0] not in keep]:
+            del self.test_counts[ckey]
+
+    def health(self) -> AgentHealth:
+        return AgentHealth(
+            iperf3_server_up=int(self.server_up()),
+            iperf3_server_restarts=self.server_restarts(),
+            scheduler_lag_seconds=max(0.0, self.scheduler_lag_seconds),
+            skipped_tests=sum(self.skipped_tests.values()),
+            members=len(self.members.members),
+            epoch=self.members.epoch,
+        )
+
+    def report(self, now: float) -> Report:
+        return Report(
+            node=self.me.name,
+            address=self.me.address,
+            iperf3_port=self.me.iperf3_port,
+            http_port=self.http_port,
+            generated_at=now,
+            started_at=self.started_at,
+            results=tuple(self.results[k] for k in sorted(self.results)),
+            tests=tuple(
+                TestCount(destination=d, protocol=p, result=r, count=n)
+                for (d, p, r), n in sorted(self.test_counts.items())
+            ),
+            agent=self.health(),
+            probe=self.probe,
+            retransmits=self.retransmits,
+        )

@@ -1,0 +1,1 @@
+"""netmesh collector: merges agents' reports into one Prometheus endpoint."""

@@ -1,0 +1,1 @@
+"""netmesh lab: the whole mesh on one machine in network namespaces."""

@@ -1,0 +1,1 @@
+"""Shared building blocks of netmesh services (settings, task guards)."""

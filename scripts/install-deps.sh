@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Install netmesh's system dependencies and create the project venv.
+#
+# One script for the Makefile, CI and the Dockerfile, so that all three
+# install the same things. Idempotent: run it as often as you like.
+#
+#   scripts/install-deps.sh            system packages + kernel headers + venv
+#   scripts/install-deps.sh --system   system packages + kernel headers only
+#   scripts/install-deps.sh --venv     venv only
+#
+# Environment:
+#   VENV            venv directory (default: .venv in the repository)
+#   NETMESH_EXTRAS  pip extras to install (default: test,dev)
+#   NETMESH_NO_HEADERS=1   skip the kernel-headers fallback (image builds)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+venv=${VENV:-$here/.venv}
+extras=${NETMESH_EXTRAS:-test,dev}
+do_system=1
+do_venv=1
+case "${1:-}" in
+  --system) do_venv=0 ;;
+  --venv) do_system=0 ;;
+  "") ;;
+  *) echo "usage: $0 [--system|--venv]" >&2; exit 2 ;;
+esac
+
+log() { printf '[install-deps] %s\n' "$*" >&2; }
+
+packages=(
+  iperf3 python3 python3-venv python3-pip python3-bpfcc bpfcc-tools bpftool
+  iproute2 iptables nftables ethtool libcap2-bin procps prometheus
+  chromium chromium-driver ca-certificates
+)
+
+install_system() {
+  if [ "$(id -u)" -ne 0 ]; then
+    log "system packages need root; run as root or with sudo"; exit 1
+  fi
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # The Debian prometheus and iperf3 packages would start daemons; we only
+    # want the binaries (policy-rc.d 101 = "do not start services").
+    policy=/usr/sbin/policy-rc.d
+    created_policy=0
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; created_policy=1
+    fi
+    trap '[ $created_policy = 1 ] && rm -f "$policy"' EXIT
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  else
+    log "system packages already installed"
+  fi
+  install_headers
+  mount_tracefs
+}
+
+# BCC compiles its C against kernel headers at /lib/modules/$(uname -r)/build.
+# Kernels without their headers package and without CONFIG_IKHEADERS (such as
+# Firecracker guests) get Debian's cloud headers linked there instead: enough
+# for programs that do not depend on exact struct layouts (tracepoints).
+install_headers() {
+  [ "${NETMESH_NO_HEADERS:-0}" = 1 ] && return 0
+  rel=$(uname -r)
+  mod=/lib/modules/$rel
+  if [ -e "$mod/build/include" ] || [ -e /sys/kernel/kheaders.tar.xz ]; then
+    log "kernel headers present for $rel"; return 0
+  fi
+  if apt-get install -y -q --no-install-recommends "linux-headers-$rel" >/dev/null 2>&1; then
+    log "installed linux-headers-$rel"; return 0
+  fi
+  log "no headers package for $rel; linking Debian's cloud headers as a fallback"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends linux-headers-cloud-amd64
+  hdr=$(ls -d /usr/src/linux-headers-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1)
+  common=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$hdr" ]; then log "could not find installed cloud headers"; exit 1; fi
+  mkdir -p "$mod"
+  ln -sfn "$hdr" "$mod/build"
+  [ -n "$common" ] && ln -sfn "$common" "$mod/source"
+  log "linked $mod/build -> $hdr"
+}
+
+mount_tracefs() {
+  if [ ! -e /sys/kernel/tracing/events ] && [ -d /sys/kernel/tracing ]; then
+    mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || log "could not mount tracefs"
+  fi
+  if [ ! -e /sys/kernel/debug/tracing ] && [ -d /sys/kernel/debug ]; then
+    mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || log "could not mount debugfs"
+  fi
+}
+
+install_venv() {
+  py=/usr/bin/python3
+  if [ ! -x "$venv/bin/python" ]; then
+    log "creating venv $venv (system site packages, for Debian's bcc)"
+    "$py" -m venv --system-site-packages "$venv"
+  fi
+  "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
+  if [ -n "$extras" ]; then
+    "$venv/bin/python" -m pip install -q -e "$here[$extras]"
+  else
+    "$venv/bin/python" -m pip install -q -e "$here"
+  fi
+  log "venv ready: $venv"
+}
+
+[ $do_system = 1 ] && install_system
+[ $do_venv = 1 ] && install_venv
+exit 0

@@ -1,0 +1,58 @@
+"""Shared test helpers: poll for a condition with a deadline (never sleep blindly), free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+
+
+def fixture_text(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(
+    predicate: Callable[[], T | None],
+    timeout: float,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+async def async_wait_for(
+    predicate: Callable[[], Awaitable[T | None]],
+    within: float,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
+    """Async ``wait_for``: poll until truthy, fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await predicate()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {within}s waiting for {what} (last: {last!r})")
