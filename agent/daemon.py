@@ -13,6 +13,7 @@ from aiohttp import web
 
 from agent.http import create_app
 from agent.metrics import make_registry
+from agent.probe import Probe, probe_config
 from agent.report import Member, MemberList, TestResult
 from agent.report import Protocol as NetProtocol
 from agent.reporter import Reporter
@@ -190,6 +191,8 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
         asyncio.create_task(guard("iperf3-server", server.run, on_failure=failed)),
         asyncio.create_task(guard("tests", loop.run, on_failure=failed)),
     ]
+    probe = Probe(probe_config(settings), state)
+    tasks.append(asyncio.create_task(guard("probe", probe.run, on_failure=failed)))
     if settings.collector_url:
         reporter = Reporter(
             state,

@@ -87,13 +87,44 @@ class AgentCollector(Collector):
             "netmesh_agent_start_time_seconds", "Unix time the agent started.", s.started_at
         )
         if s.probe is not None:
-            mode = GaugeMetricFamily(
-                "netmesh_agent_probe_up",
-                "1 if the eBPF retransmission probe is attached.",
-                labels=["mode"],
-            )
-            mode.add_metric([s.probe.mode], float(s.probe.up))
-            yield mode
+            yield from _probe_families(s)
+
+
+def _probe_families(s: AgentState) -> Iterator[Metric]:
+    """The eBPF probe's health and its per-flow retransmission counters (agent/probe.py)."""
+    assert s.probe is not None
+    up = GaugeMetricFamily(
+        "netmesh_agent_probe_up",
+        "1 if the eBPF retransmission probe is attached; reason says why not.",
+        labels=["mode", "reason"],
+    )
+    up.add_metric([s.probe.mode, s.probe.reason], float(s.probe.up))
+    yield up
+    yield _gauge(
+        "netmesh_agent_probe_map_entries",
+        "Flows in the probe's in-kernel LRU map.",
+        float(s.probe.map_entries),
+    )
+    yield _gauge(
+        "netmesh_agent_probe_map_capacity",
+        "Size of the probe's in-kernel LRU map (probe_map_size).",
+        float(s.probe.map_capacity),
+    )
+    yield _counter(
+        "netmesh_agent_probe_map_evictions",
+        "Flows the kernel evicted from the full LRU map.",
+        s.probe.evictions,
+    )
+    flows = CounterMetricFamily(
+        "netmesh_retransmits",
+        "TCP retransmissions counted in the kernel, by endpoint pair; port is the "
+        "service port (ephemeral side folded); beyond the series cap: 'other'.",
+        labels=["local_address", "remote_address", "port"],
+    )
+    for f in s.retransmits:
+        port = "other" if f.local == "other" else str(f.port)
+        flows.add_metric([f.local, f.remote, port], f.count)
+    yield flows
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

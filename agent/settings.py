@@ -10,7 +10,9 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from agent.report import PROTOCOLS, Member, Protocol
+from agent.probe_logic import MAX_LOCAL_CIDRS
+from agent.probe_logic import MODES as PROBE_MODES
+from agent.report import MAX_RETRANSMIT_FLOWS, PROTOCOLS, Member, Protocol
 from netmesh.config import Problems, doc, parse_str_tuple, valid_port
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*$")
@@ -120,6 +122,33 @@ class AgentSettings:
     )
     iperf3_binary: str = field(default="iperf3", metadata=doc("Path of the iperf3 program."))
     log_level: str = field(default="info", metadata=doc("debug, info, warning or error."))
+    probe_mode: str = field(
+        default="auto",
+        metadata=doc(
+            "eBPF retransmission probe: auto (tracepoint if present, else kprobe), "
+            "kprobe, tracepoint or off."
+        ),
+    )
+    probe_map_size: int = field(
+        default=8192, metadata=doc("Entries of the probe's in-kernel LRU flow map.")
+    )
+    probe_local_cidrs: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "Count only flows whose local address is in these CIDRs (filtered in the "
+            "kernel), comma-separated; empty = all flows."
+        ),
+    )
+    probe_series_cap: int = field(
+        default=1000,
+        metadata=doc("Most retransmission flows exported; the rest are summed as 'other'."),
+    )
+    probe_interval: float = field(
+        default=5.0, metadata=doc("Seconds between drains of the probe's kernel map.")
+    )
+    probe_print_source: bool = field(
+        default=False, metadata=doc("Print the probe's final BPF C source when loading it.")
+    )
 
     def __post_init__(self) -> None:
         p = Problems()
@@ -177,6 +206,22 @@ class AgentSettings:
             "server_check_timeout <= server_check_interval <= 2 s (restart within 5 s)",
         )
         p.check(self.log_level in _LOG_LEVELS, f"log_level: one of {', '.join(_LOG_LEVELS)}")
+        p.check(self.probe_mode in PROBE_MODES, f"probe_mode: one of {', '.join(PROBE_MODES)}")
+        p.check(
+            1 <= self.probe_map_size <= 1 << 20,
+            f"probe_map_size {self.probe_map_size}: must be 1..1048576",
+        )
+        p.check(
+            1 <= self.probe_series_cap < MAX_RETRANSMIT_FLOWS,
+            f"probe_series_cap {self.probe_series_cap}: must be 1..{MAX_RETRANSMIT_FLOWS - 1}",
+        )
+        p.check(self.probe_interval >= 0.5, "probe_interval: must be >= 0.5 s")
+        p.check(
+            len(self.probe_local_cidrs) <= MAX_LOCAL_CIDRS,
+            f"probe_local_cidrs: at most {MAX_LOCAL_CIDRS}",
+        )
+        for cidr in self.probe_local_cidrs:
+            p.check(_is_network(cidr), f"probe_local_cidrs: {cidr!r} is not an IP network")
         p.raise_if_any("agent")
 
     @property
@@ -203,3 +248,11 @@ def _is_ip(text: str) -> bool:
 
 def _is_wildcard(text: str) -> bool:
     return ipaddress.ip_address(text).is_unspecified
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True

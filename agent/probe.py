@@ -1,0 +1,366 @@
+"""The eBPF retransmission probe: check the kernel, load ebpf/retransmit.c with BCC, drain its map.
+
+``load_probe`` does everything that needs the kernel, once: it checks
+privileges, tracefs/kprobes and kernel headers (each failure becomes a
+``ProbeUnavailable`` whose message says what to install or mount), renders
+and compiles the C, attaches it, and frees the compiler's memory. ``Probe``
+runs in the agent under ``guard()``: it loads in a worker thread (BCC
+compiles for a second or more) and then drains the map every interval into
+``AgentState.probe`` and ``AgentState.retransmits``. If the probe cannot
+load it reports ``up=0`` with the reason and returns: the agent keeps testing.
+
+The decisions (mode, port folding, filter, drain arithmetic, series cap)
+live in ``agent/probe_logic.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agent.probe_logic import (
+    KPROBE_FN_NAME,
+    KPROBE_FUNCTION,
+    SOURCE_PATH,
+    STAT_COUNT,
+    STAT_EVENTS,
+    STAT_FILTERED,
+    STAT_INSERTS,
+    STAT_LOST,
+    TRACEFS_ROOTS,
+    TRACEPOINT,
+    Drainer,
+    Entry,
+    KernelFeatures,
+    ProbeConfig,
+    ProbeUnavailable,
+    capabilities,
+    choose_variant,
+    decode_key,
+    find_kernel_headers,
+    parse_cidrs,
+    parse_port_range,
+    privilege_problem,
+    render_source,
+)
+from agent.report import ProbeStatus
+from agent.settings import AgentSettings
+from agent.state import AgentState
+
+log = logging.getLogger(__name__)
+
+PORT_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
+
+
+def probe_config(settings: AgentSettings, port_range_file: str = PORT_RANGE_FILE) -> ProbeConfig:
+    """The probe's configuration from the agent's settings and this node's ephemeral range."""
+    try:
+        with open(port_range_file) as f:
+            ephemeral = parse_port_range(f.read())
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read %s (%s); assuming 32768-60999", port_range_file, exc)
+        ephemeral = (32768, 60999)
+    return ProbeConfig(
+        mode=settings.probe_mode,
+        map_size=settings.probe_map_size,
+        local_cidrs=parse_cidrs(settings.probe_local_cidrs),
+        series_cap=settings.probe_series_cap,
+        interval=settings.probe_interval,
+        print_source=settings.probe_print_source,
+        ephemeral_ports=ephemeral,
+    )
+
+
+def rss_bytes() -> int:
+    """This process's resident set size (VmRSS), in bytes; 0 if unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+# --------------------------------------------------------------------------- kernel checks
+
+
+def kernel_features(tracefs_roots: tuple[str, ...] = TRACEFS_ROOTS) -> KernelFeatures:
+    tracefs = [r for r in tracefs_roots if os.path.isdir(os.path.join(r, "events"))]
+    category, event = TRACEPOINT
+    tp_dirs = [os.path.join(r, "events", category, event) for r in tracefs]
+    tp_dir = next((d for d in tp_dirs if os.path.isdir(d)), None)
+    has_err = False
+    if tp_dir is not None:
+        try:
+            with open(os.path.join(tp_dir, "format")) as f:
+                has_err = any(
+                    line.strip().startswith("field:int err;") for line in f.read().splitlines()
+                )
+        except OSError:
+            pass
+    kprobes = os.path.exists("/sys/bus/event_source/devices/kprobe/type") or any(
+        os.path.exists(os.path.join(r, "kprobe_events")) for r in tracefs
+    )
+    return KernelFeatures(
+        tracefs=bool(tracefs),
+        tracepoint=tp_dir is not None,
+        tracepoint_has_err=has_err,
+        kprobes=kprobes,
+    )
+
+
+def own_capabilities() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            return capabilities(f.read())
+    except OSError:
+        return 0
+
+
+# --------------------------------------------------------------------------- the loaded probe
+
+
+class KernelMaps(Protocol):
+    """What the drain loop needs from a loaded probe (faked in unit tests)."""
+
+    mode: str
+    capacity: int
+
+    def read(self) -> tuple[list[Entry], list[int]]:
+        """All map entries and the summed ``probe_stats`` counters."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class LoadedProbe:
+    """A compiled and attached BCC program."""
+
+    bpf: Any
+    mode: str
+    capacity: int
+    source: str
+    rss: dict[str, int] = field(default_factory=dict)
+    _batch: bool = True
+
+    def read(self) -> tuple[list[Entry], list[int]]:
+        table = self.bpf.get_table("retransmits")
+        raw: list[tuple[Any, Any]] = []
+        if self._batch:
+            # One syscall per chunk instead of two per entry (Linux >= 5.6).
+            try:
+                raw = list(table.items_lookup_batch())
+            except Exception as exc:  # old kernel: fall back to get_next_key + lookup
+                log.info("batch map lookup unavailable (%s); reading entry by entry", exc)
+                self._batch = False
+        if not self._batch:
+            raw = list(table.items())
+        entries = []
+        for key, value in raw:
+            flow = decode_key(int(key.family), int(key.port), bytes(key.local), bytes(key.remote))
+            if flow is not None:
+                entries.append(Entry(flow, int(value.born_ns), int(value.count)))
+        stats_table = self.bpf.get_table("probe_stats")
+        stats = [int(stats_table.sum(ctypes.c_int(i)).value) for i in range(STAT_COUNT)]
+        return entries, stats
+
+    def prog_fds(self) -> list[int]:
+        """File descriptors of the loaded programs (for bpf stats in the benchmark)."""
+        return [int(fn.fd) for fn in self.bpf.funcs.values()]
+
+    def close(self) -> None:
+        self.bpf.cleanup()
+
+
+def _free_compiler_memory(bpf: Any) -> None:
+    """Give back what compiling took: BCC's own hook, then glibc's free heap pages.
+
+    ``free_bcc_memory`` (BCC >= 0.13) drops libbcc's compiler text pages;
+    LLVM/clang's freed heap only returns to the kernel with malloc_trim.
+    """
+    free = getattr(bpf, "free_bcc_memory", None)
+    if free is not None:
+        free()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def load_probe(
+    config: ProbeConfig,
+    *,
+    environ: Mapping[str, str] | None = None,
+    release: str | None = None,
+    features: KernelFeatures | None = None,
+    cap_eff: int | None = None,
+    print_to: Callable[[str], None] | None = None,
+) -> LoadedProbe:
+    """Check, compile, attach. Raises ProbeUnavailable with a reason a human can act on."""
+    if config.mode == "off":
+        raise ProbeUnavailable("disabled (probe_mode=off)")
+    problem = privilege_problem(own_capabilities() if cap_eff is None else cap_eff)
+    if problem:
+        raise ProbeUnavailable(problem)
+    feats = kernel_features() if features is None else features
+    variant = choose_variant(config.mode, feats)
+    headers = find_kernel_headers(
+        os.uname().release if release is None else release,
+        os.environ if environ is None else environ,
+    )
+    source = render_source(
+        SOURCE_PATH.read_text(),
+        config,
+        variant=variant,
+        tracepoint_has_err=feats.tracepoint_has_err,
+    )
+    if config.print_source:
+        (print_to or _print_stdout)(source)
+    rss = {"before_import": rss_bytes()}
+    try:
+        from bcc import BPF  # noqa: PLC0415 - heavy (LLVM); only when the probe runs
+    except ImportError as exc:
+        raise ProbeUnavailable(
+            f"BCC is not importable ({exc}): install python3-bpfcc (Debian/Ubuntu) "
+            "and use a Python that sees it (a venv needs --system-site-packages)"
+        ) from None
+    rss["after_import"] = rss_bytes()
+    try:
+        bpf = BPF(text=source)
+    except Exception as exc:
+        raise ProbeUnavailable(
+            f"{variant}: BPF compile/load failed ({exc}); headers used: {headers} "
+            "(they must match the running kernel; the compiler's errors are on stderr)"
+        ) from None
+    try:
+        if variant == "kprobe":
+            bpf.attach_kprobe(event=KPROBE_FUNCTION, fn_name=KPROBE_FN_NAME)
+        elif not bpf.num_open_tracepoints():
+            raise ProbeUnavailable("tracepoint: tcp:tcp_retransmit_skb did not attach")
+    except ProbeUnavailable:
+        bpf.cleanup()
+        raise
+    except Exception as exc:
+        bpf.cleanup()
+        raise ProbeUnavailable(f"{variant}: attach failed: {exc}") from None
+    rss["after_load"] = rss_bytes()
+    _free_compiler_memory(bpf)
+    rss["after_free"] = rss_bytes()
+    log.info(
+        "retransmission probe attached (%s, map size %d, headers %s); RSS MiB: "
+        "before import %.1f, after import %.1f, after load %.1f, after freeing the compiler %.1f",
+        variant,
+        config.map_size,
+        headers,
+        *(rss[k] / 2**20 for k in ("before_import", "after_import", "after_load", "after_free")),
+    )
+    return LoadedProbe(bpf=bpf, mode=variant, capacity=config.map_size, source=source, rss=rss)
+
+
+def _print_stdout(text: str) -> None:
+    print(text, file=sys.stdout, flush=True)
+
+
+# --------------------------------------------------------------------------- drain loop
+
+
+class Probe:
+    """Load once, then drain every ``config.interval`` seconds into the agent state."""
+
+    def __init__(
+        self,
+        config: ProbeConfig,
+        state: AgentState,
+        *,
+        loader: Callable[[ProbeConfig], KernelMaps] = load_probe,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.loader = loader
+        self.clock = clock
+        self.sleep = sleep
+        # Survives a reload by guard(): counters keep going up.
+        self.drainer = Drainer(series_cap=config.series_cap, series_ttl=config.series_ttl)
+        self.maps: KernelMaps | None = None
+        self.stats: list[int] = [0] * STAT_COUNT
+
+    async def run(self, iterations: int | None = None) -> None:
+        """Load, then drain until cancelled (or ``iterations`` drains, for tests)."""
+        try:
+            maps = await asyncio.to_thread(self.loader, self.config)
+        except ProbeUnavailable as exc:
+            self._down(str(exc))
+            log.warning("retransmission probe not running: %s", exc)
+            return
+        except Exception as exc:
+            self._down(f"probe failed to load: {exc!r}")
+            raise
+        self.maps = maps
+        # A reload gives a fresh map: forget what the old one held, keep the totals.
+        self.drainer.seen = {}
+        self.stats = [0] * STAT_COUNT
+        try:
+            done = 0
+            while iterations is None or done < iterations:
+                await self.drain()
+                done += 1
+                if iterations is None or done < iterations:
+                    await self.sleep(self.config.interval)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._down(f"drain failed: {exc!r}")
+            raise
+        finally:
+            self.maps = None
+            await asyncio.to_thread(maps.close)
+
+    async def drain(self) -> None:
+        maps = self.maps
+        if maps is None:
+            return
+        entries, stats = await asyncio.to_thread(maps.read)
+        self.apply(maps, entries, stats)
+
+    def apply(self, maps: KernelMaps, entries: list[Entry], stats: list[int]) -> None:
+        self.drainer.drain(entries, self.clock())
+        self.drainer.note_map(inserts=stats[STAT_INSERTS], entries=len(entries))
+        self.stats = stats
+        self.state.retransmits = self.drainer.flows()
+        self.state.probe = ProbeStatus(
+            mode=maps.mode,
+            up=1,
+            reason="",
+            map_entries=len(entries),
+            map_capacity=maps.capacity,
+            evictions=self.drainer.evictions,
+        )
+        log.debug(
+            "probe drained: %d entries, events %d, filtered %d, lost %d, evictions %d",
+            len(entries),
+            stats[STAT_EVENTS],
+            stats[STAT_FILTERED],
+            stats[STAT_LOST],
+            self.drainer.evictions,
+        )
+
+    def _down(self, reason: str) -> None:
+        previous = self.state.probe
+        self.state.probe = ProbeStatus(
+            mode="none",
+            up=0,
+            reason=reason,
+            map_capacity=self.config.map_size,
+            evictions=previous.evictions if previous else 0,
+        )
