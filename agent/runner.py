@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from agent.iperf import TestId, failed, parse_result
 from agent.report import Member, Protocol, TestResult
+from agent.server import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ async def run_test(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
     except OSError as exc:
         return failed(

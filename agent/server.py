@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import logging
 import secrets
+import signal
 import string
 import time
 from collections.abc import Callable
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 PARAM_EXCHANGE = 9
 ACCESS_DENIED = 0xFF  # -1 as a signed char
 COOKIE_SIZE = 37
+FAST_POLL = 0.1  # seconds between checks while a fresh server is starting
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +44,15 @@ class ServerOptions:
     max_busy: float = 60.0
     restart_delay: float = 0.2
     rcv_timeout_ms: int = 10_000
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the agent dies, so no server lingers."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def server_command(opts: ServerOptions) -> list[str]:
@@ -134,6 +146,7 @@ class IperfServer:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         except OSError as exc:
             await asyncio.sleep(1.0)
@@ -154,22 +167,26 @@ class IperfServer:
         host = check_address(self.opts.bind_address)
         failures = 0
         busy_since: float | None = None
+        # Poll fast until a fresh server answers, then every check_interval;
+        # after a failed check, check again at once (restart within seconds).
+        pause = FAST_POLL
         waiter = asyncio.create_task(proc.wait())
         try:
             while True:
-                done, _ = await asyncio.wait({waiter}, timeout=self.opts.check_interval)
+                done, _ = await asyncio.wait({waiter}, timeout=pause)
                 if done:
                     tail = "; ".join(list(self.stderr_tail)[-2:])
                     return f"exited with code {proc.returncode}" + (f" ({tail})" if tail else "")
                 state = await check_server(host, self.opts.port, self.opts.check_timeout)
                 if state == "dead":
                     failures += 1
-                    self.up = failures < self.opts.failures_to_restart and self.up
                     if failures >= self.opts.failures_to_restart:
                         return f"no answer to {failures} liveness checks"
+                    pause = 0.0 if self.up else FAST_POLL
                     continue
                 failures = 0
                 self.up = True
+                pause = self.opts.check_interval
                 if state == "busy":
                     busy_since = busy_since if busy_since is not None else self.clock()
                     if self.clock() - busy_since > self.opts.max_busy:

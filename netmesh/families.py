@@ -27,6 +27,11 @@ def _opt(value: float | int | None) -> float | None:
     return None if value is None else float(value)
 
 
+def _bytes(bits: float | None) -> float | None:
+    """Prometheus base unit: bytes (promtool rejects bits)."""
+    return None if bits is None else bits / 8.0
+
+
 # Gauges describing the latest test of a path (None = not exposed for this result).
 PATH_GAUGES: tuple[PathFamily, ...] = (
     PathFamily(
@@ -35,14 +40,14 @@ PATH_GAUGES: tuple[PathFamily, ...] = (
         lambda r: 1.0 if r.ok else 0.0,
     ),
     PathFamily(
-        "netmesh_path_bandwidth_bits_per_second",
-        "Throughput measured at the receiver in the latest test.",
-        lambda r: _opt(r.received_bits_per_second),
+        "netmesh_path_bandwidth_bytes_per_second",
+        "Throughput measured at the receiver in the latest test (bytes/s; x8 for bits).",
+        lambda r: _bytes(r.received_bits_per_second),
     ),
     PathFamily(
-        "netmesh_path_sent_bits_per_second",
-        "Rate the sender achieved in the latest test.",
-        lambda r: _opt(r.sent_bits_per_second),
+        "netmesh_path_sent_bytes_per_second",
+        "Rate the sender achieved in the latest test (bytes/s).",
+        lambda r: _bytes(r.sent_bits_per_second),
     ),
     PathFamily(
         "netmesh_path_retransmits",
