@@ -13,6 +13,8 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.helpers import free_port, wait_for
 
 # Short slots so that a full sweep of two nodes takes a few seconds.
@@ -118,8 +120,6 @@ class AgentProcess:
 
 def sample(metrics_text: str, name: str, **labels: str) -> float | None:
     """The value of one sample in Prometheus text format (labels must all match)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     for family in text_string_to_metric_families(metrics_text):
         for s in family.samples:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
