@@ -1,0 +1,112 @@
+"""TestLoop with an injected clock, sleep and runner: slots, deadlines, late starts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from agent.daemon import TestLoop
+from agent.iperf import TestId, failed
+from agent.report import Member, MemberList, TestResult
+from agent.report import Protocol as NetProtocol
+from agent.runner import ClientOptions
+from agent.schedule import PlanSettings
+from agent.state import AgentState
+
+A = Member(name="a", address="10.0.0.1")
+B = Member(name="b", address="10.0.0.2")
+PS = PlanSettings(duration=2, omit=0, guard=1.0, protocols=("tcp", "udp"))  # 3 s slots
+
+
+class FakeTime:
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.calls: list[dict[str, object]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def runner(
+        self,
+        *,
+        source: str,
+        peer: Member,
+        protocol: NetProtocol,
+        opts: ClientOptions,
+        deadline: float,
+        clock: Callable[[], float],
+    ) -> TestResult:
+        self.calls.append(
+            {"start": self.now, "deadline": deadline, "protocol": protocol, "peer": peer.name}
+        )
+        self.now += 2.1  # the test takes its duration plus a little
+        test = TestId(source=source, destination=peer.name, protocol=protocol, started_at=0)
+        return failed(test, result="busy", message="x", duration=2.1)
+
+
+def make_loop(t: FakeTime) -> tuple[TestLoop, AgentState]:
+    state = AgentState(me=A, http_port=9101)
+    state.set_members(MemberList(epoch=1, members=(A, B)))
+    loop = TestLoop(
+        state,
+        PS,
+        ClientOptions(),
+        members=lambda: state.members.members,
+        runner=t.runner,
+        clock=t.clock,
+        sleep=t.sleep,
+    )
+    return loop, state
+
+
+async def test_one_test_per_slot_with_deadline_at_slot_end() -> None:
+    t = FakeTime(now=3000.0)  # exactly a slot start
+    loop, state = make_loop(t)
+    await loop.run(iterations=4)
+    # Each wake-up aims at the next slot start, so lateness never accumulates.
+    assert [c["start"] for c in t.calls] == pytest.approx([3000.0, 3003.001, 3006.001, 3009.001])
+    for call in t.calls:
+        assert call["peer"] == "b"
+        slot_end = (int(float(call["start"]) // 3) + 1) * 3  # type: ignore[arg-type]
+        assert slot_end - 0.1 < float(call["deadline"]) < slot_end  # type: ignore[arg-type]
+    assert {c["protocol"] for c in t.calls} == {"tcp", "udp"}
+    assert state.test_counts[("b", "tcp", "busy")] == 2
+    assert state.test_counts[("b", "udp", "busy")] == 2
+    assert not state.skipped_tests
+
+
+async def test_late_start_is_skipped_and_counted_but_not_at_startup() -> None:
+    t = FakeTime(now=3001.2)  # 1.2 s into a 3 s slot: a 2 s test would overrun
+    loop, state = make_loop(t)
+    await loop.step()
+    assert t.calls == [] and not state.skipped_tests  # joined mid-slot: just wait
+    assert t.now == 3003.001
+    await loop.step()  # on time
+    assert len(t.calls) == 1
+    t.now += 0.9  # the loop is woken 0.9 s into the next slot (> guard/2)
+    await loop.step()
+    assert len(t.calls) == 1
+    assert state.skipped_tests["late"] == 1
+
+
+async def test_lag_within_half_the_guard_still_runs() -> None:
+    t = FakeTime(now=3000.4)
+    loop, state = make_loop(t)
+    await loop.step()
+    assert len(t.calls) == 1
+    assert abs(state.scheduler_lag_seconds - 0.4) < 1e-9
+
+
+async def test_departed_peer_results_are_forgotten() -> None:
+    t = FakeTime(now=3000.0)
+    loop, state = make_loop(t)
+    await loop.step()
+    assert state.results
+    state.set_members(MemberList(epoch=2, members=(A,)))
+    assert not state.results and not state.test_counts
+    await loop.step()
+    assert len(t.calls) == 1  # alone: nothing to test
