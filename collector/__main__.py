@@ -1,0 +1,52 @@
+"""``netmesh-collector``: read flags and NETMESH_ environment variables, validate, serve."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from collector.app import create_app
+from collector.settings import CollectorSettings
+from netmesh.config import SettingsError, load
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = load(
+            CollectorSettings,
+            sys.argv[1:] if argv is None else argv,
+            dict(os.environ),
+            prog="netmesh-collector",
+            description="netmesh collector: reports in, member lists out, one /metrics.",
+        )
+    except SettingsError as exc:
+        print(f"netmesh-collector: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("collector").info(
+        "collector in %s mode on %s:%d (report TTL %.0fs)",
+        settings.mode,
+        settings.bind_address,
+        settings.port,
+        settings.report_ttl,
+    )
+    # run_app handles SIGTERM/SIGINT and runs the cleanup_ctx (watch threads stop).
+    web.run_app(
+        create_app(settings),
+        host=settings.bind_address,
+        port=settings.port,
+        access_log=None,
+        print=None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

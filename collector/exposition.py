@@ -1,0 +1,330 @@
+"""Prometheus text exposition (format 0.0.4) for the merged /metrics, by hand and fast.
+
+The text format wants every sample of a family in one group under one
+``# HELP``/``# TYPE`` header, so an agent cannot be cached as one block.
+Instead each agent's report is rendered once, when it arrives, into one
+*fragment* (bytes) per family (``AGENT_FAMILIES``); a scrape only joins, per
+family, the header and every agent's cached fragment. Retransmission
+fragments depend on the pod map as well and are re-rendered when an IP they
+name changes identity (collector/state.py tracks that).
+
+Everything here is pure: reports and lookups in, bytes out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from agent.report import Report, RetransmitFlow, TestResult
+from collector.podmap import OTHER, Identity
+from netmesh.families import PATH_GAUGES, PATH_LABELS, TESTS_TOTAL, TESTS_TOTAL_HELP
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    name: str  # as it appears in samples (counters end in _total)
+    type: str  # gauge or counter
+    help: str
+
+    def header(self) -> bytes:
+        help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
+        return f"# HELP {self.name} {help_text}\n# TYPE {self.name} {self.type}\n".encode()
+
+
+# --------------------------------------------------------------------------- families
+
+# Per-agent health, straight from the report's "agent" and "probe" sections.
+HEALTH: tuple[tuple[Family, Callable[[Report], float | None]], ...] = (
+    (
+        Family(
+            "netmesh_agent_iperf3_server_up",
+            "gauge",
+            "1 if the agent's iperf3 server answers liveness checks.",
+        ),
+        lambda r: float(r.agent.iperf3_server_up),
+    ),
+    (
+        Family(
+            "netmesh_agent_iperf3_server_restarts_total",
+            "counter",
+            "Times the agent restarted its iperf3 server.",
+        ),
+        lambda r: float(r.agent.iperf3_server_restarts),
+    ),
+    (
+        Family(
+            "netmesh_agent_scheduler_lag_seconds",
+            "gauge",
+            "How late the agent's latest test started after its slot began.",
+        ),
+        lambda r: r.agent.scheduler_lag_seconds,
+    ),
+    (
+        Family(
+            "netmesh_agent_skipped_tests_total",
+            "counter",
+            "Tests the agent did not start (late in their slot).",
+        ),
+        lambda r: float(r.agent.skipped_tests),
+    ),
+    (
+        Family("netmesh_agent_members", "gauge", "Nodes in the member list the agent plans with."),
+        lambda r: float(r.agent.members),
+    ),
+    (
+        Family(
+            "netmesh_agent_member_epoch", "gauge", "Epoch of the member list the agent plans with."
+        ),
+        lambda r: float(r.agent.epoch),
+    ),
+    (
+        Family("netmesh_agent_start_time_seconds", "gauge", "Unix time the agent started."),
+        lambda r: r.started_at,
+    ),
+    (
+        Family(
+            "netmesh_agent_probe_map_entries",
+            "gauge",
+            "Flows in the agent's eBPF retransmission map.",
+        ),
+        lambda r: None if r.probe is None else float(r.probe.map_entries),
+    ),
+    (
+        Family(
+            "netmesh_agent_probe_map_capacity",
+            "gauge",
+            "Capacity of the agent's eBPF retransmission map.",
+        ),
+        lambda r: None if r.probe is None else float(r.probe.map_capacity),
+    ),
+    (
+        Family(
+            "netmesh_agent_probe_evictions_total",
+            "counter",
+            "Flows evicted from the agent's eBPF retransmission map.",
+        ),
+        lambda r: None if r.probe is None else float(r.probe.evictions),
+    ),
+)
+PROBE_UP = Family(
+    "netmesh_agent_probe_up",
+    "gauge",
+    "1 if the agent's eBPF retransmission probe is attached, by mode (kprobe, tracepoint, none).",
+)
+PATH = tuple(Family(f.name, "gauge", f.help) for f in PATH_GAUGES)
+TESTS = Family(TESTS_TOTAL + "_total", "counter", TESTS_TOTAL_HELP)
+RETRANSMITS = Family(
+    "netmesh_tcp_retransmits_total",
+    "counter",
+    "TCP retransmissions the node's kernel counted, by endpoint pair (ephemeral ports folded); "
+    "pods by namespace/name, hostNetwork and node IPs by node name, unknown IPs raw.",
+)
+RETRANSMIT_LABELS = ("node", "src_namespace", "src_pod", "dst_namespace", "dst_pod", "port")
+
+# Order of an agent's cached fragments.
+AGENT_FAMILIES: tuple[Family, ...] = (
+    *(f for f, _ in HEALTH),
+    PROBE_UP,
+    *PATH,
+    TESTS,
+)
+N_FRAGMENTS = len(AGENT_FAMILIES)
+
+# Families computed at scrape time, one sample per agent (ages change every second).
+AGENT_UP = Family(
+    "netmesh_agent_up",
+    "gauge",
+    "1 if the agent reported within the stale time, 0 if it is late or a member that never "
+    "reported; gone after the report TTL.",
+)
+REPORT_AGE = Family(
+    "netmesh_agent_report_age_seconds", "gauge", "Seconds since the agent's latest report."
+)
+SERIES_DROPPED = Family(
+    "netmesh_agent_series_dropped",
+    "gauge",
+    "Series of the agent's latest report left out by the per-agent caps "
+    "(kind=path: dropped; kind=retransmit: folded into the 'other' bucket).",
+)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def escape(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def labels(names: Sequence[str], values: Sequence[str]) -> str:
+    return "{" + ",".join(f'{n}="{escape(v)}"' for n, v in zip(names, values, strict=True)) + "}"
+
+
+def number(value: float) -> str:
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def sample(family: Family, label_text: str, value: float) -> str:
+    return f"{family.name}{label_text} {number(value)}\n"
+
+
+# --------------------------------------------------------------------------- per agent
+
+
+@dataclass(frozen=True, slots=True)
+class AgentBlock:
+    fragments: tuple[bytes, ...]  # one per AGENT_FAMILIES entry
+    series: int
+    dropped: int
+
+
+def _result_series(result: TestResult) -> int:
+    return sum(1 for fam in PATH_GAUGES if fam.value(result) is not None)
+
+
+def render_agent(report: Report, *, max_series: int) -> AgentBlock:
+    """Every family of one report except retransmissions, capped at ``max_series`` path series."""
+    node_label = labels(("node",), (report.node,))
+    parts: list[list[str]] = [[] for _ in range(N_FRAGMENTS)]
+    for i, (fam, value_of) in enumerate(HEALTH):
+        value = value_of(report)
+        if value is not None:
+            parts[i].append(sample(fam, node_label, value))
+    if report.probe is not None:
+        probe_labels = labels(("node", "mode"), (report.node, report.probe.mode))
+        parts[len(HEALTH)].append(sample(PROBE_UP, probe_labels, float(report.probe.up)))
+
+    budget = max_series
+    total = 0
+    offset = len(HEALTH) + 1
+    for result in sorted(report.results, key=lambda r: (r.destination, r.protocol)):
+        n = _result_series(result)
+        total += n
+        if n > budget:
+            continue
+        budget -= n
+        label_text = labels(PATH_LABELS, (report.node, result.destination, result.protocol))
+        for j, path_family in enumerate(PATH_GAUGES):
+            value = path_family.value(result)
+            if value is not None:
+                parts[offset + j].append(f"{path_family.name}{label_text} {number(value)}\n")
+    tests_index = N_FRAGMENTS - 1
+    for count in sorted(report.tests, key=lambda t: (t.destination, t.protocol, t.result)):
+        total += 1
+        if budget < 1:
+            continue
+        budget -= 1
+        label_text = labels(
+            (*PATH_LABELS, "result"),
+            (report.node, count.destination, count.protocol, count.result),
+        )
+        parts[tests_index].append(f"{TESTS.name}{label_text} {count.count}\n")
+    kept = max_series - budget
+    return AgentBlock(
+        fragments=tuple("".join(p).encode() for p in parts),
+        series=kept,
+        dropped=total - kept,
+    )
+
+
+FlowKey = tuple[Identity, Identity, int]
+
+
+@dataclass(frozen=True, slots=True)
+class RetransmitBlock:
+    fragment: bytes
+    keys: frozenset[FlowKey]  # the flows shown on their own (kept next time: stable series)
+    ips: frozenset[str]  # the IPs whose identity this block depends on
+    series: int
+    folded: int  # flows folded into the 'other' bucket
+
+
+def render_retransmits(
+    node: str,
+    flows: Iterable[RetransmitFlow],
+    resolve: Callable[[str], Identity],
+    *,
+    cap: int,
+    previous: frozenset[FlowKey] = frozenset(),
+) -> RetransmitBlock:
+    """Aggregate flows to identity pairs, keep at most ``cap`` series, fold the rest to 'other'.
+
+    Pairs shown last time are kept first (their counters stay continuous), then
+    the largest. The agent's own overflow bucket (local == "other") folds in.
+    """
+    totals: dict[FlowKey, int] = {}
+    ips: set[str] = set()
+    other = 0
+    for flow in flows:
+        if flow.local == "other" or flow.remote == "other":
+            other += flow.count
+            continue
+        ips.add(flow.local)
+        ips.add(flow.remote)
+        key = (resolve(flow.local), resolve(flow.remote), flow.port)
+        totals[key] = totals.get(key, 0) + flow.count
+    has_other = other > 0 or len(totals) > cap
+    room = cap - 1 if has_other else cap
+    ranked = sorted(totals.items(), key=lambda kv: (kv[0] not in previous, -kv[1], _order(kv[0])))
+    shown = ranked[:room]
+    folded = ranked[room:]
+    other += sum(count for _, count in folded)
+    lines = [
+        f"{RETRANSMITS.name}"
+        f"{labels(RETRANSMIT_LABELS, (node, s.namespace, s.pod, d.namespace, d.pod, str(port)))}"
+        f" {count}\n"
+        for (s, d, port), count in sorted(shown, key=lambda kv: _order(kv[0]))
+    ]
+    if has_other:
+        other_labels = labels(
+            RETRANSMIT_LABELS,
+            (node, OTHER.namespace, OTHER.pod, OTHER.namespace, OTHER.pod, "other"),
+        )
+        lines.append(f"{RETRANSMITS.name}{other_labels} {other}\n")
+    return RetransmitBlock(
+        fragment="".join(lines).encode(),
+        keys=frozenset(k for k, _ in shown),
+        ips=frozenset(ips),
+        series=len(lines),
+        folded=len(folded),
+    )
+
+
+def _order(key: FlowKey) -> tuple[str, str, str, str, int]:
+    s, d, port = key
+    return (s.namespace, s.pod, d.namespace, d.pod, port)
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def merge(
+    families: Sequence[Family],
+    fragments: Sequence[Iterable[bytes]],
+) -> list[bytes]:
+    """Header + fragments per family; families without samples are left out."""
+    out: list[bytes] = []
+    for family, frags in zip(families, fragments, strict=True):
+        body = b"".join(frags)
+        if body:
+            out.append(family.header())
+            out.append(body)
+    return out
+
+
+def render_family(
+    family: Family, label_names: Sequence[str], rows: Iterable[tuple[Sequence[str], float]]
+) -> bytes:
+    """A whole family at once (self-metrics and per-scrape families)."""
+    body = "".join(sample(family, labels(label_names, values), value) for values, value in rows)
+    return family.header() + body.encode() if body else b""
+
+
+def render_simple(items: Mapping[Family, float]) -> bytes:
+    return b"".join(family.header() + sample(family, "", v).encode() for family, v in items.items())

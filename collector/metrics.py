@@ -1,0 +1,160 @@
+"""The merged /metrics: cached agent fragments + per-scrape agent families + self-metrics.
+
+Reads the state, never mutates it except to re-render retransmission
+fragments whose pod identities changed (``refresh_identities``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from agent.report import MemberList
+from collector import exposition as ex
+from collector.state import CollectorState
+
+
+@dataclass(frozen=True)
+class WatchStatus:
+    resource: str
+    up: bool
+    synced: bool
+
+
+def _f(name: str, kind: str, help_text: str) -> ex.Family:
+    return ex.Family(name, kind, help_text)
+
+
+REPORTS = _f(
+    "netmesh_collector_reports_total",
+    "counter",
+    "Reports received, by result (accepted or the reason for rejecting it).",
+)
+AGENTS = _f("netmesh_collector_agents", "gauge", "Agents whose latest report is kept.")
+MEMBERS = _f("netmesh_collector_members", "gauge", "Nodes in the member list handed to agents.")
+EPOCH = _f("netmesh_collector_member_epoch", "gauge", "Epoch of the current member list.")
+EXPIRED = _f(
+    "netmesh_collector_expired_agents_total",
+    "counter",
+    "Agents dropped because their latest report was older than the TTL.",
+)
+WATCH_UP = _f(
+    "netmesh_collector_watch_up",
+    "gauge",
+    "1 while the list-then-watch of a resource is streaming, 0 while it backs off.",
+)
+WATCH_RESTARTS = _f(
+    "netmesh_collector_watch_restarts_total",
+    "counter",
+    "Watches started again, by resource and reason (closed, gone = 410 re-list, error).",
+)
+POD_MAP_PODS = _f("netmesh_collector_pod_map_pods", "gauge", "Pods in the pod map.")
+POD_MAP_NODES = _f("netmesh_collector_pod_map_nodes", "gauge", "Nodes in the pod map.")
+POD_MAP_IPS = _f("netmesh_collector_pod_map_ips", "gauge", "IP addresses the pod map resolves.")
+BLOCK_RENDERS = _f(
+    "netmesh_collector_block_renders_total",
+    "counter",
+    "Agent exposition fragments rendered, by part (path on each report, retransmit also "
+    "when a named pod changes).",
+)
+RENDER_SECONDS = _f(
+    "netmesh_collector_render_seconds",
+    "gauge",
+    "Time the previous /metrics render took on the event loop.",
+)
+TASK_FAILURES = _f(
+    "netmesh_collector_task_failures_total",
+    "counter",
+    "Background task crashes (each restarted), by task.",
+)
+START_TIME = _f("netmesh_collector_start_time_seconds", "gauge", "Unix time the collector started.")
+
+
+def render_metrics(
+    state: CollectorState,
+    members: MemberList,
+    watches: Sequence[WatchStatus] = (),
+    *,
+    process: CollectorRegistry | None = None,
+) -> bytes:
+    started = time.perf_counter()
+    state.refresh_identities()
+    now = state.clock()
+    names = state.sorted_names()
+    entries = [state.agents[n] for n in names]
+
+    out: list[bytes] = []
+    # Per-scrape agent families: up (also 0 for members that never reported) and age.
+    up_rows: list[tuple[tuple[str, ...], float]] = []
+    member_names = {m.name for m in members.members}
+    for name in sorted(member_names | set(names)):
+        entry = state.agents.get(name)
+        up_rows.append(((name,), 1.0 if entry is not None and state.is_fresh(entry, now) else 0.0))
+    out.append(ex.render_family(ex.AGENT_UP, ("node",), up_rows))
+    out.append(
+        ex.render_family(
+            ex.REPORT_AGE,
+            ("node",),
+            (((n,), state.age(e, now)) for n, e in zip(names, entries, strict=True)),
+        )
+    )
+    dropped: list[tuple[tuple[str, ...], float]] = []
+    for n, e in zip(names, entries, strict=True):
+        if e.block.dropped:
+            dropped.append(((n, "path"), float(e.block.dropped)))
+        if e.retransmits.folded:
+            dropped.append(((n, "retransmit"), float(e.retransmits.folded)))
+    out.append(ex.render_family(ex.SERIES_DROPPED, ("node", "kind"), dropped))
+
+    # Cached fragments, grouped by family.
+    out += ex.merge(
+        ex.AGENT_FAMILIES,
+        [[e.block.fragments[i] for e in entries] for i in range(ex.N_FRAGMENTS)],
+    )
+    out += ex.merge((ex.RETRANSMITS,), [[e.retransmits.fragment for e in entries]])
+
+    # Self-metrics.
+    s = state.stats
+    out.append(
+        ex.render_family(REPORTS, ("result",), (((r,), n) for r, n in sorted(s.reports.items())))
+    )
+    out.append(
+        ex.render_simple(
+            {
+                AGENTS: len(entries),
+                MEMBERS: len(members.members),
+                EPOCH: members.epoch,
+                EXPIRED: s.expired,
+                POD_MAP_PODS: len(state.pod_map.pods),
+                POD_MAP_NODES: len(state.pod_map.nodes),
+                POD_MAP_IPS: state.pod_map.ip_count,
+                RENDER_SECONDS: s.render_seconds,
+                START_TIME: state.started_at,
+            }
+        )
+    )
+    out.append(ex.render_family(WATCH_UP, ("resource",), (((w.resource,), w.up) for w in watches)))
+    out.append(
+        ex.render_family(
+            WATCH_RESTARTS,
+            ("resource", "reason"),
+            (((res, why), n) for (res, why), n in sorted(s.watch_restarts.items())),
+        )
+    )
+    out.append(
+        ex.render_family(
+            BLOCK_RENDERS, ("part",), (((p,), n) for p, n in sorted(s.block_renders.items()))
+        )
+    )
+    out.append(
+        ex.render_family(
+            TASK_FAILURES, ("task",), (((t,), n) for t, n in sorted(s.task_failures.items()))
+        )
+    )
+    if process is not None:
+        out.append(generate_latest(process))
+    s.render_seconds = time.perf_counter() - started
+    return b"".join(out)

@@ -1,0 +1,146 @@
+"""The collector's settings: one frozen dataclass, validated at start-up.
+
+Every field is a flag (``--report-ttl``) and an environment variable
+(``NETMESH_REPORT_TTL``); see ``netmesh.config``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from netmesh.config import Problems, doc, valid_port
+
+MODES = ("static", "kubernetes")
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CollectorSettings:
+    mode: str = field(
+        default="static",
+        metadata=doc(
+            "static: members are the agents that reported within report_ttl; "
+            "kubernetes: members and pod names come from the API server."
+        ),
+    )
+    bind_address: str = field(default="0.0.0.0", metadata=doc("IP address the HTTP server binds."))
+    port: int = field(default=9100, metadata=doc("Port of /metrics, /api/v1/*, /healthz, /readyz."))
+    report_ttl: float = field(
+        default=60.0,
+        metadata=doc(
+            "Seconds after its latest report that an agent's series disappear "
+            "(static mode: it also leaves the member list)."
+        ),
+    )
+    stale_after: float = field(
+        default=30.0,
+        metadata=doc("Seconds without a report after which netmesh_agent_up turns 0."),
+    )
+    expiry_interval: float = field(
+        default=1.0, metadata=doc("Seconds between sweeps that drop expired agents.")
+    )
+    max_report_bytes: int = field(
+        default=8 * 1024 * 1024, metadata=doc("Largest report body accepted, in bytes.")
+    )
+    max_agents: int = field(
+        default=5000, metadata=doc("Most agents kept at once; reports of further ones get 429.")
+    )
+    max_series_per_agent: int = field(
+        default=30_000,
+        metadata=doc("Cap on path series rendered per agent; the rest are dropped and counted."),
+    )
+    max_retransmit_series_per_agent: int = field(
+        default=500,
+        metadata=doc(
+            "Cap on retransmission series per agent; smaller flows fold into an 'other' bucket."
+        ),
+    )
+    # ---- kubernetes mode
+    kubeconfig: str = field(
+        default="",
+        metadata=doc("Path of a kubeconfig; empty = in-cluster service account."),
+    )
+    agent_namespace: str = field(default="netmesh", metadata=doc("Namespace of the agent pods."))
+    agent_selector: str = field(
+        default="app.kubernetes.io/name=netmesh-agent",
+        metadata=doc("Label selector of the agent pods."),
+    )
+    agent_iperf3_port: int = field(
+        default=5201,
+        metadata=doc(
+            "iperf3 port of agents whose pod has no container port named 'iperf3' "
+            "and that have not reported yet."
+        ),
+    )
+    exclude_not_ready_nodes: bool = field(
+        default=True, metadata=doc("Leave agents on NotReady nodes out of the member list.")
+    )
+    exclude_unschedulable_nodes: bool = field(
+        default=True, metadata=doc("Leave agents on cordoned (unschedulable) nodes out.")
+    )
+    exclude_deleting_nodes: bool = field(
+        default=True, metadata=doc("Leave agents on nodes being deleted out.")
+    )
+    watch_timeout: int = field(
+        default=300,
+        metadata=doc("Server-side timeout of one watch request in seconds (then re-watch)."),
+    )
+    api_timeout: float = field(
+        default=30.0, metadata=doc("Timeout in seconds of list requests and watch connects.")
+    )
+    watch_backoff: float = field(
+        default=1.0, metadata=doc("First back-off in seconds after a list/watch error.")
+    )
+    watch_max_backoff: float = field(
+        default=30.0, metadata=doc("Longest back-off in seconds after repeated errors.")
+    )
+    log_level: str = field(default="info", metadata=doc("debug, info, warning or error."))
+
+    def __post_init__(self) -> None:
+        p = Problems()
+        p.check(self.mode in MODES, f"mode {self.mode!r}: one of {', '.join(MODES)}")
+        p.check(_is_ip(self.bind_address), f"bind_address {self.bind_address!r}: not an IP address")
+        p.check(valid_port(self.port), f"port {self.port}: must be between 1 and 65535")
+        p.check(self.report_ttl >= 1, f"report_ttl {self.report_ttl}: must be >= 1 s")
+        p.check(
+            0 < self.stale_after <= self.report_ttl,
+            f"stale_after {self.stale_after}: must be > 0 and <= report_ttl ({self.report_ttl})",
+        )
+        p.check(
+            0 < self.expiry_interval <= self.report_ttl,
+            f"expiry_interval {self.expiry_interval}: must be > 0 and <= report_ttl",
+        )
+        p.check(
+            1024 <= self.max_report_bytes <= 256 * 1024 * 1024,
+            f"max_report_bytes {self.max_report_bytes}: must be 1 KiB..256 MiB",
+        )
+        p.check(self.max_agents >= 1, "max_agents: must be >= 1")
+        p.check(self.max_series_per_agent >= 1, "max_series_per_agent: must be >= 1")
+        p.check(
+            self.max_retransmit_series_per_agent >= 1,
+            "max_retransmit_series_per_agent: must be >= 1 (the 'other' bucket)",
+        )
+        if self.mode == "kubernetes":
+            p.check(bool(self.agent_namespace), "agent_namespace: required in kubernetes mode")
+            p.check(bool(self.agent_selector), "agent_selector: required in kubernetes mode")
+        p.check(
+            valid_port(self.agent_iperf3_port),
+            f"agent_iperf3_port {self.agent_iperf3_port}: must be between 1 and 65535",
+        )
+        p.check(self.watch_timeout >= 1, "watch_timeout: must be >= 1 s")
+        p.check(self.api_timeout > 0, "api_timeout: must be > 0")
+        p.check(
+            0 < self.watch_backoff <= self.watch_max_backoff,
+            "watch_backoff: must be > 0 and <= watch_max_backoff",
+        )
+        p.check(self.log_level in _LOG_LEVELS, f"log_level: one of {', '.join(_LOG_LEVELS)}")
+        p.raise_if_any("collector")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

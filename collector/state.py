@@ -1,0 +1,208 @@
+"""What the collector knows: the latest report of every agent, counters, and the pod map.
+
+One ``CollectorState`` per collector, created by the app factory and passed
+explicitly (no module-level state). Everything runs on the event loop; the
+watch threads hand their events over with ``call_soon_threadsafe``.
+
+Each agent's report is rendered into cached exposition fragments when it
+arrives (collector/exposition.py), so a scrape joins bytes. Retransmission
+fragments name pods, so they are re-rendered when one of the IPs they name
+changes identity (the pod map's dirty IPs) — only for the agents that name it.
+
+The seam for root-cause analysis (collector/rca.py): read
+``latest_results()`` (every fresh agent's latest TestResult per path) and
+``agents`` (the latest report and its age per node); do not mutate.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from agent.report import Report, TestResult
+from collector import exposition as ex
+from collector.podmap import Identity, PodMap
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    report_ttl: float = 60.0
+    stale_after: float = 30.0
+    max_agents: int = 5000
+    max_series_per_agent: int = 30_000
+    max_retransmit_series_per_agent: int = 500
+
+
+@dataclass
+class AgentEntry:
+    report: Report
+    received_at: float
+    block: ex.AgentBlock
+    retransmits: ex.RetransmitBlock
+
+
+@dataclass
+class Stats:
+    """Collector self-metrics kept as plain counters."""
+
+    reports: collections.Counter[str] = field(default_factory=collections.Counter)
+    expired: int = 0
+    watch_restarts: collections.Counter[tuple[str, str]] = field(
+        default_factory=collections.Counter
+    )
+    task_failures: collections.Counter[str] = field(default_factory=collections.Counter)
+    block_renders: collections.Counter[str] = field(default_factory=collections.Counter)
+    render_seconds: float = 0.0
+
+
+class TooManyAgents(Exception):
+    """A report from a new agent when ``max_agents`` are already kept."""
+
+
+class CollectorState:
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        pod_map: PodMap | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.limits = limits
+        self.pod_map = pod_map if pod_map is not None else PodMap()
+        self.clock = clock
+        self.started_at = clock()
+        self.agents: dict[str, AgentEntry] = {}
+        self.stats = Stats()
+        # Bumped whenever the set of reporting agents or their addresses change.
+        self.agents_version = 0
+        self._sorted: list[str] | None = None
+        self._addresses: dict[str, str] = {}  # agent address → node (static-mode identities)
+        self._dirty_ips: set[str] = set()
+        self._ip_refs: dict[str, set[str]] = {}  # IP → agents whose retransmits name it
+
+    # ---- reports
+    def accept(self, report: Report) -> None:
+        """Store a validated report (replacing the agent's previous one)."""
+        now = self.clock()
+        old = self.agents.get(report.node)
+        if old is None and len(self.agents) >= self.limits.max_agents:
+            raise TooManyAgents(
+                f"already keeping {len(self.agents)} agents (max_agents); "
+                f"not accepting new agent {report.node!r}"
+            )
+        if old is None or (old.report.address, old.report.iperf3_port) != (
+            report.address,
+            report.iperf3_port,
+        ):
+            if old is not None:
+                self._forget_address(report.node, old.report.address)
+            self._set_address(report.node, report.address)
+            self.agents_version += 1
+            self._sorted = None
+        block = ex.render_agent(report, max_series=self.limits.max_series_per_agent)
+        self.stats.block_renders["path"] += 1
+        entry = AgentEntry(
+            report=report,
+            received_at=now,
+            block=block,
+            retransmits=ex.RetransmitBlock(b"", frozenset(), frozenset(), 0, 0),
+        )
+        self.agents[report.node] = entry
+        self._render_retransmits(report.node, entry, old.retransmits if old else None)
+
+    def expire(self) -> list[str]:
+        """Drop agents whose latest report is older than the TTL; return their names."""
+        cutoff = self.clock() - self.limits.report_ttl
+        gone = [name for name, e in self.agents.items() if e.received_at < cutoff]
+        for name in gone:
+            self.remove(name)
+            self.stats.expired += 1
+        return gone
+
+    def remove(self, name: str) -> None:
+        entry = self.agents.pop(name, None)
+        if entry is None:
+            return
+        self._forget_address(name, entry.report.address)
+        self._unref(name, entry.retransmits.ips)
+        self.agents_version += 1
+        self._sorted = None
+
+    def sorted_names(self) -> list[str]:
+        if self._sorted is None:
+            self._sorted = sorted(self.agents)
+        return self._sorted
+
+    def age(self, entry: AgentEntry, now: float) -> float:
+        return max(0.0, now - entry.received_at)
+
+    def is_fresh(self, entry: AgentEntry, now: float) -> bool:
+        return self.age(entry, now) <= self.limits.stale_after
+
+    def latest_results(self) -> Iterator[TestResult]:
+        """The seam for RCA: every kept agent's latest result per (destination, protocol)."""
+        for name in self.sorted_names():
+            yield from self.agents[name].report.results
+
+    # ---- identities
+    def resolve(self, ip: str) -> Identity:
+        found = self.pod_map.resolve(ip)
+        if found is not None:
+            return found
+        node = self._addresses.get(ip)
+        if node is not None:
+            return Identity("", node, "node")
+        return Identity("", ip, "ip")
+
+    def _set_address(self, node: str, address: str) -> None:
+        self._addresses[address] = node
+        self._dirty_ips.add(address)
+
+    def _forget_address(self, node: str, address: str) -> None:
+        if self._addresses.get(address) == node:
+            del self._addresses[address]
+            self._dirty_ips.add(address)
+
+    def _unref(self, name: str, ips: frozenset[str]) -> None:
+        for ip in ips:
+            refs = self._ip_refs.get(ip)
+            if refs is not None:
+                refs.discard(name)
+                if not refs:
+                    del self._ip_refs[ip]
+
+    def _render_retransmits(
+        self, name: str, entry: AgentEntry, previous: ex.RetransmitBlock | None
+    ) -> None:
+        old_ips = previous.ips if previous is not None else frozenset()
+        block = ex.render_retransmits(
+            name,
+            entry.report.retransmits,
+            self.resolve,
+            cap=self.limits.max_retransmit_series_per_agent,
+            previous=previous.keys if previous is not None else frozenset(),
+        )
+        self.stats.block_renders["retransmit"] += 1
+        entry.retransmits = block
+        self._unref(name, old_ips - block.ips)
+        for ip in block.ips - old_ips:
+            self._ip_refs.setdefault(ip, set()).add(name)
+
+    def refresh_identities(self) -> int:
+        """Re-render the retransmission fragments that name an IP whose identity changed."""
+        dirty = self.pod_map.take_dirty()
+        if dirty is None:  # the whole map changed (a re-list): everyone
+            names = set(self.agents)
+        else:
+            dirty |= self._dirty_ips
+            names = set()
+            for ip in dirty:
+                names |= self._ip_refs.get(ip, set())
+        self._dirty_ips = set()
+        for name in names:
+            entry = self.agents.get(name)
+            if entry is not None:
+                self._render_retransmits(name, entry, entry.retransmits)
+        return len(names)
