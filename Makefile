@@ -18,8 +18,8 @@ $(STAMP): setup.cfg pyproject.toml scripts/install-deps.sh
 deps: $(STAMP)
 
 lint: deps
-	$(VENV)/bin/ruff check netmesh agent collector lab tests
-	$(VENV)/bin/ruff format --check netmesh agent collector lab tests
+	$(VENV)/bin/ruff check netmesh agent collector lab tests scripts
+	$(VENV)/bin/ruff format --check netmesh agent collector lab tests scripts
 	$(VENV)/bin/mypy
 	$(PY) scripts/check_imports.py
 
