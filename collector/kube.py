@@ -26,6 +26,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 HTTP_GONE = 410
+QUICK_END = 1.0  # seconds; a watch that ends sooner is retried with back-off
 
 
 class KubeError(Exception):
@@ -148,11 +150,16 @@ class Informer(Generic[T]):
                 if version is None:
                     version = self._list()
                     delay = self.backoff
+                started = time.monotonic()
                 version = self._watch(version)
-                delay = self.backoff
                 if not self._stopping.is_set():
                     log.debug("watch %s ended; resuming from %s", self.name, version)
                     self._restart("closed")
+                if time.monotonic() - started < QUICK_END:  # a proxy closing at once: no hot loop
+                    self._stopping.wait(delay)
+                    delay = min(self.max_backoff, delay * 2)
+                else:
+                    delay = self.backoff
             except Gone:
                 log.info("watch %s: resourceVersion %s is gone; listing again", self.name, version)
                 version = None

@@ -196,3 +196,16 @@ async def test_watch_threads_stop_promptly(fake: FakeKube, make_client: MakeClie
     await client.close()
     assert time.monotonic() - started < 5
     assert not any(i.alive for i in informers)
+
+
+async def test_server_side_watch_timeout_rewatches_without_relisting(
+    fake: FakeKube, make_client: MakeClient
+) -> None:
+    client = await make_client(kube_api=api_for(fake), **{**KUBE, "watch_timeout": 2})
+    state = client.app[STATE]
+    await until(lambda: all(i.synced for i in client.app[INFORMERS]), "first lists")
+    await until(lambda: state.stats.watch_restarts[("pods", "closed")] >= 1, "a watch to expire")
+    fake.put("pods", pod("late", "10.1.0.8"))
+    await until(lambda: state.resolve("10.1.0.8").kind == "pod", "event on the new watch")
+    assert fake.requests[("/api/v1/pods", "list")] == 1
+    assert fake.requests[("/api/v1/pods", "watch")] >= 2
