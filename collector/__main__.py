@@ -6,10 +6,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 
 from collector.app import create_app
+from collector.kube import make_api
 from collector.settings import CollectorSettings
 from netmesh.config import SettingsError, load
 
@@ -30,6 +32,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    kube_api: Any = None
+    if settings.mode == "kubernetes":
+        try:
+            kube_api = make_api(settings.kubeconfig)
+        except ImportError:
+            print(
+                "netmesh-collector: kubernetes mode needs the 'kubernetes' package "
+                "(pip install 'netmesh[kubernetes]')",
+                file=sys.stderr,
+            )
+            return 2
+        except Exception as exc:  # the client's config errors have no common base
+            where = settings.kubeconfig or "the in-cluster service account"
+            print(
+                f"netmesh-collector: cannot configure the Kubernetes client from {where}: {exc}",
+                file=sys.stderr,
+            )
+            return 2
     logging.getLogger("collector").info(
         "collector in %s mode on %s:%d (report TTL %.0fs)",
         settings.mode,
@@ -39,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # run_app handles SIGTERM/SIGINT and runs the cleanup_ctx (watch threads stop).
     web.run_app(
-        create_app(settings),
+        create_app(settings, kube_api=kube_api),
         host=settings.bind_address,
         port=settings.port,
         access_log=None,

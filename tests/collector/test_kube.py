@@ -7,6 +7,7 @@ entries, membership leaves out NotReady / cordoned / deleting nodes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from kubernetes import client as k8s
 
 from collector.app import INFORMERS, MEMBERSHIP, STATE
+from collector.kube import make_api
 from collector.podmap import Identity
 from tests.collector.conftest import MakeClient, promtool_check
 from tests.collector.fakekube import FakeKube, node, pod
@@ -209,3 +211,17 @@ async def test_server_side_watch_timeout_rewatches_without_relisting(
     await until(lambda: state.resolve("10.1.0.8").kind == "pod", "event on the new watch")
     assert fake.requests[("/api/v1/pods", "list")] == 1
     assert fake.requests[("/api/v1/pods", "watch")] >= 2
+
+
+async def test_make_api_from_a_kubeconfig(fake: FakeKube, tmp_path: Any) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
+        f"clusters: [{{name: fake, cluster: {{server: '{fake.url}'}}}}]\n"
+        "contexts: [{name: fake, context: {cluster: fake, user: me}}]\n"
+        "users: [{name: me, user: {token: t}}]\n"
+    )
+    fake.put("nodes", node("n1", "192.168.0.1"))
+    api = make_api(str(path))
+    nodes = await asyncio.to_thread(api.list_node)
+    assert [n.metadata.name for n in nodes.items] == ["n1"]

@@ -68,3 +68,10 @@ def test_every_field_documented() -> None:
     table = settings_table(CollectorSettings)
     assert "`NETMESH_REPORT_TTL`" in table
     assert "|  |" not in table
+
+
+def test_main_kubernetes_mode_without_config_says_why(
+    capsys: pytest.CaptureFixture[str], tmp_path: object
+) -> None:
+    assert main(["--mode", "kubernetes", "--kubeconfig", "/nonexistent/kubeconfig"]) == 2
+    assert "cannot configure the Kubernetes client from /nonexistent" in capsys.readouterr().err
