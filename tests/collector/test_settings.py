@@ -70,8 +70,6 @@ def test_every_field_documented() -> None:
     assert "|  |" not in table
 
 
-def test_main_kubernetes_mode_without_config_says_why(
-    capsys: pytest.CaptureFixture[str], tmp_path: object
-) -> None:
+def test_main_kubernetes_mode_without_config_says_why(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--mode", "kubernetes", "--kubeconfig", "/nonexistent/kubeconfig"]) == 2
     assert "cannot configure the Kubernetes client from /nonexistent" in capsys.readouterr().err
