@@ -18,7 +18,7 @@ from agent.report import Member, MemberList, TestResult
 from agent.report import Protocol as NetProtocol
 from agent.reporter import Reporter
 from agent.runner import ClientOptions, run_test
-from agent.schedule import PlanSettings, plan
+from agent.schedule import PlanSettings, Slot, Test, plan
 from agent.server import IperfServer, ServerOptions
 from agent.settings import AgentSettings
 from agent.state import AgentState
@@ -102,44 +102,50 @@ class TestLoop:
     async def step(self) -> None:
         now = self.clock()
         slot = plan(self.members(), self.state.me.name, now, self.settings)
+        log.debug(
+            "slot %d at +%.3fs: %s",
+            slot.number,
+            now - slot.start,
+            f"{slot.test.protocol} to {slot.test.server.name}" if slot.test else "idle",
+        )
         if slot.test is not None and slot.number != self.last_slot:
             self.last_slot = slot.number
-            lag = now - slot.start
-            latest_end = now + self.settings.omit + self.settings.duration
-            if latest_end > slot.end - self.settings.guard / 2:
-                if self.first_step:  # started mid-slot: not a scheduling problem
-                    self.first_step = False
-                    await self.sleep(max(0.0, slot.end - self.clock()) + 0.001)
-                    return
+            await self._run_or_skip(slot, slot.test, now)
+        self.first_step = False
+        await self.sleep(max(0.0, slot.end - self.clock()) + 0.001)
+
+    async def _run_or_skip(self, slot: Slot, test: Test, now: float) -> None:
+        lag = now - slot.start
+        if now + self.settings.omit + self.settings.duration > slot.end - self.settings.guard / 2:
+            # Joining mid-slot at start-up is not a scheduling problem: just wait.
+            if not self.first_step:
                 self.state.skipped_tests["late"] += 1
                 log.warning(
                     "skipping test of %s in slot %d: started %.2fs late",
-                    slot.test.server.name,
+                    test.server.name,
                     slot.number,
                     lag,
                 )
-            else:
-                self.state.scheduler_lag_seconds = lag
-                result = await self.runner(
-                    source=self.state.me.name,
-                    peer=slot.test.server,
-                    protocol=slot.test.protocol,
-                    opts=self.opts,
-                    deadline=slot.end - 0.05,
-                    clock=self.clock,
-                )
-                self.state.record(result)
-                if not result.ok:
-                    log.info(
-                        "test %s -> %s (%s): %s: %s",
-                        result.source,
-                        result.destination,
-                        result.protocol,
-                        result.result,
-                        result.message,
-                    )
-        self.first_step = False
-        await self.sleep(max(0.0, slot.end - self.clock()) + 0.001)
+            return
+        self.state.scheduler_lag_seconds = lag
+        result = await self.runner(
+            source=self.state.me.name,
+            peer=test.server,
+            protocol=test.protocol,
+            opts=self.opts,
+            deadline=slot.end - 0.05,
+            clock=self.clock,
+        )
+        self.state.record(result)
+        if not result.ok:
+            log.info(
+                "test %s -> %s (%s): %s: %s",
+                result.source,
+                result.destination,
+                result.protocol,
+                result.result,
+                result.message,
+            )
 
 
 def initial_members(settings: AgentSettings) -> MemberList:
