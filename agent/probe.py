@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -50,6 +51,7 @@ from agent.probe_logic import (
     parse_port_range,
     privilege_problem,
     render_source,
+    skb_segs_offset,
 )
 from agent.report import ProbeStatus
 from agent.settings import AgentSettings
@@ -119,6 +121,34 @@ def kernel_features(tracefs_roots: tuple[str, ...] = TRACEFS_ROOTS) -> KernelFea
     )
 
 
+BTF_VMLINUX = "/sys/kernel/btf/vmlinux"
+
+
+def read_skb_segs_offset(bpftool: str = "bpftool", btf: str = BTF_VMLINUX) -> int | None:
+    """TCP_SKB_CB(skb)->tcp_gso_segs's offset from the running kernel's BTF; None if unknown."""
+    if not os.path.exists(btf):
+        log.info("no %s (CONFIG_DEBUG_INFO_BTF off): the probe counts skbs, not segments", btf)
+        return None
+    # Streamed line by line: the dump is tens of MB of text we do not want to hold.
+    try:
+        with subprocess.Popen(
+            [bpftool, "btf", "dump", "file", btf, "format", "raw"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        ) as proc:
+            assert proc.stdout is not None
+            offset = skb_segs_offset(proc.stdout)
+            proc.stdout.close()
+            proc.wait(timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.info("cannot read BTF with %s (%s): the probe counts skbs, not segments", bpftool, exc)
+        return None
+    if offset is None:
+        log.info("BTF has no sk_buff.cb/tcp_skb_cb.tcp_gso_segs: the probe counts skbs")
+    return offset
+
+
 def own_capabilities() -> int:
     try:
         with open("/proc/self/status") as f:
@@ -155,7 +185,7 @@ class LoadedProbe:
     _batch: bool = True
 
     def read(self) -> tuple[list[Entry], list[int]]:
-        table = self.bpf.get_table("retransmits")
+        table = self.bpf.get_table(b"retransmits")
         raw: list[tuple[Any, Any]] = []
         if self._batch:
             # One syscall per chunk instead of two per entry (Linux >= 5.6).
@@ -171,7 +201,7 @@ class LoadedProbe:
             flow = decode_key(int(key.family), int(key.port), bytes(key.local), bytes(key.remote))
             if flow is not None:
                 entries.append(Entry(flow, int(value.born_ns), int(value.count)))
-        stats_table = self.bpf.get_table("probe_stats")
+        stats_table = self.bpf.get_table(b"probe_stats")
         stats = [int(stats_table.sum(ctypes.c_int(i)).value) for i in range(STAT_COUNT)]
         return entries, stats
 
@@ -204,6 +234,7 @@ def load_probe(
     features: KernelFeatures | None = None,
     cap_eff: int | None = None,
     print_to: Callable[[str], None] | None = None,
+    segs_offset: Any = ...,
 ) -> LoadedProbe:
     """Check, compile, attach. Raises ProbeUnavailable with a reason a human can act on."""
     if config.mode == "off":
@@ -222,6 +253,7 @@ def load_probe(
         config,
         variant=variant,
         tracepoint_has_err=feats.tracepoint_has_err,
+        skb_segs_offset=read_skb_segs_offset() if segs_offset is ... else segs_offset,
     )
     if config.print_source:
         (print_to or _print_stdout)(source)
@@ -235,7 +267,7 @@ def load_probe(
         ) from None
     rss["after_import"] = rss_bytes()
     try:
-        bpf = BPF(text=source)
+        bpf = BPF(text=source.encode())
     except Exception as exc:
         raise ProbeUnavailable(
             f"{variant}: BPF compile/load failed ({exc}); headers used: {headers} "
@@ -243,7 +275,7 @@ def load_probe(
         ) from None
     try:
         if variant == "kprobe":
-            bpf.attach_kprobe(event=KPROBE_FUNCTION, fn_name=KPROBE_FN_NAME)
+            bpf.attach_kprobe(event=KPROBE_FUNCTION.encode(), fn_name=KPROBE_FN_NAME.encode())
         elif not bpf.num_open_tracepoints():
             raise ProbeUnavailable("tracepoint: tcp:tcp_retransmit_skb did not attach")
     except ProbeUnavailable:

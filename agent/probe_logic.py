@@ -41,6 +41,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import pathlib
+import re
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -170,9 +171,18 @@ def filter_macros(
 
 
 def render_source(
-    template: str, config: ProbeConfig, *, variant: str, tracepoint_has_err: bool
+    template: str,
+    config: ProbeConfig,
+    *,
+    variant: str,
+    tracepoint_has_err: bool,
+    skb_segs_offset: int | None = None,
 ) -> str:
-    """The final C that BCC compiles: a prelude of ``#define``s, then ebpf/retransmit.c."""
+    """The final C that BCC compiles: a prelude of ``#define``s, then ebpf/retransmit.c.
+
+    ``skb_segs_offset`` (from the running kernel's BTF, see ``skb_segs_offset``)
+    lets the program count segments; without it, it counts skbs.
+    """
     if variant not in VARIANTS:
         raise ValueError(f"unknown probe variant {variant!r}")
     low, high = config.ephemeral_ports
@@ -185,8 +195,71 @@ def render_source(
     ]
     if variant == "tracepoint" and tracepoint_has_err:
         prelude.append("#define NETMESH_TP_HAS_ERR 1")
+    if skb_segs_offset is not None:
+        prelude.append(f"#define NETMESH_SKB_SEGS_OFFSET {int(skb_segs_offset)}")
     prelude += filter_macros(config.local_cidrs)
     return "\n".join(prelude) + "\n" + template
+
+
+# --------------------------------------------------------------------------- BTF
+
+_BTF_TYPE = re.compile(r"^\[(\d+)\] (\w+) '([^']*)'")
+_BTF_MEMBER = re.compile(r"^\s+'([^']*)' type_id=(\d+) bits_offset=(\d+)")
+
+
+def _btf_types(
+    raw: Iterable[str],
+) -> tuple[dict[int, list[tuple[str, int, int]]], dict[str, int]]:
+    """``bpftool btf dump ... format raw`` → members per struct/union id, struct ids by name."""
+    members: dict[int, list[tuple[str, int, int]]] = {}
+    by_name: dict[str, int] = {}
+    current: list[tuple[str, int, int]] | None = None
+    for line in raw:
+        t = _BTF_TYPE.match(line)
+        if t:
+            if t.group(2) in ("STRUCT", "UNION"):
+                tid = int(t.group(1))
+                current = members.setdefault(tid, [])
+                if t.group(2) == "STRUCT" and t.group(3) != "(anon)":
+                    by_name.setdefault(t.group(3), tid)
+            else:
+                current = None
+            continue
+        m = _BTF_MEMBER.match(line)
+        if m and current is not None:
+            current.append((m.group(1), int(m.group(2)), int(m.group(3))))
+    return members, by_name
+
+
+def _member_bits(members: dict[int, list[tuple[str, int, int]]], tid: int, name: str) -> int | None:
+    """Bit offset of ``name`` in type ``tid``, looking through anonymous structs and unions."""
+    for member, member_tid, bits in members.get(tid, []):
+        if member == name:
+            return bits
+        if member == "(anon)":
+            inner = _member_bits(members, member_tid, name)
+            if inner is not None:
+                return bits + inner
+    return None
+
+
+def skb_segs_offset(btf_raw: Iterable[str]) -> int | None:
+    """Byte offset of ``TCP_SKB_CB(skb)->tcp_gso_segs`` from an ``sk_buff`` pointer.
+
+    Read from the running kernel's BTF, not from the compile headers (which
+    may be another kernel version's): offsetof(sk_buff, cb) +
+    offsetof(tcp_skb_cb, tcp_gso_segs). ``btf_raw`` is the text's lines.
+    None when BTF lacks either.
+    """
+    members, by_name = _btf_types(btf_raw)
+    skb, cb = by_name.get("sk_buff"), by_name.get("tcp_skb_cb")
+    if skb is None or cb is None:
+        return None
+    cb_bits = _member_bits(members, skb, "cb")
+    segs_bits = _member_bits(members, cb, "tcp_gso_segs")
+    if cb_bits is None or segs_bits is None or (cb_bits + segs_bits) % 8:
+        return None
+    return (cb_bits + segs_bits) // 8
 
 
 # --------------------------------------------------------------------------- checks

@@ -11,6 +11,10 @@
  *                                         attempts too; only err == 0 counts)
  *   NETMESH_LOCAL_V4(a), NETMESH_LOCAL_V6(hi, lo)
  *                                         local-address filter (CIDRs)
+ *   NETMESH_SKB_SEGS_OFFSET               offset of TCP_SKB_CB(skb)->tcp_gso_segs
+ *                                         in struct sk_buff, taken from the
+ *                                         running kernel's BTF (not from the
+ *                                         compile headers); unset = count skbs
  *
  * Hooks (one counting body, two ways in):
  *   - tracepoint tcp:tcp_retransmit_skb: stable ABI, fields copied for us,
@@ -20,15 +24,17 @@
  *     needs headers matching the running kernel. It fires on every attempt
  *     (also ones that fail, e.g. on a full qdisc) and so may count a little
  *     more than the tracepoint.
- *   Both count events, i.e. skbs: with TSO/GSO one retransmitted skb can
- *   carry several segments, so with offloads on the count is lower than
- *   the kernel's segment-based total_retrans (what iperf3 reports).
+ *   Both count segments: a retransmitted skb carries tcp_skb_pcount(skb)
+ *   segments (several with TSO/GSO), read from TCP_SKB_CB(skb) at an offset
+ *   user space found in BTF; this is what the kernel adds to total_retrans
+ *   (iperf3's "retransmits") and to TcpRetransSegs. Without BTF every skb
+ *   counts as one, which undercounts when offloads build large skbs.
  *
  * Map: `retransmits`, BPF_MAP_TYPE_LRU_HASH, NETMESH_MAP_SIZE entries.
  *   key   = (family, folded port, local address, remote address), 40 bytes;
  *           IPv4 (also IPv4-mapped IPv6 of dual-stack sockets) is stored as
  *           AF_INET in the first 4 bytes, the rest zero.
- *   value = (count, born_ns): count only goes up (atomic add); born_ns is
+ *   value = (count, born_ns): count (segments) only goes up (atomic add); born_ns is
  *           the insertion time and tells user space that an entry is a new
  *           one (the old one was evicted), so a drain never mixes the two.
  *   User space never deletes entries (see agent/probe_logic.py: Drainer).
@@ -39,8 +45,9 @@
  *   not in the local ephemeral range; when both or neither are in it, the
  *   lower one. So a client's random source port never becomes a key.
  *
- * Bounds and overhead: no loops; one hash lookup (+ one insert for a new
- *   flow) and two per-CPU array increments per retransmission; memory is
+ * Bounds and overhead: no loops (one unrolled 8-step byte loop); a probe
+ *   read of 2 bytes, one hash lookup (+ one insert for a new flow) and one
+ *   or two per-CPU array increments per retransmitted skb; memory is
  *   NETMESH_MAP_SIZE * (40 + 16 + LRU overhead) bytes, about 1 MiB for 8192.
  *   Retransmissions are rare next to packets, so the cost is negligible;
  *   tests/benchmarks/bench_probe.py measures ns per event.
@@ -73,14 +80,14 @@ struct flow_key {
 };
 
 struct flow_value {
-    u64 count;   /* retransmission events; only goes up */
+    u64 count;   /* retransmitted segments; only goes up */
     u64 born_ns; /* bpf_ktime_get_ns() when the entry was inserted */
 };
 
 BPF_TABLE("lru_hash", struct flow_key, struct flow_value, retransmits, NETMESH_MAP_SIZE);
 
 /* Per-CPU counters, summed by user space (indexes: agent/probe_logic.py). */
-#define STAT_EVENTS 0   /* retransmissions counted into the map */
+#define STAT_EVENTS 0   /* retransmit events (skbs) counted into the map */
 #define STAT_INSERTS 1  /* new entries inserted */
 #define STAT_FILTERED 2 /* skipped: local address outside the filter */
 #define STAT_LOST 3     /* could neither insert nor find the entry */
@@ -130,8 +137,20 @@ static __always_inline u64 be64_at(const u8 *a)
     return x;
 }
 
+/* Segments in a retransmitted skb: tcp_skb_pcount(skb), at least 1. */
+static __always_inline u64 skb_segments(const void *skb)
+{
+#ifdef NETMESH_SKB_SEGS_OFFSET
+    u16 segs = 0;
+    bpf_probe_read_kernel(&segs, sizeof(segs), (const char *)skb + NETMESH_SKB_SEGS_OFFSET);
+    return segs ? segs : 1;
+#else
+    return 1;
+#endif
+}
+
 /* The one counting body; `key` has family and addresses filled in. */
-static __always_inline int count_flow(struct flow_key *key, u16 lport, u16 rport)
+static __always_inline int count_flow(struct flow_key *key, u16 lport, u16 rport, u64 segs)
 {
     if (key->family == AF_INET6 && is_v4_mapped(key->local) && is_v4_mapped(key->remote)) {
         key->family = AF_INET;
@@ -170,7 +189,7 @@ static __always_inline int count_flow(struct flow_key *key, u16 lport, u16 rport
             return 0;
         }
     }
-    __sync_fetch_and_add(&value->count, 1);
+    __sync_fetch_and_add(&value->count, segs);
     stat_add(STAT_EVENTS);
     return 0;
 }
@@ -193,12 +212,12 @@ TRACEPOINT_PROBE(tcp, tcp_retransmit_skb)
     } else {
         return 0;
     }
-    return count_flow(&key, args->sport, args->dport);
+    return count_flow(&key, args->sport, args->dport, skb_segments(args->skbaddr));
 }
 #endif
 
 #ifdef NETMESH_KPROBE
-int netmesh_kprobe_retransmit(struct pt_regs *ctx, struct sock *sk)
+int netmesh_kprobe_retransmit(struct pt_regs *ctx, struct sock *sk, struct sk_buff *skb)
 {
     struct flow_key key = {};
     u16 family = 0, lport = 0, dport = 0;
@@ -215,6 +234,6 @@ int netmesh_kprobe_retransmit(struct pt_regs *ctx, struct sock *sk)
     } else {
         return 0;
     }
-    return count_flow(&key, lport, ntohs(dport));
+    return count_flow(&key, lport, ntohs(dport), skb_segments(skb));
 }
 #endif

@@ -37,6 +37,7 @@ from agent.probe_logic import (
     parse_port_range,
     privilege_problem,
     render_source,
+    skb_segs_offset,
 )
 from agent.report import Member, ProbeStatus, RetransmitFlow, parse_report
 from agent.settings import AgentSettings
@@ -179,6 +180,48 @@ def test_probe_config_validation() -> None:
         ProbeConfig(map_size=0)
     with pytest.raises(ValueError, match="ephemeral"):
         ProbeConfig(ephemeral_ports=(5000, 10))
+
+
+# --------------------------------------------------------------------------- BTF
+
+BTF_RAW = """\
+[873] STRUCT 'sk_buff' size=224 vlen=28
+\t'(anon)' type_id=874 bits_offset=0
+\t'(anon)' type_id=880 bits_offset=192
+\t'cb' type_id=1606 bits_offset=320
+[874] UNION '(anon)' size=24 vlen=1
+\t'next' type_id=875 bits_offset=0
+[36841] STRUCT '(anon)' size=4 vlen=2
+\t'tcp_gso_segs' type_id=32 bits_offset=0
+\t'tcp_gso_size' type_id=32 bits_offset=16
+[36842] UNION '(anon)' size=4 vlen=2
+\t'tcp_tw_isn' type_id=35 bits_offset=0
+\t'(anon)' type_id=36841 bits_offset=0
+[36845] STRUCT 'tcp_skb_cb' size=48 vlen=12
+\t'seq' type_id=23 bits_offset=0
+\t'end_seq' type_id=23 bits_offset=32
+\t'(anon)' type_id=36842 bits_offset=64
+[36846] INT 'int' size=4 bits_offset=0 nr_bits=32 encoding=SIGNED
+"""
+
+
+def test_skb_segs_offset_from_btf_through_anonymous_members() -> None:
+    assert skb_segs_offset(BTF_RAW.splitlines()) == 40 + 8
+
+
+def test_skb_segs_offset_unknown_without_the_types() -> None:
+    assert skb_segs_offset([]) is None
+    no_cb = [line for line in BTF_RAW.splitlines() if "'cb'" not in line]
+    assert skb_segs_offset(no_cb) is None
+
+
+def test_render_source_counts_segments_when_the_offset_is_known() -> None:
+    src = render_source("", ProbeConfig(), variant="tracepoint", tracepoint_has_err=False,
+                        skb_segs_offset=48)  # fmt: skip
+    assert "#define NETMESH_SKB_SEGS_OFFSET 48" in src
+    assert "SEGS_OFFSET" not in render_source(
+        "", ProbeConfig(), variant="tracepoint", tracepoint_has_err=False
+    )
 
 
 # --------------------------------------------------------------------------- checks
