@@ -12,18 +12,33 @@
 #   VENV            venv directory (default: .venv in the repository)
 #   NETMESH_EXTRAS  pip extras to install (default: test,dev)
 #   NETMESH_NO_HEADERS=1   skip the kernel-headers fallback (image builds)
+#   NETMESH_PACKAGES=runtime  only what the agent and collector need at run time
+#                          (the Dockerfile): no Prometheus, Chromium or lab
+#                          tools, no tracefs mounts
+#   NETMESH_CHECKOV_VENV=DIR  with --checkov: where checkov's own venv goes
+#                          (default: .venv/checkov)
+#
+#   scripts/install-deps.sh --checkov  the checkov scanner in a venv of its own
+#                          (its pins conflict with the project's; tests/manifests)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-$here/.venv}
 extras=${NETMESH_EXTRAS:-test,dev}
+profile=${NETMESH_PACKAGES:-all}
 do_system=1
 do_venv=1
+do_checkov=0
 case "${1:-}" in
   --system) do_venv=0 ;;
   --venv) do_system=0 ;;
+  --checkov) do_system=0; do_venv=0; do_checkov=1 ;;
   "") ;;
-  *) echo "usage: $0 [--system|--venv]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--system|--venv|--checkov]" >&2; exit 2 ;;
+esac
+case "$profile" in
+  all|runtime) ;;
+  *) echo "NETMESH_PACKAGES must be all or runtime, not $profile" >&2; exit 2 ;;
 esac
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
@@ -33,6 +48,11 @@ packages=(
   iproute2 iptables nftables ethtool libcap2-bin procps prometheus
   chromium chromium-driver ca-certificates
 )
+# What the agent and the collector need at run time (the container image).
+runtime_packages=(
+  iperf3 python3 python3-venv python3-pip python3-bpfcc bpftool ca-certificates
+)
+[ "$profile" = runtime ] && packages=("${runtime_packages[@]}")
 
 install_system() {
   if [ "$(id -u)" -ne 0 ]; then
@@ -59,7 +79,8 @@ install_system() {
     log "system packages already installed"
   fi
   install_headers
-  mount_tracefs
+  # An image build has no kernel of its own to mount tracefs into.
+  [ "$profile" = runtime ] || mount_tracefs
 }
 
 # BCC compiles its C against kernel headers at /lib/modules/$(uname -r)/build.
@@ -111,6 +132,18 @@ install_venv() {
   log "venv ready: $venv"
 }
 
+install_checkov() {
+  dir=${NETMESH_CHECKOV_VENV:-$venv/checkov}
+  if [ ! -x "$dir/bin/checkov" ]; then
+    log "installing checkov into its own venv $dir"
+    /usr/bin/python3 -m venv "$dir"
+    "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$dir/bin/python" -m pip install -q 'checkov>=3,<4'
+  fi
+  log "checkov ready: $dir/bin/checkov"
+}
+
 [ $do_system = 1 ] && install_system
 [ $do_venv = 1 ] && install_venv
+[ $do_checkov = 1 ] && install_checkov
 exit 0
