@@ -127,11 +127,22 @@ def load(
     parser = argparse.ArgumentParser(prog=prog, description=description)
     add_arguments(parser, cls)
     args = vars(parser.parse_args(list(argv) if argv is not None else []))
+    return build(cls, args, environ, overrides=overrides)
+
+
+def build(
+    cls: type[T],
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    overrides: Mapping[str, Any] | None = None,
+) -> T:
+    """Build ``cls`` from parsed flag strings (None = not given), then env, then defaults."""
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     problems: list[str] = []
     for field in fields_of(cls):
-        raw: str | None = args.get(field.name)
+        raw: str | None = flags.get(field.name)
         source = flag_name(field.name)
         if raw is None and env_name(field.name) in environ:
             raw = environ[env_name(field.name)]

@@ -1,0 +1,125 @@
+"""``netmesh-lab``: the whole mesh on one machine — up, down, status, inject, clear, experiment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from lab.experiment import run_experiment
+from lab.faults import Fault, FaultError, parse_delay, parse_loss, parse_rate
+from lab.lab import Lab, LabError
+from lab.settings import LabSettings
+from lab.shell import CommandError
+from netmesh.config import SettingsError, add_arguments, build
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netmesh-lab",
+        description="Run the netmesh mesh in network namespaces on this machine (root).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("up", "create the lab and start collector, agents and traffic"),
+        ("down", "stop everything and remove the lab (idempotent)"),
+        ("status", "show what runs and which faults are injected"),
+        ("inject", "inject a fault on one node"),
+        ("clear", "remove faults (one node or all)"),
+        ("experiment", "baseline -> fault -> recovery, with a live view and a summary"),
+    ):
+        p = sub.add_parser(name, help=text, description=text)
+        add_arguments(p, LabSettings)
+        if name in ("inject", "clear"):
+            p.add_argument("--node", required=name == "inject", help="node-N, N or its address")
+        if name in ("inject", "experiment"):
+            p.add_argument("--loss", help="loss into the node: 5%% or 0.05")
+            p.add_argument("--rate", help="node egress rate: 200mbit")
+            p.add_argument("--delay", help="delay into the node: 50ms (needs netem)")
+        if name == "experiment":
+            p.add_argument("--fault-node", default="", help="node to fault (default: random)")
+            p.add_argument(
+                "--baseline",
+                type=float,
+                default=0.0,
+                help="baseline phase seconds (default: one sweep)",
+            )
+            p.add_argument(
+                "--fault", type=float, default=0.0, help="fault phase seconds (default: two sweeps)"
+            )
+            p.add_argument(
+                "--recovery",
+                type=float,
+                default=0.0,
+                help="recovery phase seconds (default: one sweep)",
+            )
+            p.add_argument("--config", help="JSON file with any of the experiment's options")
+            p.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+            p.add_argument("--json", dest="json_out", help="write the summary as JSON here")
+            p.add_argument(
+                "--plain", action="store_true", help="no live screen: one progress line per refresh"
+            )
+    return parser
+
+
+def fault_from(args: argparse.Namespace) -> Fault:
+    return Fault(
+        loss=parse_loss(args.loss) if args.loss else 0.0,
+        rate_bps=parse_rate(args.rate) if args.rate else 0,
+        delay_ms=parse_delay(args.delay) if args.delay else 0.0,
+    )
+
+
+def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = build(LabSettings, vars(args), dict(os.environ))
+    except SettingsError as exc:
+        print(f"netmesh-lab: {exc}", file=sys.stderr)
+        return 2
+    lab = Lab(settings)
+    # SIGTERM cleans up like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    say = print
+    try:
+        if args.command == "up":
+            lab.up(progress=say)
+            say(f"collector: {lab.collector_url}/metrics  (netmesh-lab down to remove)")
+        elif args.command == "down":
+            removed = lab.down()
+            say("removed: " + (", ".join(removed) if removed else "nothing (no lab was up)"))
+        elif args.command == "status":
+            say(json.dumps(lab.status(), indent=2, sort_keys=True))
+        elif args.command == "inject":
+            fault = fault_from(args)
+            node = lab.inject(args.node, fault)
+            say(f"injected on {node.name} ({node.address}): {fault.describe()}")
+        elif args.command == "clear":
+            say("cleared: " + ", ".join(lab.clear(args.node)))
+        elif args.command == "experiment":
+            return run_experiment(
+                lab, args, fault_from(args) if (args.loss or args.rate or args.delay) else None
+            )
+    except (LabError, FaultError, CommandError) as exc:
+        print(f"netmesh-lab: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if args.command == "up":
+            lab.down()
+        print("netmesh-lab: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,387 @@
+"""The three-phase experiment: baseline, fault on one node, recovery.
+
+While it runs, a live terminal view shows the node x node matrix (TCP
+bandwidth and UDP loss), the phase and its progress; at the end a summary
+table compares the phases: paths into the faulty node, out of it, and all
+others. Results come from the collector's JSON API and /metrics, exactly as
+a user would see them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import statistics
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from lab.faults import Fault, parse_delay, parse_loss, parse_rate
+from lab.lab import Lab, LabError, get_json
+
+PHASES = ("baseline", "fault", "recovery")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    node: str
+    fault: Fault
+    durations: dict[str, float]
+
+
+@dataclass
+class PhaseData:
+    name: str
+    start: float = 0.0
+    end: float = 0.0
+    results: dict[tuple[str, str, str, float], dict[str, Any]] = field(default_factory=dict)
+    retransmits_start: dict[tuple[str, str], float] = field(default_factory=dict)
+    retransmits_end: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def retransmits(self) -> dict[tuple[str, str], float]:
+        keys = self.retransmits_start.keys() | self.retransmits_end.keys()
+        return {
+            k: max(0.0, self.retransmits_end.get(k, 0.0) - self.retransmits_start.get(k, 0.0))
+            for k in keys
+        }
+
+
+# ---------------------------------------------------------------------- plan
+
+
+def make_plan(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> Plan:
+    options: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        try:
+            with open(args.config) as fh:
+                options = dict(json.load(fh))
+        except (OSError, ValueError) as exc:
+            raise LabError(f"experiment config {args.config}: {exc}") from None
+        unknown = set(options) - {
+            "fault_node",
+            "loss",
+            "rate",
+            "delay",
+            "baseline",
+            "fault",
+            "recovery",
+        }
+        if unknown:
+            raise LabError(f"experiment config: unknown keys {sorted(unknown)}")
+    if fault is None:
+        fault = Fault(
+            loss=parse_loss(str(options["loss"])) if "loss" in options else 0.0,
+            rate_bps=parse_rate(str(options["rate"])) if "rate" in options else 0,
+            delay_ms=parse_delay(str(options["delay"])) if "delay" in options else 0.0,
+        )
+    if fault.empty():
+        fault = Fault(loss=0.10)
+    names = [n.name for n in lab.topo.nodes]
+    node = args.fault_node or str(options.get("fault_node", "")) or random.choice(names)
+    try:
+        node = lab.topo.node(node).name
+    except KeyError as exc:
+        raise LabError(str(exc.args[0])) from None
+    sweep = lab.settings.sweep_seconds()
+    slot = lab.settings.slot_seconds
+    defaults = {"baseline": sweep + slot, "fault": 2 * sweep + slot, "recovery": sweep + 2 * slot}
+    durations = {}
+    for phase in PHASES:
+        value = float(getattr(args, phase, 0.0) or options.get(phase, 0.0) or defaults[phase])
+        if value <= 0:
+            raise LabError(f"{phase} duration must be positive")
+        durations[phase] = value
+    return Plan(node=node, fault=fault, durations=durations)
+
+
+# ---------------------------------------------------------------------- data
+
+
+def fetch_matrix(lab: Lab) -> list[dict[str, Any]]:
+    data = get_json(lab.collector_url + "/api/v1/matrix")
+    return list(data.get("paths", []))
+
+
+def fetch_retransmits(lab: Lab) -> dict[tuple[str, str], float]:
+    """eBPF retransmissions by (source node, destination node), summed over ports."""
+    with urllib.request.urlopen(lab.collector_url + "/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out: dict[tuple[str, str], float] = defaultdict(float)
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name == "netmesh_tcp_retransmits_total":
+                out[(s.labels.get("src_pod", ""), s.labels.get("dst_pod", ""))] += s.value
+    return dict(out)
+
+
+def _median(values: Iterable[float]) -> float | None:
+    vals = list(values)
+    return statistics.median(vals) if vals else None
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    vals = list(values)
+    return statistics.fmean(vals) if vals else None
+
+
+def _group(src: str, dst: str, node: str) -> str:
+    if dst == node:
+        return "to"
+    if src == node:
+        return "from"
+    return "others"
+
+
+def summarise(phase: PhaseData, node: str) -> dict[str, Any]:
+    groups: dict[str, dict[str, list[float]]] = {
+        g: {"tcp": [], "loss": [], "iperf_retx": []} for g in ("to", "from", "others")
+    }
+    reasons: dict[str, int] = defaultdict(int)
+    for (src, dst, proto, _t), r in phase.results.items():
+        g = groups[_group(src, dst, node)]
+        if not r.get("success"):
+            reasons[str(r.get("result"))] += 1
+            continue
+        if proto == "tcp" and r.get("bandwidth_bits_per_second") is not None:
+            g["tcp"].append(r["bandwidth_bits_per_second"] / 1e6)
+            g["iperf_retx"].append(float(r.get("retransmits") or 0))
+        if proto == "udp" and r.get("loss_ratio") is not None:
+            g["loss"].append(r["loss_ratio"])
+    ebpf: dict[str, float] = defaultdict(float)
+    for (src, dst), n in phase.retransmits().items():
+        ebpf[_group(src, dst, node)] += n
+    return {
+        "phase": phase.name,
+        "seconds": round(phase.end - phase.start, 1),
+        "tests": len(phase.results),
+        "failed": sum(reasons.values()),
+        "failures": dict(reasons),
+        **{
+            f"{g}_{k}": v
+            for g in ("to", "from", "others")
+            for k, v in (
+                ("tcp_mbps", _median(groups[g]["tcp"])),
+                ("udp_loss", _mean(groups[g]["loss"])),
+                ("iperf_retransmits", sum(groups[g]["iperf_retx"])),
+                ("ebpf_retransmits", ebpf.get(g, 0.0)),
+            )
+        },
+    }
+
+
+# ---------------------------------------------------------------------- view
+
+
+def _fmt(value: float | None, spec: str, missing: str = "-") -> str:
+    return missing if value is None else format(value, spec)
+
+
+def render_matrix(paths: list[dict[str, Any]], nodes: list[str], fault_node: str) -> str:
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for p in paths:
+        latest[(p["source"], p["destination"], p["protocol"])] = p
+    width = max(8, *(len(n) for n in nodes)) + 2
+    head = "src \\ dst".ljust(width) + "".join(
+        (n + ("*" if n == fault_node else "")).rjust(16) for n in nodes
+    )
+    lines = ["TCP Mbit/s | UDP loss %   (* = faulty node)", head]
+    for src in nodes:
+        row = (src + ("*" if src == fault_node else "")).ljust(width)
+        for dst in nodes:
+            if src == dst:
+                row += "·".rjust(16)
+                continue
+            tcp = latest.get((src, dst, "tcp"))
+            udp = latest.get((src, dst, "udp"))
+            bw = None if not tcp or not tcp.get("success") else tcp["bandwidth_bits_per_second"]
+            loss = None if not udp or not udp.get("success") else udp.get("loss_ratio")
+            cell = _fmt(
+                None if bw is None else bw / 1e6,
+                ".0f",
+                "FAIL" if tcp and not tcp.get("success") else "-",
+            )
+            cell += " | " + _fmt(
+                None if loss is None else loss * 100,
+                ".1f",
+                "FAIL" if udp and not udp.get("success") else "-",
+            )
+            row += cell.rjust(16)
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def render_retransmits(retx: dict[tuple[str, str], float], top: int = 6) -> str:
+    pairs = sorted(((n, k) for k, n in retx.items() if n > 0), reverse=True)[:top]
+    if not pairs:
+        return "eBPF retransmissions by node pair (this phase): none"
+    body = ", ".join(f"{s}->{d} {n:.0f}" for n, (s, d) in pairs)
+    return f"eBPF retransmissions by node pair (this phase): {body}"
+
+
+def progress_bar(fraction: float, width: int = 30) -> str:
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def summary_table(rows: list[dict[str, Any]], node: str) -> str:
+    head = (
+        f"{'phase':<10}{'tests':>6}{'fail':>5}  "
+        f"{'TCP Mbit/s to/from/others':>28}  {'UDP loss % to/from/others':>27}  "
+        f"{'eBPF retx to/others':>20}"
+    )
+    lines = [f"Summary (faulty node: {node})", head, "-" * len(head)]
+    for r in rows:
+        tcp = "/".join(_fmt(r[f"{g}_tcp_mbps"], ".0f") for g in ("to", "from", "others"))
+        loss = "/".join(
+            _fmt(None if r[f"{g}_udp_loss"] is None else r[f"{g}_udp_loss"] * 100, ".2f")
+            for g in ("to", "from", "others")
+        )
+        retx = f"{r['to_ebpf_retransmits']:.0f}/{r['others_ebpf_retransmits']:.0f}"
+        lines.append(
+            f"{r['phase']:<10}{r['tests']:>6}{r['failed']:>5}  {tcp:>28}  {loss:>27}  {retx:>20}"
+        )
+    for r in rows:
+        if r["failures"]:
+            why = ", ".join(f"{k} {v}" for k, v in sorted(r["failures"].items()))
+            lines.append(f"failed tests in {r['phase']}: {why}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- run
+
+
+class Screen:
+    """Redraw in place on a terminal; one line per update otherwise."""
+
+    def __init__(self, out: TextIO, live: bool) -> None:
+        self.out = out
+        self.live = live
+        self.last_line = 0.0
+
+    def show(self, text: str, line: str) -> None:
+        if self.live:
+            self.out.write("\x1b[H\x1b[2J" + text + "\n")
+            self.out.flush()
+        elif time.monotonic() - self.last_line >= 5:
+            self.last_line = time.monotonic()
+            self.out.write(line + "\n")
+            self.out.flush()
+
+
+def run_phases(
+    lab: Lab,
+    plan: Plan,
+    screen: Screen,
+    *,
+    clock: Callable[[], float] = time.time,
+    refresh: float = 1.0,
+) -> list[PhaseData]:
+    nodes = [n.name for n in lab.topo.nodes]
+    phases = [PhaseData(name=p) for p in PHASES]
+    total = sum(plan.durations.values())
+    t0 = clock()
+    for phase in phases:
+        if phase.name == "fault":
+            lab.inject(plan.node, plan.fault)
+        elif phase.name == "recovery":
+            lab.clear(plan.node)
+        phase.start = clock()
+        phase.retransmits_start = _safe(lambda: fetch_retransmits(lab), {})
+        end = phase.start + plan.durations[phase.name]
+        while True:
+            now = clock()
+            paths = _safe(lambda: fetch_matrix(lab), [])
+            for p in paths:
+                if phase.start <= p["started_at"] < min(now, end):
+                    phase.results[
+                        (p["source"], p["destination"], p["protocol"], p["started_at"])
+                    ] = p
+            retx_now = _safe(lambda: fetch_retransmits(lab), phase.retransmits_end)
+            phase.retransmits_end = retx_now
+            done = (now - t0) / total
+            status = (
+                f"phase {phase.name} ({plan.fault.describe()} on {plan.node} "
+                f"during 'fault')  {progress_bar(done)} {now - t0:5.0f}/{total:.0f}s"
+            )
+            view = "\n\n".join(
+                [
+                    "netmesh lab experiment — " + status,
+                    render_matrix(paths, nodes, plan.node),
+                    render_retransmits(phase.retransmits()),
+                    f"tests recorded in this phase: {len(phase.results)}",
+                ]
+            )
+            screen.show(view, status + f"  tests {len(phase.results)}")
+            if now >= end:
+                break
+            time.sleep(max(0.0, min(refresh, end - clock())))
+        phase.end = clock()
+    return phases
+
+
+def _safe(fetch: Callable[[], Any], default: Any) -> Any:
+    try:
+        return fetch()
+    except (urllib.error.URLError, OSError, ValueError):
+        return default
+
+
+def run_experiment(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> int:
+    plan = make_plan(lab, args, fault)
+    out = sys.stdout
+    started = time.monotonic()
+    owned = not lab.is_up()
+    try:
+        if owned:
+            lab.up(progress=lambda m: print(m, file=out, flush=True))
+        print(
+            f"experiment: {plan.fault.describe()} on {plan.node}; phases "
+            + ", ".join(f"{k} {v:.0f}s" for k, v in plan.durations.items()),
+            file=out,
+        )
+        screen = Screen(out, live=out.isatty() and not args.plain)
+        phases = run_phases(lab, plan, screen)
+        rows = [summarise(p, plan.node) for p in phases]
+        print("\n" + summary_table(rows, plan.node), file=out)
+        injected = plan.fault
+        fault_row = rows[1]
+        if injected.loss and fault_row["to_udp_loss"] is not None:
+            print(
+                f"\ninjected loss into {plan.node}: {injected.loss * 100:.1f}%; measured UDP "
+                f"loss to {plan.node}: {fault_row['to_udp_loss'] * 100:.2f}%",
+                file=out,
+            )
+        if injected.rate_bps and fault_row["from_tcp_mbps"] is not None:
+            print(
+                f"\ninjected rate out of {plan.node}: {injected.rate_bps / 1e6:.0f} Mbit/s; "
+                f"measured TCP from {plan.node}: {fault_row['from_tcp_mbps']:.0f} Mbit/s",
+                file=out,
+            )
+        wall = time.monotonic() - started
+        if args.json_out:
+            with open(args.json_out, "w") as fh:
+                json.dump(
+                    {
+                        "node": plan.node,
+                        "fault": dataclasses.asdict(plan.fault),
+                        "durations": plan.durations,
+                        "phases": rows,
+                        "wall_seconds": wall,
+                    },
+                    fh,
+                    indent=2,
+                )
+        return 0
+    finally:
+        if owned and not args.keep:
+            lab.down()
+            print(f"lab removed; experiment took {time.monotonic() - started:.0f}s", file=out)

@@ -1,0 +1,171 @@
+"""Inject and clear faults on one lab node: loss, rate, delay.
+
+- rate: tbf on the node's egress (eth0 in its namespace), replacing the baseline.
+- loss and delay into the node: netem on the bridge side of its veth (its
+  egress is the node's ingress) when the kernel has netem; otherwise loss by
+  iptables ``statistic`` on the node's INPUT — drops on the sender's own
+  output would return an error to the socket and cause no retransmissions.
+  Delay has no fallback and fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import asdict, dataclass
+
+from lab.netns import shape, unshape
+from lab.shell import CommandError, in_ns, ok, run
+from lab.topology import LabNode
+
+CHAIN = "NETMESH-LAB"
+
+
+class FaultError(ValueError):
+    """A fault that cannot be injected (bad value, or unsupported here)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fault:
+    loss: float = 0.0  # ratio 0-1, into the node
+    rate_bps: int = 0  # node egress; 0 = baseline
+    delay_ms: float = 0.0  # into the node
+
+    def empty(self) -> bool:
+        return not (self.loss or self.rate_bps or self.delay_ms)
+
+    def describe(self) -> str:
+        parts = []
+        if self.loss:
+            parts.append(f"{self.loss * 100:g}% loss in")
+        if self.rate_bps:
+            parts.append(f"rate {self.rate_bps / 1e6:g} Mbit/s out")
+        if self.delay_ms:
+            parts.append(f"{self.delay_ms:g} ms delay in")
+        return ", ".join(parts) or "none"
+
+    def to_json(self) -> dict[str, float]:
+        return asdict(self)
+
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(bit|bps|b)?(?:/s)?\s*$", re.I)
+
+
+def parse_rate(text: str) -> int:
+    """``200mbit``, ``200M``, ``1gbit``, ``500k`` → bits per second."""
+    m = _RATE.match(text)
+    if not m:
+        raise FaultError(f"rate {text!r}: use a value like 200mbit, 1gbit or 500k")
+    value = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2).lower()]
+    if value < 8000:
+        raise FaultError(f"rate {text!r}: below 8 kbit/s")
+    return int(value)
+
+
+def parse_loss(text: str) -> float:
+    """``5%`` or ``0.05`` → 0.05."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise FaultError(f"loss {text!r}: use a ratio like 0.05 or a percentage like 5%") from None
+    if not 0 < value < 1:
+        raise FaultError(f"loss {text!r}: must be between 0 and 100% (exclusive)")
+    return value
+
+
+def parse_delay(text: str) -> float:
+    """``50ms``, ``0.05s`` or ``50`` (ms) → milliseconds."""
+    raw = text.strip().lower()
+    try:
+        if raw.endswith("ms"):
+            value = float(raw[:-2])
+        elif raw.endswith("s"):
+            value = float(raw[:-1]) * 1000
+        else:
+            value = float(raw)
+    except ValueError:
+        raise FaultError(f"delay {text!r}: use a value like 50ms") from None
+    if not 0 < value <= 60_000:
+        raise FaultError(f"delay {text!r}: must be between 0 and 60 s")
+    return value
+
+
+def netem_available() -> bool:
+    """Whether this kernel has the netem qdisc (tested in a scratch namespace)."""
+    ns = f"nmlab-probe-{uuid.uuid4().hex[:8]}"
+    run(["ip", "netns", "add", ns])
+    try:
+        return ok(in_ns(ns, ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]))
+    finally:
+        ok(["ip", "netns", "del", ns])
+
+
+def inject(node: LabNode, fault: Fault, *, netem: bool, baseline_bps: int) -> None:
+    """Apply ``fault`` to ``node`` (replacing any earlier fault on it)."""
+    if fault.empty():
+        raise FaultError("nothing to inject: give --loss, --rate and/or --delay")
+    if fault.delay_ms and not netem:
+        raise FaultError(
+            "delay needs the netem qdisc (CONFIG_NET_SCH_NETEM), which this kernel lacks; "
+            "loss and rate work without it"
+        )
+    clear(node, baseline_bps=baseline_bps)
+    try:
+        if fault.rate_bps:
+            shape(node.netns, fault.rate_bps)
+        if netem and (fault.loss or fault.delay_ms):
+            args = []
+            if fault.delay_ms:
+                args += ["delay", f"{fault.delay_ms}ms"]
+            if fault.loss:
+                args += ["loss", f"{fault.loss * 100}%"]
+            run(["tc", "qdisc", "replace", "dev", node.host_veth, "root", "netem", *args])
+        elif fault.loss:
+            _iptables_drop(node, fault.loss)
+    except CommandError:
+        clear(node, baseline_bps=baseline_bps)
+        raise
+
+
+def _iptables_drop(node: LabNode, loss: float) -> None:
+    ipt = ["iptables", "-w", "5"]
+    ok(in_ns(node.netns, [*ipt, "-N", CHAIN]))
+    if not ok(in_ns(node.netns, [*ipt, "-C", "INPUT", "-j", CHAIN])):
+        run(in_ns(node.netns, [*ipt, "-I", "INPUT", "-j", CHAIN]))
+    run(in_ns(node.netns, [*ipt, "-F", CHAIN]))
+    run(
+        in_ns(
+            node.netns,
+            [
+                *ipt,
+                "-A",
+                CHAIN,
+                "-i",
+                "eth0",
+                "-m",
+                "statistic",
+                "--mode",
+                "random",
+                "--probability",
+                f"{loss:.6f}",
+                "-j",
+                "DROP",
+            ],
+        )
+    )
+
+
+def clear(node: LabNode, *, baseline_bps: int) -> None:
+    """Remove every fault from ``node``: baseline shaping, no netem, no drop rules."""
+    if baseline_bps > 0:
+        shape(node.netns, baseline_bps)
+    else:
+        unshape(node.netns)
+    ok(["tc", "qdisc", "del", "dev", node.host_veth, "root"])
+    ok(in_ns(node.netns, ["iptables", "-w", "5", "-F", CHAIN]))
+
+
+def drop_rules(node: LabNode) -> str:
+    """The node's drop rules as iptables prints them (for status and tests)."""
+    return run(in_ns(node.netns, ["iptables", "-w", "5", "-S", CHAIN]), check=False)

@@ -1,0 +1,88 @@
+"""The lab's settings (flags and NETMESH_ environment variables, like the services)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from lab.faults import parse_rate
+from netmesh.config import Problems, doc
+
+_PREFIX = re.compile(r"^[a-z][a-z0-9]{1,7}$")
+
+
+def _rate(text: str) -> int:
+    return 0 if text.strip() in ("0", "", "off") else parse_rate(text)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabSettings:
+    nodes: int = field(default=4, metadata=doc("Number of nodes (network namespaces)."))
+    prefix: str = field(
+        default="nmlab", metadata=doc("Name prefix of the lab's namespaces and links.")
+    )
+    subnet: str = field(
+        default="10.211.0.0/24",
+        metadata=doc("Private IPv4 subnet of the lab bridge; .1 is the collector."),
+    )
+    baseline_rate: int = field(
+        default=1_000_000_000,
+        metadata=doc(
+            "Egress rate every node is shaped to (tbf), e.g. 1gbit; 0 = off.", parse=_rate
+        ),
+    )
+    state_dir: str = field(
+        default="/run/netmesh-lab", metadata=doc("Where the lab keeps its state and logs.")
+    )
+    test_duration: int = field(default=2, metadata=doc("Agents' iperf3 test duration (s)."))
+    omit_seconds: int = field(default=0, metadata=doc("Agents' iperf3 omit seconds."))
+    guard_seconds: float = field(default=1.0, metadata=doc("Agents' slot guard time (s)."))
+    udp_bitrate: int = field(
+        default=50_000_000, metadata=doc("Agents' UDP test rate, e.g. 50M.", parse=_rate)
+    )
+    concurrency: int = field(
+        default=0, metadata=doc("Agents' cluster-wide test cap (0 = one round at once).")
+    )
+    report_interval: float = field(default=2.0, metadata=doc("Agents' report interval (s)."))
+    collector_port: int = field(default=9100, metadata=doc("Collector port on the bridge."))
+    probe_mode: str = field(
+        default="auto", metadata=doc("Agents' eBPF probe mode: auto, tracepoint, kprobe, off.")
+    )
+    traffic: bool = field(
+        default=True, metadata=doc("Run all-to-all HTTP traffic between the nodes.")
+    )
+
+    def __post_init__(self) -> None:
+        p = Problems()
+        p.check(2 <= self.nodes <= 64, f"nodes {self.nodes}: must be 2..64")
+        p.check(
+            bool(_PREFIX.match(self.prefix)),
+            f"prefix {self.prefix!r}: 2-8 lowercase letters/digits, starting with a letter",
+        )
+        try:
+            net = ipaddress.IPv4Network(self.subnet)
+            p.check(net.is_private, f"subnet {self.subnet}: must be a private range")
+            p.check(net.num_addresses >= 16 + self.nodes, f"subnet {self.subnet}: too small")
+        except ValueError as exc:
+            p.check(False, f"subnet {self.subnet!r}: {exc}")
+        p.check(self.baseline_rate >= 0, "baseline_rate: must be >= 0")
+        p.check(1 <= self.test_duration <= 60, "test_duration: 1..60 s")
+        p.check(self.omit_seconds >= 0, "omit_seconds: >= 0")
+        p.check(self.guard_seconds >= 0.5, "guard_seconds: >= 0.5")
+        p.check(self.report_interval >= 0.5, "report_interval: >= 0.5")
+        p.check(1 <= self.collector_port <= 65535, "collector_port: 1..65535")
+        p.check(
+            self.probe_mode in ("auto", "tracepoint", "kprobe", "off"),
+            "probe_mode: auto, tracepoint, kprobe or off",
+        )
+        p.raise_if_any("lab")
+
+    @property
+    def slot_seconds(self) -> float:
+        return self.test_duration + self.omit_seconds + self.guard_seconds
+
+    def sweep_seconds(self, protocols: int = 2) -> float:
+        """One full sweep: N-1 rounds x protocols x sub-slots."""
+        subs = 1 if self.concurrency <= 0 else -(-self.nodes // self.concurrency)
+        return (self.nodes - 1) * protocols * subs * self.slot_seconds

@@ -1,0 +1,268 @@
+"""The lab end to end (root): baseline, rate, loss, recovery, cleanup — real iperf3, BPF, tc.
+
+One lab for the whole module (4 nodes, its own prefix and subnet, state in a
+temp dir). Each step waits for a full sweep: every ordered pair tested with
+both protocols after a given time, polled with a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from lab.faults import Fault
+from lab.lab import Lab, get_json
+from lab.netns import leftovers
+from lab.settings import LabSettings
+from tests.agents import sample
+from tests.e2e.conftest import need_root
+from tests.helpers import wait_for
+
+PREFIX = f"nmt{os.getpid() % 10000}"
+SUBNET = "10.212.0.0/24"
+N = 4
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    need_root()
+    settings = LabSettings(
+        nodes=N, prefix=PREFIX, subnet=SUBNET, state_dir=str(tmp_path_factory.mktemp("lab"))
+    )
+    lab = Lab(settings)
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
+    ns, links = leftovers(PREFIX)
+    assert not ns and not links, f"lab left {ns} {links}"
+
+
+def sweep(lab: Lab, since: float) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Wait until every ordered pair has TCP and UDP results started after ``since``."""
+    names = [n.name for n in lab.topo.nodes]
+    wanted = {(s, d, p) for s in names for d in names if s != d for p in ("tcp", "udp")}
+
+    def complete() -> dict[tuple[str, str, str], dict[str, Any]] | None:
+        paths = get_json(lab.collector_url + "/api/v1/matrix")["paths"]
+        got = {
+            (p["source"], p["destination"], p["protocol"]): p
+            for p in paths
+            if p["started_at"] >= since
+        }
+        return got if wanted <= got.keys() else None
+
+    timeout = lab.settings.sweep_seconds() * 2 + 20
+    return wait_for(complete, timeout, interval=0.5, what="a full sweep")
+
+
+def collector_metrics(lab: Lab) -> str:
+    with urllib.request.urlopen(lab.collector_url + "/metrics", timeout=5) as resp:
+        return resp.read().decode()
+
+
+def busy_total(text: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("netmesh_path_tests_total{") and 'result="busy"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def retransmits_by_pair(text: str) -> dict[tuple[str, str], float]:
+    out: dict[tuple[str, str], float] = defaultdict(float)
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name == "netmesh_tcp_retransmits_total":
+                out[(s.labels["src_pod"], s.labels["dst_pod"])] += s.value
+    return out
+
+
+def test_baseline_full_sweep_without_collisions(lab: Lab) -> None:
+    busy_before = busy_total(collector_metrics(lab))
+    start = time.time()
+    results = sweep(lab, start)
+    failed = {k: v["message"] for k, v in results.items() if not v["success"]}
+    assert not failed, failed
+    took = max(v["started_at"] for v in results.values()) - start
+    print(
+        f"full sweep of {N} nodes x 2 protocols in {took:.1f}s "
+        f"(plan: {lab.settings.sweep_seconds():.0f}s)"
+    )
+    assert busy_total(collector_metrics(lab)) == busy_before, "server busy collisions"
+    for (_src, _dst, proto), r in results.items():
+        if proto == "tcp":
+            assert r["bandwidth_bits_per_second"] > 0.5 * lab.settings.baseline_rate
+
+
+@pytest.mark.parametrize("rate_mbit", [200, 500])
+def test_rate_shaping_measured_within_10_percent(lab: Lab, rate_mbit: int) -> None:
+    node = lab.topo.nodes[0].name
+    lab.inject(node, Fault(rate_bps=rate_mbit * 1_000_000))
+    try:
+        results = sweep(lab, time.time() + 0.5)
+    finally:
+        lab.clear(node)
+    measured = [
+        r["bandwidth_bits_per_second"] / 1e6
+        for (s, _d, p), r in results.items()
+        if s == node and p == "tcp"
+    ]
+    errors = [abs(m - rate_mbit) / rate_mbit for m in measured]
+    print(
+        f"tbf {rate_mbit} Mbit/s on {node}: measured {[round(m) for m in measured]} Mbit/s, "
+        f"worst error {max(errors):.1%}"
+    )
+    assert len(measured) == N - 1
+    assert max(errors) <= 0.10
+
+
+def test_loss_into_one_node(lab: Lab) -> None:
+    victim = lab.topo.nodes[2]
+    before = retransmits_by_pair(collector_metrics(lab))
+    lab.inject(victim.name, Fault(loss=0.05))
+    try:
+        results = sweep(lab, time.time() + 0.5)
+        after = retransmits_by_pair(wait_for(lambda: collector_metrics(lab), 5))
+    finally:
+        lab.clear(victim.name)
+    udp_to = [
+        r["loss_ratio"]
+        for (s, d, p), r in results.items()
+        if d == victim.name and p == "udp" and r["success"]
+    ]
+    udp_else = [
+        r["loss_ratio"]
+        for (s, d, p), r in results.items()
+        if d != victim.name and p == "udp" and r["success"]
+    ]
+    loss_to = sum(udp_to) / len(udp_to)
+    print(
+        f"5% loss into {victim.name}: UDP loss to it {loss_to:.2%} (per path "
+        f"{[f'{x:.2%}' for x in udp_to]}), elsewhere max {max(udp_else):.2%}"
+    )
+    assert len(udp_to) >= N - 2
+    assert abs(loss_to - 0.05) <= 0.02
+    assert max(udp_else) < 0.01
+    tcp_to = [
+        r["retransmits"]
+        for (s, d, p), r in results.items()
+        if d == victim.name and p == "tcp" and r["success"]
+    ]
+    tcp_else = [
+        r["retransmits"]
+        for (s, d, p), r in results.items()
+        if d != victim.name and p == "tcp" and r["success"]
+    ]
+    print(f"iperf3 retransmits to {victim.name}: {tcp_to}; elsewhere: {tcp_else}")
+    assert tcp_to and min(tcp_to) > 0
+    assert sum(tcp_else) <= 0.01 * sum(tcp_to)
+    delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    to_victim = sum(v for (s, d), v in delta.items() if d == victim.name)
+    elsewhere = sum(v for (s, d), v in delta.items() if victim.name not in (d, s))
+    print(
+        f"eBPF retransmissions attributed to {victim.name}: {to_victim:.0f}; "
+        f"between other nodes: {elsewhere:.0f}"
+    )
+    assert to_victim > 100
+    assert elsewhere <= 0.01 * to_victim
+
+
+def test_recovery_next_sweep_is_clean(lab: Lab) -> None:
+    victim = lab.topo.nodes[1].name
+    lab.inject(victim, Fault(loss=0.2))
+    lab.clear(victim)
+    assert lab.faults() == {}
+    results = sweep(lab, time.time() + 0.5)
+    failed = {k: v["message"] for k, v in results.items() if not v["success"]}
+    assert not failed, failed
+    udp = {(src, dst): r["loss_ratio"] for (src, dst, p), r in results.items() if p == "udp"}
+    print(f"UDP loss after clear: {[f'{s}->{d} {v:.2%}' for (s, d), v in sorted(udp.items())]}")
+    # The 20 % drop rule is gone: paths into the victim are as clean as the rest.
+    # (A 2-core machine running 4 tests at once may drop a few datagrams anywhere.)
+    into_victim = [v for (_s, d), v in udp.items() if d == victim]
+    assert max(into_victim) < 0.03, udp
+    assert sum(udp.values()) / len(udp) < 0.01, udp
+
+
+def test_cli_errors_are_clear(lab: Lab) -> None:
+    base = [
+        sys.executable,
+        "-m",
+        "lab",
+        "inject",
+        "--prefix",
+        PREFIX,
+        "--subnet",
+        SUBNET,
+        "--state-dir",
+        lab.settings.state_dir,
+    ]
+    bad = subprocess.run(
+        [*base, "--node", "node-9", "--loss", "5%"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert bad.returncode == 1 and "no lab node 'node-9'" in bad.stderr
+    bad = subprocess.run(
+        [*base, "--node", "node-1", "--loss", "150%"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert bad.returncode == 1 and "loss" in bad.stderr
+    if not get_json_status(lab)["netem"]:
+        bad = subprocess.run(
+            [*base, "--node", "node-1", "--delay", "20ms"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert bad.returncode == 1 and "netem" in bad.stderr
+    assert lab.faults() == {}, "a rejected fault changed the lab"
+
+
+def get_json_status(lab: Lab) -> dict[str, Any]:
+    return lab.status()
+
+
+def test_probe_and_metrics_visible(lab: Lab) -> None:
+    text = collector_metrics(lab)
+    for node in lab.topo.nodes:
+        assert sample(text, "netmesh_agent_up", node=node.name) == 1.0
+
+
+def test_down_is_idempotent_and_complete(tmp_path: pathlib.Path) -> None:
+    need_root()
+    lab = Lab(
+        LabSettings(
+            nodes=2,
+            prefix=f"{PREFIX}x",
+            subnet="10.213.0.0/24",
+            state_dir=str(tmp_path),
+            traffic=False,
+            probe_mode="off",
+        )
+    )
+    lab.up()
+    lab.inject("node-2", Fault(loss=0.1))
+    assert lab.down()
+    assert lab.down() == []
+    assert leftovers(f"{PREFIX}x") == ([], [])
+    out = subprocess.run(["tc", "qdisc", "show"], capture_output=True, text=True, check=True).stdout
+    assert f"{PREFIX}x" not in out
