@@ -29,7 +29,9 @@ from tests.e2e.conftest import need_root
 from tests.helpers import wait_for
 
 PREFIX = f"nmt{os.getpid() % 10000}"
-SUBNET = "10.212.0.0/24"
+# Per-run subnets so that concurrent runs never share a bridge subnet.
+SUBNET = f"10.{220 + os.getpid() % 15}.0.0/24"
+SUBNET_SMALL = f"10.{235 + os.getpid() % 15}.0.0/24"
 N = 4
 
 
@@ -253,7 +255,7 @@ def test_down_is_idempotent_and_complete(tmp_path: pathlib.Path) -> None:
         LabSettings(
             nodes=2,
             prefix=f"{PREFIX}x",
-            subnet="10.213.0.0/24",
+            subnet=SUBNET_SMALL,
             state_dir=str(tmp_path),
             traffic=False,
             probe_mode="off",
