@@ -1,0 +1,399 @@
+"""Dashboard and alerts against a real Prometheus scraping a real mesh on loopback.
+
+Three real agents (127.0.0.2-4, eBPF probe on, each counting only its own
+address) run iperf3 tests against each other and report to a real collector
+on 127.0.0.1. Debian's Prometheus scrapes the collector every second and
+loads dashboards/rules/*.yaml, copied with every ``for:`` and group interval
+shortened (files.short_rules: expressions and thresholds unchanged).
+
+1. clean: every path succeeds and no alert fires;
+2. loss on loopback (iptables on lo, towards node-b's iperf3 port only):
+   NetmeshPathPacketLoss goes pending/firing for paths to node-b, and the
+   probe counts TCP retransmissions; then every panel query of
+   dashboards/netmesh.json, with the variables resolved the way Grafana does
+   (label values, cascading), must return data through the HTTP API;
+3. node-c's iperf3 port drops everything and node-c's agent is frozen
+   (SIGSTOP; its iperf3 server runs in a session of its own and keeps
+   answering, hence the drop): NetmeshPathDown goes pending/firing for the
+   paths to node-c and NetmeshAgentMissing for node-c.
+
+Traffic stays on loopback. Needs root (BPF probe, iptables), iperf3 and
+Prometheus (scripts/install-deps.sh installs them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.agents import AgentProcess
+from tests.dashboards import files
+from tests.helpers import free_port, wait_for
+
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+NODES = {"node-a": "127.0.0.2", "node-b": "127.0.0.3", "node-c": "127.0.0.4"}
+PAIRS = [(s, d) for s in NODES for d in NODES if s != d]
+
+
+def _skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (eBPF probe, iptables on lo); CI runs tests/e2e as root"
+    for tool in ("iperf3", "iptables", "promtool"):
+        if shutil.which(tool) is None:
+            return f"needs {tool} (scripts/install-deps.sh installs it)"
+    if not os.access(PROMETHEUS, os.X_OK):
+        return "needs prometheus (scripts/install-deps.sh installs it)"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
+
+
+def _get_json(url: str, timeout: float = 5.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read().decode())
+
+
+class Service:
+    """A long-running process with a log file, stopped (and its group killed) at the end."""
+
+    def __init__(self, name: str, argv: list[str], log_dir: pathlib.Path, env: dict[str, str]):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                argv,
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def check(self) -> None:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited: {self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+
+@dataclass
+class Stack:
+    tmp: pathlib.Path
+    collector_port: int = 0
+    prom_url: str = ""
+    services: list[Service] = field(default_factory=list)
+    agents: dict[str, AgentProcess] = field(default_factory=dict)
+    rules: list[list[str]] = field(default_factory=list)  # iptables rules to delete
+
+    # ---- Prometheus HTTP API
+    def api(self, path: str, **params: str) -> Any:
+        for service in self.services:
+            service.check()
+        url = f"{self.prom_url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+        body = _get_json(url)
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def instant(self, expr: str) -> list[dict[str, Any]]:
+        return list(self.api("query", query=expr)["result"])
+
+    def range(self, expr: str, seconds: float = 60) -> list[dict[str, Any]]:
+        now = time.time()
+        data = self.api("query_range", query=expr, start=str(now - seconds), end=str(now), step="2")
+        return list(data["result"])
+
+    def alerts(self, state: str | None = None) -> list[dict[str, Any]]:
+        found = list(self.api("alerts")["alerts"])
+        return [a for a in found if state is None or a["state"] == state]
+
+    def label_values(self, label: str, selector: str) -> list[str]:
+        return sorted(self.api(f"label/{label}/values", **{"match[]": selector}))
+
+    # ---- faults
+    def iptables(self, *rule: str) -> None:
+        subprocess.run(["iptables", "-w", "-I", *rule], check=True, timeout=30)
+        self.rules.append(list(rule))
+
+    def clear_iptables(self) -> None:
+        while self.rules:
+            rule = self.rules.pop()
+            subprocess.run(["iptables", "-w", "-D", *rule], check=False, timeout=30)
+
+    def logs(self) -> str:
+        parts = [f"--- {s.name}\n{s.log_tail()}" for s in self.services]
+        parts += [f"--- agent {a.name}\n{a.log_tail()}" for a in self.agents.values()]
+        return "\n".join(parts)
+
+
+def _write_prometheus_config(tmp: pathlib.Path, collector_port: int) -> pathlib.Path:
+    rules_dir = tmp / "rules"
+    rules_dir.mkdir()
+    for name, text in files.short_rules(for_="3s", interval="1s").items():
+        (rules_dir / name).write_text(text)
+    config = tmp / "prometheus.yml"
+    config.write_text(
+        json.dumps(  # JSON is YAML
+            {
+                "global": {
+                    "scrape_interval": "1s",
+                    "scrape_timeout": "1s",
+                    "evaluation_interval": "1s",
+                },
+                "rule_files": [str(rules_dir / "*.yaml")],
+                "scrape_configs": [
+                    {
+                        "job_name": "netmesh-collector",
+                        "static_configs": [{"targets": [f"127.0.0.1:{collector_port}"]}],
+                    }
+                ],
+            },
+            indent=2,
+        )
+    )
+    check = files.run_promtool("check", "config", str(config))
+    assert check.returncode == 0, check.stdout + check.stderr
+    return config
+
+
+@pytest.fixture
+def stack(tmp_path: pathlib.Path) -> Iterator[Stack]:
+    s = Stack(tmp_path)
+    try:
+        s.collector_port = free_port()
+        collector = Service(
+            "collector",
+            [str(pathlib.Path(sys.executable).parent / "netmesh-collector")],
+            tmp_path,
+            {
+                "NETMESH_BIND_ADDRESS": "127.0.0.1",
+                "NETMESH_PORT": str(s.collector_port),
+                "NETMESH_REPORT_TTL": "120",  # a frozen agent stays visible (as 0) meanwhile
+                "NETMESH_STALE_AFTER": "4",  # 4 reports late: no false alarm on a busy CI machine
+                "NETMESH_EXPIRY_INTERVAL": "0.2",
+            },
+        )
+        s.services.append(collector)
+
+        def collector_ready() -> bool:
+            collector.check()
+            try:
+                _get_json(f"http://127.0.0.1:{s.collector_port}/api/v1/nodes", timeout=0.5)
+                return True
+            except (urllib.error.URLError, OSError, ValueError):
+                return False
+
+        wait_for(collector_ready, 15, 0.1, "collector")
+        for name, address in NODES.items():
+            s.agents[name] = AgentProcess(
+                name,
+                address,
+                tmp_path,
+                env={
+                    "NETMESH_COLLECTOR_URL": f"http://127.0.0.1:{s.collector_port}",
+                    "NETMESH_UDP_BITRATE": "10M",
+                    "NETMESH_LOG_LEVEL": "info",
+                    "NETMESH_PROBE_MODE": "auto",
+                    # one kernel for all three: each probe counts its own address only
+                    "NETMESH_PROBE_LOCAL_CIDRS": f"{address}/32",
+                    "NETMESH_PROBE_INTERVAL": "1",
+                },
+            )
+        for agent in s.agents.values():
+            agent.start()
+
+        prom_port = free_port()
+        s.prom_url = f"http://127.0.0.1:{prom_port}"
+        config = _write_prometheus_config(tmp_path, s.collector_port)
+        prometheus = Service(
+            "prometheus",
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+                "--log.level=warn",
+            ],
+            tmp_path,
+            {},
+        )
+        s.services.append(prometheus)
+
+        def prometheus_ready() -> bool:
+            prometheus.check()
+            try:
+                with urllib.request.urlopen(f"{s.prom_url}/-/ready", timeout=0.5) as resp:
+                    return bool(resp.status == 200)
+            except (urllib.error.URLError, OSError):
+                return False
+
+        wait_for(prometheus_ready, 30, 0.1, "prometheus /-/ready")
+        yield s
+    finally:
+        s.clear_iptables()
+        for agent in s.agents.values():
+            if agent.proc is not None and agent.proc.poll() is None:
+                os.killpg(agent.proc.pid, signal.SIGCONT)
+            agent.stop()
+        for service in reversed(s.services):
+            service.stop()
+
+
+def _alert_active(stack: Stack, name: str, **labels: str) -> dict[str, Any] | None:
+    for alert in stack.alerts():
+        if alert["labels"].get("alertname") == name and all(
+            alert["labels"].get(k) == v for k, v in labels.items()
+        ):
+            return alert
+    return None
+
+
+def _run_panel_queries(stack: Stack, rca_live: bool) -> list[str]:
+    """Every panel query for each protocol the cascading variables offer; [] when all have data."""
+    dashboard = files.load_dashboard()
+    variables = files.query_variables(dashboard)
+    values: dict[str, str] = {"datasource": "prometheus"}
+    options: dict[str, list[str]] = {}
+    for var in variables[:-1]:
+        options[var.name] = stack.label_values(var.label, files.substitute(var.selector, values))
+        assert options[var.name], f"variable ${var.name} has no values"
+        values[var.name] = options[var.name][0]
+    assert options["source_node"] == sorted(NODES)
+    assert options["destination_node"] == sorted(set(NODES) - {values["source_node"]})
+    last = variables[-1]
+    protocols = stack.label_values(last.label, files.substitute(last.selector, values))
+    assert protocols == ["tcp", "udp"], protocols
+
+    empty: list[str] = []
+    for protocol in protocols:
+        values[last.name] = protocol
+        for query in files.queries(dashboard):
+            expr = files.substitute(query.expr, values)
+            result = stack.instant(expr) if query.instant else stack.range(expr)
+            pending_metric = files.metric_names(query.expr) & files.PENDING_METRICS
+            if not result and not (pending_metric and not rca_live):
+                empty.append(f"{query.name} ({protocol}): {expr}")
+    return empty
+
+
+def test_dashboard_and_alerts_on_a_real_prometheus(stack: Stack) -> None:
+    try:
+        # --- data arrives: every ordered pair, both protocols, succeeding
+        want = len(PAIRS) * 2
+        wait_for(
+            lambda: len(stack.instant("netmesh_path_success == 1")) == want,
+            90,
+            0.5,
+            f"{want} succeeding paths in Prometheus",
+        )
+        assert len(stack.instant("netmesh_agent_probe_up == 1")) == len(NODES)
+
+        # --- clean: for 10 s (10 evaluations, over 3 times every shortened for:) nothing fires
+        ok_since = time.time()
+
+        def quiet_window() -> bool:
+            firing = stack.instant('count_over_time(ALERTS{alertstate="firing"}[10s])')
+            if firing:
+                nonlocal ok_since
+                ok_since = time.time()
+            return time.time() - ok_since >= 10
+
+        wait_for(quiet_window, 45, 0.5, "10 s without a firing alert in the clean mesh")
+
+        # --- fault 1: 10 % UDP and 2 % TCP loss into node-b's iperf3 server (loopback only)
+        port = str(stack.agents["node-b"].iperf3_port)
+        for proto, probability in (("udp", "0.1"), ("tcp", "0.02")):
+            stack.iptables(
+                "INPUT", "-i", "lo", "-d", NODES["node-b"], "-p", proto, "--dport", port,
+                "-m", "statistic", "--mode", "random", "--probability", probability,
+                "-j", "DROP",
+            )  # fmt: skip
+        loss = wait_for(
+            lambda: _alert_active(stack, "NetmeshPathPacketLoss", destination_node="node-b"),
+            60,
+            0.5,
+            "NetmeshPathPacketLoss for a path to node-b",
+        )
+        assert loss["state"] in ("pending", "firing")
+        assert loss["labels"]["source_node"] in ("node-a", "node-c")
+        wait_for(
+            lambda: stack.instant("netmesh:node_tcp_retransmits:rate5m > 0"),
+            60,
+            0.5,
+            "eBPF-counted TCP retransmissions (recorded rate > 0)",
+        )
+        assert not _alert_active(stack, "NetmeshPathPacketLoss", destination_node="node-a")
+
+        # --- every panel query has data (the RCA row once the collector exposes its score)
+        metrics = urllib.request.urlopen(
+            f"http://127.0.0.1:{stack.collector_port}/metrics", timeout=5
+        ).read()
+        rca_live = b"netmesh_rca_suspect_score" in metrics
+        empty: list[str] = []
+
+        def all_queries_have_data() -> bool:
+            empty[:] = _run_panel_queries(stack, rca_live)
+            return not empty
+
+        try:
+            wait_for(all_queries_have_data, 30, 1, "every panel query to return data")
+        except AssertionError:
+            raise AssertionError("panel queries without data:\n" + "\n".join(empty)) from None
+        stack.clear_iptables()
+
+        # --- fault 2: node-c unreachable on its iperf3 port, and its agent frozen
+        port = str(stack.agents["node-c"].iperf3_port)
+        for proto in ("tcp", "udp"):
+            stack.iptables(
+                "INPUT", "-i", "lo", "-d", NODES["node-c"], "-p", proto, "--dport", port,
+                "-j", "DROP",
+            )  # fmt: skip
+        agent_c = stack.agents["node-c"]
+        assert agent_c.proc is not None
+        os.killpg(agent_c.proc.pid, signal.SIGSTOP)
+        down = wait_for(
+            lambda: _alert_active(stack, "NetmeshPathDown", destination_node="node-c"),
+            40,
+            0.5,
+            "NetmeshPathDown for a path to node-c",
+        )
+        missing = wait_for(
+            lambda: _alert_active(stack, "NetmeshAgentMissing", node="node-c"),
+            30,
+            0.5,
+            "NetmeshAgentMissing for node-c",
+        )
+        assert missing["state"] in ("pending", "firing")
+        assert down["state"] in ("pending", "firing")
+        assert not _alert_active(stack, "NetmeshAgentMissing", node="node-a")
+    except AssertionError:
+        print(stack.logs())
+        print("alerts:", json.dumps(stack.alerts(), indent=1))
+        raise
