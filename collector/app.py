@@ -10,6 +10,9 @@ Endpoints:
 - ``GET /metrics``: every agent's series, pod names, self-metrics;
 - ``GET /api/v1/nodes``: members and reporting agents, last report, probe, health;
 - ``GET /api/v1/matrix``: latest bandwidth, RTT, loss, success per path and protocol;
+- ``GET /api/v1/rca``: the latest root-cause analysis (collector/rca.py), recomputed
+  every ``rca_interval`` seconds when reports arrived;
+- ``GET /`` and ``/static/*``: the web page (collector/web/, plain HTML/CSS/JS);
 - ``GET /healthz`` (the loop answers, the watch threads live) and
   ``GET /readyz`` (kubernetes mode: every watch has listed once).
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import pathlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NoReturn
@@ -32,7 +36,8 @@ from collector.kube import Informer, make_api
 from collector.membership import KubernetesMembership, Membership, NodeRules, StaticMembership
 from collector.metrics import WatchStatus, render_metrics
 from collector.podmap import PodInfo, PodMap, parse_node, parse_pod
-from collector.settings import CollectorSettings
+from collector.rca import LiveRca, retransmit_totals
+from collector.settings import CollectorSettings, rca_criteria
 from collector.state import CollectorState, Limits, TooManyAgents
 from netmesh.tasks import guard
 
@@ -45,6 +50,10 @@ STATE = web.AppKey("state", CollectorState)
 MEMBERSHIP: web.AppKey[Membership] = web.AppKey("membership")
 INFORMERS: web.AppKey[list[Informer[Any]]] = web.AppKey("informers")
 PROCESS = web.AppKey("process", CollectorRegistry)
+RCA = web.AppKey("rca", LiveRca)
+
+WEB_DIR = pathlib.Path(__file__).parent / "web"
+RCA_JSON_LIMIT = 200  # rules and paths listed by /api/v1/rca (the totals are given)
 
 
 def limits(settings: CollectorSettings) -> Limits:
@@ -90,7 +99,17 @@ def create_app(
     else:
         app[MEMBERSHIP] = StaticMembership(state, clock=clock)
     app.cleanup_ctx.append(_expiry)
+    app[RCA] = LiveRca(
+        rca_criteria(settings),
+        baseline_samples=settings.rca_baseline_samples,
+        ebpf_window=settings.rca_ebpf_window,
+    )
+    if settings.rca_interval > 0:
+        app.cleanup_ctx.append(_rca)
     app.router.add_post(REPORTS_PATH, post_report)
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", WEB_DIR, follow_symlinks=False)
+    app.router.add_get("/api/v1/rca", rca)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/v1/nodes", nodes)
     app.router.add_get("/api/v1/matrix", matrix)
@@ -115,6 +134,53 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
         state.stats.task_failures[name] += 1
 
     task = asyncio.create_task(guard("expiry", sweep, on_failure=failed))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def _node_resolver(state: CollectorState) -> Callable[[str], str | None]:
+    """IP → node name: a node's own IP, or a pod's IP → the pod's node; None if unknown."""
+
+    def resolve(ip: str) -> str | None:
+        who = state.resolve(ip)
+        if who.kind == "node":
+            return who.pod
+        if who.kind == "pod":
+            info = state.pod_map.pods.get((who.namespace, who.pod))
+            return info.node if info is not None and info.node else None
+        return None
+
+    return resolve
+
+
+async def run_rca(app: web.Application) -> None:
+    """One RCA run: take the data on the loop, mine in a thread."""
+    state = app[STATE]
+    results = list(state.latest_results())
+    totals = retransmit_totals(
+        {name: e.report.retransmits for name, e in state.agents.items()}, _node_resolver(state)
+    )
+    nodes = {m.name for m in app[MEMBERSHIP].current().members} | state.agents.keys()
+    await asyncio.to_thread(app[RCA].run, results, totals, now=state.clock(), nodes=nodes)
+
+
+async def _rca(app: web.Application) -> AsyncIterator[None]:
+    state, settings = app[STATE], app[SETTINGS]
+
+    async def loop() -> None:
+        seen: tuple[int, int, int] | None = None
+        while True:
+            mark = (state.stats.reports["accepted"], state.stats.expired, state.agents_version)
+            if mark != seen:
+                seen = mark
+                await run_rca(app)
+            await asyncio.sleep(settings.rca_interval)
+
+    def failed(name: str) -> None:
+        state.stats.task_failures[name] += 1
+
+    task = asyncio.create_task(guard("rca", loop, on_failure=failed))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -279,7 +345,11 @@ def _watch_status(app: web.Application) -> list[WatchStatus]:
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     body = render_metrics(
-        app[STATE], app[MEMBERSHIP].current(), _watch_status(app), process=app[PROCESS]
+        app[STATE],
+        app[MEMBERSHIP].current(),
+        _watch_status(app),
+        process=app[PROCESS],
+        rca=app[RCA] if app[SETTINGS].rca_interval > 0 else None,
     )
     return web.Response(body=body, headers={"Content-Type": ex.CONTENT_TYPE})
 
@@ -375,3 +445,27 @@ async def readyz(request: web.Request) -> web.Response:
             {"status": "waiting for first list", "watches": waiting}, status=503
         )
     return web.json_response({"status": "ready"})
+
+
+async def rca(request: web.Request) -> web.Response:
+    """The latest root-cause analysis (verdict, ranked suspects, rules, failing paths)."""
+    live, state = request.app[RCA], request.app[STATE]
+    if request.app[SETTINGS].rca_interval <= 0:
+        return web.json_response({"verdict": "off", "summary": "RCA is off (rca_interval 0)"})
+    if live.latest is None or live.computed_at is None:
+        return web.json_response(
+            {"verdict": "no-data", "summary": "", "suspects": [], "ranking": [], "rules": []}
+        )
+    body = live.latest.to_json(limit=RCA_JSON_LIMIT)
+    body.update(
+        computed_at=live.computed_at,
+        age_seconds=max(0.0, state.clock() - live.computed_at),
+        duration_seconds=live.seconds,
+        runs=live.runs,
+    )
+    return web.json_response(body)
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    """The web page (static HTML; it reads the JSON API)."""
+    return web.FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})

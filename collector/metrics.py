@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from agent.report import MemberList
 from collector import exposition as ex
+from collector.rca import VERDICT_CLUSTER_WIDE, LiveRca
 from collector.state import CollectorState
 
 
@@ -71,6 +72,35 @@ TASK_FAILURES = _f(
     "Background task crashes (each restarted), by task.",
 )
 START_TIME = _f("netmesh_collector_start_time_seconds", "gauge", "Unix time the collector started.")
+RCA_SUSPECT_SCORE = _f(
+    "netmesh_rca_suspect_score",
+    "gauge",
+    "Root-cause analysis: how strongly the node is associated with the failing paths (0-1; "
+    "confidence of {FAIL} -> {node} times its best {node} -> {FAIL} rule, 0 unless lift > 1).",
+)
+RCA_SUSPECT = _f(
+    "netmesh_rca_suspect",
+    "gauge",
+    "1 if the latest root-cause analysis names the node as a suspect, else 0.",
+)
+RCA_FAILING_PATHS = _f(
+    "netmesh_rca_failing_paths",
+    "gauge",
+    "Path tests (latest per path and protocol) the root-cause analysis judged FAIL.",
+)
+RCA_PATHS = _f(
+    "netmesh_rca_paths",
+    "gauge",
+    "Path tests (latest per path and protocol) the root-cause analysis judged.",
+)
+RCA_CLUSTER_WIDE = _f(
+    "netmesh_rca_cluster_wide",
+    "gauge",
+    "1 if the latest root-cause analysis says cluster-wide (most paths fail, no node explains it).",
+)
+RCA_SECONDS = _f(
+    "netmesh_rca_duration_seconds", "gauge", "Time the latest root-cause analysis took."
+)
 
 
 def render_metrics(
@@ -79,6 +109,7 @@ def render_metrics(
     watches: Sequence[WatchStatus] = (),
     *,
     process: CollectorRegistry | None = None,
+    rca: LiveRca | None = None,
 ) -> bytes:
     started = time.perf_counter()
     state.refresh_identities()
@@ -154,6 +185,33 @@ def render_metrics(
             TASK_FAILURES, ("task",), (((t,), n) for t, n in sorted(s.task_failures.items()))
         )
     )
+    analysis = rca.latest if rca is not None else None
+    if rca is not None and analysis is not None:
+        named = {x.node for x in analysis.suspects}
+        out.append(
+            ex.render_family(
+                RCA_SUSPECT_SCORE,
+                ("node",),
+                (((n,), v) for n, v in sorted(analysis.scores.items())),
+            )
+        )
+        out.append(
+            ex.render_family(
+                RCA_SUSPECT,
+                ("node",),
+                (((n,), float(n in named)) for n in sorted(analysis.scores)),
+            )
+        )
+        out.append(
+            ex.render_simple(
+                {
+                    RCA_PATHS: analysis.transactions,
+                    RCA_FAILING_PATHS: len(analysis.failing),
+                    RCA_CLUSTER_WIDE: float(analysis.verdict == VERDICT_CLUSTER_WIDE),
+                    RCA_SECONDS: rca.seconds,
+                }
+            )
+        )
     if process is not None:
         out.append(generate_latest(process))
     s.render_seconds = time.perf_counter() - started

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from collector.rca import Criteria
 from netmesh.config import Problems, doc, valid_port
 
 MODES = ("static", "kubernetes")
@@ -96,6 +97,72 @@ class CollectorSettings:
         default=30.0, metadata=doc("Longest back-off in seconds after repeated errors.")
     )
     log_level: str = field(default="info", metadata=doc("debug, info, warning or error."))
+    # ---- root-cause analysis (collector/rca.py)
+    rca_interval: float = field(
+        default=2.0,
+        metadata=doc("Seconds between RCA runs (a run only when reports arrived); 0 = RCA off."),
+    )
+    rca_loss_ratio: float = field(
+        default=0.05, metadata=doc("RCA: a UDP test with loss above this ratio FAILs.")
+    )
+    rca_retransmit_ratio: float = field(
+        default=0.02,
+        metadata=doc(
+            "RCA: a TCP test whose iperf3 retransmissions exceed this share of its segments "
+            "(bytes sent / MSS) FAILs."
+        ),
+    )
+    rca_mss_bytes: int = field(
+        default=1448, metadata=doc("RCA: segment size for the retransmission share.")
+    )
+    rca_bandwidth_fraction: float = field(
+        default=0.5,
+        metadata=doc(
+            "RCA: a test below this fraction of its path's baseline bandwidth FAILs; 0 = off."
+        ),
+    )
+    rca_baseline_samples: int = field(
+        default=10,
+        metadata=doc(
+            "RCA: a path's baseline is the median bandwidth of its latest this many "
+            "successful tests."
+        ),
+    )
+    rca_baseline_min_samples: int = field(
+        default=3, metadata=doc("RCA: tests a path needs before its baseline counts.")
+    )
+    rca_ebpf_retransmits_per_second: float = field(
+        default=10.0,
+        metadata=doc(
+            "RCA: a TCP path FAILs while eBPF counts more retransmissions per second from its "
+            "source to its destination; 0 = off."
+        ),
+    )
+    rca_ebpf_window: float = field(
+        default=30.0, metadata=doc("RCA: seconds over which the eBPF retransmission rate is taken.")
+    )
+    rca_min_failing_paths: int = field(
+        default=2, metadata=doc("RCA: failing path tests a node needs to be named.")
+    )
+    rca_min_peers: int = field(
+        default=2,
+        metadata=doc("RCA: distinct peers a node's failing paths need (one = just that path)."),
+    )
+    rca_min_confidence: float = field(
+        default=0.5,
+        metadata=doc("RCA: confidence a node's {node} -> {FAIL} rule needs to name it."),
+    )
+    rca_min_lift: float = field(
+        default=1.0, metadata=doc("RCA: that rule's lift must be above this to name the node.")
+    )
+    rca_max_suspects: int = field(default=3, metadata=doc("RCA: most nodes named at once."))
+    rca_cluster_wide_ratio: float = field(
+        default=0.5,
+        metadata=doc(
+            "RCA: above this share of failing paths that no suspect explains, the verdict is "
+            "cluster-wide instead of naming nodes."
+        ),
+    )
 
     def __post_init__(self) -> None:
         p = Problems()
@@ -135,6 +202,29 @@ class CollectorSettings:
             "watch_backoff: must be > 0 and <= watch_max_backoff",
         )
         p.check(self.log_level in _LOG_LEVELS, f"log_level: one of {', '.join(_LOG_LEVELS)}")
+        p.check(self.rca_interval >= 0, "rca_interval: must be >= 0 (0 = RCA off)")
+        for name in ("rca_loss_ratio", "rca_retransmit_ratio", "rca_bandwidth_fraction"):
+            value = getattr(self, name)
+            p.check(0 <= value <= 1, f"{name} {value}: must be between 0 and 1")
+        p.check(
+            0 < self.rca_min_confidence <= 1,
+            f"rca_min_confidence {self.rca_min_confidence}: must be > 0 and <= 1",
+        )
+        p.check(
+            0 < self.rca_cluster_wide_ratio < 1,
+            f"rca_cluster_wide_ratio {self.rca_cluster_wide_ratio}: must be between 0 and 1",
+        )
+        p.check(self.rca_mss_bytes >= 64, "rca_mss_bytes: must be >= 64")
+        p.check(
+            1 <= self.rca_baseline_min_samples <= self.rca_baseline_samples,
+            "rca_baseline_min_samples: must be >= 1 and <= rca_baseline_samples",
+        )
+        p.check(self.rca_ebpf_retransmits_per_second >= 0, "rca_ebpf_retransmits_per_second: >= 0")
+        p.check(self.rca_ebpf_window > 0, "rca_ebpf_window: must be > 0")
+        p.check(self.rca_min_failing_paths >= 1, "rca_min_failing_paths: must be >= 1")
+        p.check(self.rca_min_peers >= 1, "rca_min_peers: must be >= 1")
+        p.check(self.rca_min_lift >= 0, "rca_min_lift: must be >= 0")
+        p.check(self.rca_max_suspects >= 1, "rca_max_suspects: must be >= 1")
         p.raise_if_any("collector")
 
 
@@ -144,3 +234,21 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def rca_criteria(settings: CollectorSettings) -> Criteria:
+    """The RCA criteria from the settings (collector/rca.py knows nothing of flags)."""
+    return Criteria(
+        loss_ratio=settings.rca_loss_ratio,
+        retransmit_ratio=settings.rca_retransmit_ratio,
+        mss_bytes=settings.rca_mss_bytes,
+        bandwidth_fraction=settings.rca_bandwidth_fraction,
+        baseline_min_samples=settings.rca_baseline_min_samples,
+        ebpf_retransmits_per_second=settings.rca_ebpf_retransmits_per_second,
+        min_failing_paths=settings.rca_min_failing_paths,
+        min_peers=settings.rca_min_peers,
+        min_confidence=settings.rca_min_confidence,
+        min_lift=settings.rca_min_lift,
+        max_suspects=settings.rca_max_suspects,
+        cluster_wide_ratio=settings.rca_cluster_wide_ratio,
+    )
