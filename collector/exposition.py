@@ -308,13 +308,17 @@ def merge(
     families: Sequence[Family],
     fragments: Sequence[Iterable[bytes]],
 ) -> list[bytes]:
-    """Header + fragments per family; families without samples are left out."""
+    """Header + fragments per family, as one flat list; families without samples left out.
+
+    The fragments are not joined here: the caller joins everything once, so a
+    scrape copies each byte once (at 5,000 agents that is ~100 MB, not ~200).
+    """
     out: list[bytes] = []
     for family, frags in zip(families, fragments, strict=True):
-        body = b"".join(frags)
-        if body:
+        parts = [f for f in frags if f]
+        if parts:
             out.append(family.header())
-            out.append(body)
+            out += parts
     return out
 
 

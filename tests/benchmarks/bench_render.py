@@ -1,118 +1,131 @@
-"""Time to render the collector's /metrics for a synthetic 1,000 nodes x 10 peers.
+"""Render the collector's /metrics vs prometheus_client's ``generate_latest``, same state, same run.
 
-Prints the median of several runs for a cold render (every agent's fragments
-rendered from its report, as when 1,000 reports have just arrived) and a warm
-scrape (cached fragments joined; what a scrape costs between reports). Asserts
-nothing about time.
+A synthetic fleet (default 1,000 agents x 10 peers, TCP + UDP, a few
+retransmission pairs each) is accepted into one ``CollectorState``. Then, on
+that state:
 
-    .venv/bin/python tests/benchmarks/bench_render.py [--nodes 1000] [--peers 10] [--runs 7]
+- ``render_metrics`` warm: what a scrape costs (cached per-agent fragments joined);
+- ``render_metrics`` cold: every report rendered from scratch (accept + render),
+  as after a collector restart when every agent has just reported;
+- prometheus_client: a custom collector that walks every report on each
+  collect(), rendered by ``generate_latest`` — the reference the unit test
+  tests/collector/test_exposition_reference.py proves parse-identical.
+
+Series/s = series in the output / median seconds. Asserts nothing about time.
+
+    .venv/bin/python tests/benchmarks/bench_render.py [--nodes 1000] [--runs 5] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
+import gc
 import statistics
+import sys
 import time
+from collections.abc import Callable
 
-from agent.report import (
-    AgentHealth,
-    ProbeStatus,
-    Report,
-    RetransmitFlow,
-    TestCount,
-    TestResult,
-)
+from benchlib import Row, report, synthetic_report
+from prometheus_client import generate_latest
+
 from collector.membership import StaticMembership
 from collector.metrics import render_metrics
 from collector.state import CollectorState, Limits
+from tests.collector.test_exposition_reference import reference_registry
+
+GOAL_RATIO = 10.0
 
 
-def synthetic_report(i: int, n: int, peers: int) -> Report:
-    name = f"node-{i:04d}"
-    address = str(ipaddress.ip_address("10.0.0.0") + i + 1)
-    results = []
-    tests = []
-    for k in range(1, peers + 1):
-        dst = f"node-{(i + k) % n:04d}"
-        for proto in ("tcp", "udp"):
-            tcp = proto == "tcp"
-            results.append(
-                TestResult(
-                    source=name,
-                    destination=dst,
-                    protocol=proto,
-                    result="ok",
-                    started_at=1_700_000_000.0 + k,
-                    duration_seconds=5.01,
-                    sent_bits_per_second=9.4e9 + k,
-                    received_bits_per_second=9.3e9 + k,
-                    retransmits=k if tcp else None,
-                    rtt_min_seconds=1e-5 if tcp else None,
-                    rtt_mean_seconds=2.5e-5 if tcp else None,
-                    rtt_max_seconds=9e-5 if tcp else None,
-                    jitter_seconds=None if tcp else 1.2e-5,
-                    lost_packets=None if tcp else 3,
-                    packets=None if tcp else 8000,
-                    loss_ratio=None if tcp else 3 / 8000,
-                )
-            )
-            tests.append(TestCount(destination=dst, protocol=proto, result="ok", count=100 + k))
-    flows = tuple(
-        RetransmitFlow(
-            local=address,
-            remote=str(ipaddress.ip_address("10.0.0.0") + (i + k) % n + 1),
-            port=5201,
-            count=k,
-        )
-        for k in range(1, peers + 1)
-    )
-    return Report(
-        node=name,
-        address=address,
-        iperf3_port=5201,
-        http_port=9101,
-        generated_at=1_700_000_100.0,
-        started_at=1_699_000_000.0,
-        results=tuple(results),
-        tests=tuple(tests),
-        agent=AgentHealth(iperf3_server_up=1, members=n, epoch=1),
-        probe=ProbeStatus(mode="tracepoint", up=1, map_entries=peers, map_capacity=8192),
-        retransmits=flows,
-    )
+def timed(fn: Callable[[], bytes], runs: int) -> tuple[float, bytes]:
+    times = []
+    out = b""
+    for _ in range(runs):
+        gc.collect()
+        started = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def series(body: bytes) -> int:
+    return body.count(b"\n") - body.count(b"\n#") - (1 if body.startswith(b"#") else 0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--peers", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="300 nodes, 3 runs")
     args = parser.parse_args()
+    if args.quick:
+        args.nodes, args.runs = min(args.nodes, 300), 3
+    started = time.monotonic()
 
     reports = [synthetic_report(i, args.nodes, args.peers) for i in range(args.nodes)]
-    cold: list[float] = []
-    warm: list[float] = []
-    size = 0
-    for _ in range(args.runs):
-        state = CollectorState(Limits(report_ttl=1e9, stale_after=1e9, max_agents=10**6))
-        membership = StaticMembership(state)
-        started = time.perf_counter()
+    limits = Limits(report_ttl=1e9, stale_after=1e9, max_agents=10**6)
+
+    def cold() -> bytes:
+        state = CollectorState(limits)
         for r in reports:
             state.accept(r)
-        body = render_metrics(state, membership.current())
-        cold.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        body = render_metrics(state, membership.current())
-        warm.append(time.perf_counter() - started)
-        size = len(body)
-    lines = body.count(b"\n")
-    print(
-        f"{args.nodes} nodes x {args.peers} peers: {lines} lines, {size / 1e6:.1f} MB; "
-        f"median of {args.runs} runs: cold render {statistics.median(cold) * 1000:.0f} ms "
-        f"(every report rendered), warm scrape {statistics.median(warm) * 1000:.1f} ms "
-        f"(cached fragments joined)"
+        return render_metrics(state, StaticMembership(state).current())
+
+    state = CollectorState(limits)
+    for r in reports:
+        state.accept(r)
+    members = StaticMembership(state).current()
+    registry = reference_registry(state, members)
+
+    t_cold, _ = timed(cold, args.runs)
+    t_warm, ours = timed(lambda: render_metrics(state, members), args.runs)
+    t_ref, theirs = timed(lambda: generate_latest(registry), max(1, args.runs // 2 + 1))
+    n_ours, n_ref = series(ours), series(theirs)
+    warm_ratio = (n_ours / t_warm) / (n_ref / t_ref)
+    cold_ratio = (n_ours / t_cold) / (n_ref / t_ref)
+    size = f"{args.nodes} agents x {args.peers} peers"
+    rows = [
+        Row(
+            "series in /metrics",
+            f"{n_ours} ({len(ours) / 1e6:.1f} MB); reference {n_ref}",
+            value=n_ours,
+        ),
+        Row(
+            "prometheus_client generate_latest",
+            f"{t_ref * 1000:.0f} ms = {n_ref / t_ref / 1e6:.2f} M series/s",
+            value=t_ref,
+            unit="s",
+        ),
+        Row(
+            "render_metrics cold (accept every report + render)",
+            f"{t_cold * 1000:.0f} ms = {n_ours / t_cold / 1e6:.2f} M series/s "
+            f"({cold_ratio:.1f}x reference)",
+            value=cold_ratio,
+            unit="x",
+        ),
+        Row(
+            "render_metrics scrape (cached fragments)",
+            f"{t_warm * 1000:.1f} ms = {n_ours / t_warm / 1e6:.1f} M series/s",
+            value=t_warm,
+            unit="s",
+        ),
+        Row(
+            f"scrape series/s vs generate_latest ({size})",
+            f"{warm_ratio:.0f}x",
+            goal=f">= {GOAL_RATIO:.0f}x",
+            met=warm_ratio >= GOAL_RATIO,
+            value=warm_ratio,
+            unit="x",
+        ),
+    ]
+    report(
+        "render",
+        rows,
+        params={"nodes": args.nodes, "peers": args.peers, "runs": args.runs},
+        started=started,
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Our hand-made /metrics is parse-identical to prometheus_client's rendering of the same state.
+
+``reference_registry`` builds the merged /metrics the slow, obvious way — a
+prometheus_client custom collector that walks every report on each scrape —
+and the test parses both texts with ``prometheus_client.parser`` and compares
+every family (type, help) and every sample (name, labels, value). The
+render benchmark (tests/benchmarks/bench_render.py) times the same reference
+with ``generate_latest`` against ``render_metrics``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+
+from agent.report import MemberList, ProbeStatus
+from collector import exposition as ex
+from collector import metrics as cm
+from collector.membership import StaticMembership
+from collector.metrics import WatchStatus, render_metrics
+from collector.podmap import PodInfo
+from collector.state import CollectorState, Limits
+from netmesh.families import PATH_GAUGES, PATH_LABELS
+from tests.benchmarks.benchlib import synthetic_report
+from tests.collector.conftest import FakeClock
+from tests.collector.reports import flow, report, result
+
+
+def _family(fam: ex.Family, label_names: Sequence[str]) -> GaugeMetricFamily | CounterMetricFamily:
+    if fam.type == "counter":
+        return CounterMetricFamily(fam.name, fam.help, labels=label_names)
+    return GaugeMetricFamily(fam.name, fam.help, labels=label_names)
+
+
+class _Reference(Collector):
+    """The collector's /metrics, rendered on every collect() straight from the reports."""
+
+    def __init__(
+        self, state: CollectorState, members: MemberList, watches: Sequence[WatchStatus]
+    ) -> None:
+        self.state = state
+        self.members = members
+        self.watches = watches
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.state
+        now = state.clock()
+        names = sorted(state.agents)
+        up = _family(ex.AGENT_UP, ("node",))
+        for name in sorted({m.name for m in self.members.members} | set(names)):
+            entry = state.agents.get(name)
+            up.add_metric([name], 1.0 if entry is not None and state.is_fresh(entry, now) else 0.0)
+        yield up
+        age = _family(ex.REPORT_AGE, ("node",))
+        for name in names:
+            age.add_metric([name], state.age(state.agents[name], now))
+        yield age
+        yield from self._agent_families(names)
+        yield from self._self_metrics()
+
+    def _agent_families(self, names: list[str]) -> Iterator[Metric]:
+        state = self.state
+        health = [(_family(fam, ("node",)), value_of) for fam, value_of in ex.HEALTH]
+        probe_up = _family(ex.PROBE_UP, ("node", "mode"))
+        paths = [(_family(ex.Family(p.name, "gauge", p.help), PATH_LABELS), p) for p in PATH_GAUGES]
+        tests = _family(ex.TESTS, (*PATH_LABELS, "result"))
+        retransmits = _family(ex.RETRANSMITS, ex.RETRANSMIT_LABELS)
+        for name in names:
+            r = state.agents[name].report
+            for fam, value_of in health:
+                value = value_of(r)
+                if value is not None:
+                    fam.add_metric([name], value)
+            if r.probe is not None:
+                probe_up.add_metric([name, r.probe.mode], r.probe.up)
+            for res in r.results:
+                for fam, path in paths:
+                    value = path.value(res)
+                    if value is not None:
+                        fam.add_metric([name, res.destination, res.protocol], value)
+            for t in r.tests:
+                tests.add_metric([name, t.destination, t.protocol, t.result], t.count)
+            pairs: dict[tuple[str, str, str, str, str], float] = {}
+            other = 0.0
+            for f in r.retransmits:
+                if "other" in (f.local, f.remote):
+                    other += f.count
+                    continue
+                s, d = state.resolve(f.local), state.resolve(f.remote)
+                key = (s.namespace, s.pod, d.namespace, d.pod, str(f.port))
+                pairs[key] = pairs.get(key, 0.0) + f.count
+            for key, count in pairs.items():
+                retransmits.add_metric([name, *key], count)
+            if other:
+                retransmits.add_metric([name, "", "other", "", "other", "other"], other)
+        for fam, _ in health:
+            yield fam
+        yield probe_up
+        for fam, _ in paths:
+            yield fam
+        yield tests
+        yield retransmits
+
+    def _self_metrics(self) -> Iterator[Metric]:
+        state, s = self.state, self.state.stats
+        reports = _family(cm.REPORTS, ("result",))
+        for why, n in s.reports.items():
+            reports.add_metric([why], n)
+        yield reports
+        simple = {
+            cm.AGENTS: len(state.agents),
+            cm.MEMBERS: len(self.members.members),
+            cm.EPOCH: self.members.epoch,
+            cm.EXPIRED: s.expired,
+            cm.POD_MAP_PODS: len(state.pod_map.pods),
+            cm.POD_MAP_NODES: len(state.pod_map.nodes),
+            cm.POD_MAP_IPS: state.pod_map.ip_count,
+            cm.RENDER_SECONDS: s.render_seconds,
+            cm.START_TIME: state.started_at,
+        }
+        for fam, value in simple.items():
+            metric = _family(fam, ())
+            metric.add_metric([], value)
+            yield metric
+        watch_up = _family(cm.WATCH_UP, ("resource",))
+        for w in self.watches:
+            watch_up.add_metric([w.resource], float(w.up))
+        yield watch_up
+        restarts = _family(cm.WATCH_RESTARTS, ("resource", "reason"))
+        for (res, why), n in s.watch_restarts.items():
+            restarts.add_metric([res, why], n)
+        yield restarts
+        renders = _family(cm.BLOCK_RENDERS, ("part",))
+        for part, n in s.block_renders.items():
+            renders.add_metric([part], n)
+        yield renders
+        failures = _family(cm.TASK_FAILURES, ("task",))
+        for task, n in s.task_failures.items():
+            failures.add_metric([task], n)
+        yield failures
+
+
+def reference_registry(
+    state: CollectorState, members: MemberList, watches: Sequence[WatchStatus] = ()
+) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Reference(state, members, watches))
+    return registry
+
+
+Parsed = dict[str, tuple[str, str, list[tuple[str, tuple[tuple[str, str], ...], float]]]]
+
+
+def parse(text: str) -> Parsed:
+    """Family name → (type, help, sorted samples); families without samples left out."""
+    out: Parsed = {}
+    for fam in text_string_to_metric_families(text):
+        assert fam.name not in out, f"family {fam.name} appears twice"
+        samples = sorted((s.name, tuple(sorted(s.labels.items())), s.value) for s in fam.samples)
+        if samples:
+            out[fam.name] = (fam.type, fam.documentation, samples)
+    return out
+
+
+def assert_parse_identical(ours: str, reference: str) -> None:
+    a, b = parse(ours), parse(reference)
+    assert a.keys() == b.keys(), (sorted(a.keys() - b.keys()), sorted(b.keys() - a.keys()))
+    for name in a:
+        assert a[name][:2] == b[name][:2], name
+        sa, sb = a[name][2], b[name][2]
+        assert len(sa) == len(set(sa)), f"{name}: duplicate samples"
+        assert sa == sb, (name, sorted(set(sa) ^ set(sb))[:5])
+
+
+def both(state: CollectorState, members: MemberList, **kw: Any) -> tuple[str, str]:
+    state.refresh_identities()  # what render_metrics does first (it may count renders)
+    reference = generate_latest(reference_registry(state, members, **kw)).decode()
+    return render_metrics(state, members, **kw).decode(), reference
+
+
+def test_parse_identical_to_prometheus_client() -> None:
+    clock = FakeClock()
+    state = CollectorState(Limits(), clock=clock)
+    state.pod_map.upsert_pod(
+        PodInfo("shop", "web-0", "b", ("10.1.0.5",), False, "Running", True, False)
+    )
+    weird = 'we"ird\\node\nname'
+    state.accept(
+        report(
+            "a",
+            "10.0.0.1",
+            ("b", weird),
+            probe=ProbeStatus(mode="tracepoint", up=1, map_entries=3, map_capacity=8192),
+            retransmits=(
+                flow("10.0.0.1", "10.1.0.5", 80, 4),
+                flow("10.0.0.1", "10.1.0.5", 80, 3),  # folds with the line above
+                flow("10.0.0.1", "10.0.0.2", 5201, 9),  # an agent address → node name
+                flow("10.0.0.1", "192.0.2.7", 443, 1),  # unknown → raw IP
+                flow("other", "other", 0, 11),  # the agent's own overflow bucket
+            ),
+        )
+    )
+    clock.advance(3.25)
+    state.accept(report("b", "10.0.0.2", ("a",), failing=("a",), probe=ProbeStatus(mode="none")))
+    state.accept(report(weird, "10.0.0.3", ("a",), protocols=("udp",)))
+    clock.advance(40)  # "a", "b" and the weird node stale: up 0, ages 43.25 / 40
+    state.accept(report("c", "10.0.0.4"))
+    state.stats.reports["accepted"] += 4
+    state.stats.reports["invalid"] += 1
+    state.stats.watch_restarts[("pods", "gone")] += 2
+    state.stats.task_failures["expiry"] += 1
+    members = StaticMembership(state, clock=clock).current()
+    watches = [WatchStatus("pods", True, True), WatchStatus("nodes", False, False)]
+    ours, reference = both(state, members, watches=watches)
+    assert_parse_identical(ours, reference)
+    assert 'node="we\\"ird\\\\node\\nname"' in ours
+    assert 'dst_namespace="shop",dst_pod="web-0",port="80"} 7' in ours
+
+
+def test_parse_identical_for_a_fleet() -> None:
+    """Many agents with realistic reports (the benchmark's), unusual float values included."""
+    clock = FakeClock()
+    state = CollectorState(Limits(), clock=clock)
+    n = 40
+    for i in range(n):
+        state.accept(synthetic_report(i, n, 5))
+        clock.advance(0.013)
+    odd = result("z", "a", "tcp", rtt_mean_seconds=1e-7, sent_bits_per_second=1.5e19)
+    state.accept(dataclasses.replace(report("z", "10.9.0.1"), results=(odd,)))
+    members = StaticMembership(state, clock=clock).current()
+    assert_parse_identical(*both(state, members))
