@@ -203,7 +203,10 @@ function renderMatrix(matrix, rca, serverNow) {
         "data-source": s, "data-destination": d, "data-tip": tip.join("\n"),
         "aria-label": tip.join(". "),
       }, text);
-      if (reasons.length) cell.append(el("small", { text: "judged FAIL" }));
+      if (reasons.length) {
+        const protos = [tcp, udp].filter((x) => x && failing.has(s + "\u0000" + d + "\u0000" + x.protocol)).map((x) => x.protocol);
+        cell.append(el("small", { text: protos.join("+") + " FAIL" }));
+      }
       row.append(cell);
     });
     tbody.append(row);
