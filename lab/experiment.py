@@ -46,6 +46,7 @@ class PhaseData:
     results: dict[tuple[str, str, str, float], dict[str, Any]] = field(default_factory=dict)
     retransmits_start: dict[tuple[str, str], float] = field(default_factory=dict)
     retransmits_end: dict[tuple[str, str], float] = field(default_factory=dict)
+    rca: dict[str, Any] | None = None  # the collector's verdict as the phase ended
 
     def retransmits(self) -> dict[tuple[str, str], float]:
         keys = self.retransmits_start.keys() | self.retransmits_end.keys()
@@ -325,7 +326,19 @@ def run_phases(
                 break
             time.sleep(max(0.0, min(refresh, end - clock())))
         phase.end = clock()
+        if phase.name == "fault":
+            phase.rca = _safe(lambda: get_json(lab.collector_url + "/api/v1/rca"), None)
     return phases
+
+
+def describe_rca(body: dict[str, Any] | None, node: str) -> str:
+    """One paragraph: the collector's verdict and whether it names the faulty node first."""
+    if body is None:
+        return "RCA verdict at the end of the fault phase: the collector did not answer"
+    named = [str(s["node"]) for s in body.get("suspects", [])]
+    text = body.get("summary") or "no failing paths"
+    right = "names the faulty node first" if named[:1] == [node] else f"expected {node}"
+    return f"RCA verdict at the end of the fault phase: {body.get('verdict')} — {text} ({right})"
 
 
 def _safe(fetch: Callable[[], Any], default: Any) -> Any:
@@ -352,6 +365,7 @@ def run_experiment(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> i
         phases = run_phases(lab, plan, screen)
         rows = [summarise(p, plan.node) for p in phases]
         print("\n" + summary_table(rows, plan.node), file=out)
+        print("\n" + describe_rca(phases[1].rca, plan.node), file=out)
         injected = plan.fault
         fault_row = rows[1]
         if injected.loss and fault_row["to_udp_loss"] is not None:
@@ -375,6 +389,7 @@ def run_experiment(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> i
                         "fault": dataclasses.asdict(plan.fault),
                         "durations": plan.durations,
                         "phases": rows,
+                        "rca": phases[1].rca,
                         "wall_seconds": wall,
                     },
                     fh,

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from collector.app import RCA, run_rca
+from lab.experiment import describe_rca
 from tests.collector.conftest import FakeClock, MakeClient, promtool_check
 from tests.collector.reports import flow, report
 from tests.helpers import async_wait_for
@@ -129,3 +130,15 @@ async def test_page_and_assets_are_served_without_external_urls(make_client: Mak
         assert "http://" not in text and "https://" not in text, f"{asset} loads from elsewhere"
     assert "http://" not in html and "https://" not in html
     assert (await client.get("/static/../app.py")).status in (403, 404)
+
+
+def test_experiment_prints_the_verdict_of_the_fault_phase() -> None:
+    body = {"verdict": "suspects", "summary": "suspect: c (...)", "suspects": [{"node": "c"}]}
+    assert describe_rca(body, "c") == (
+        "RCA verdict at the end of the fault phase: suspects — suspect: c (...) "
+        "(names the faulty node first)"
+    )
+    assert describe_rca({"verdict": "ok", "summary": ""}, "c").endswith(
+        "ok — no failing paths (expected c)"
+    )
+    assert "did not answer" in describe_rca(None, "c")
