@@ -148,6 +148,20 @@ class TestLoop:
             )
 
 
+def start_window(settings: PlanSettings, now: float) -> float:
+    """Seconds until tests can no longer be starting (0 outside the window).
+
+    Tests start at a slot's start and at most guard/2 later; liveness checks
+    of the local iperf3 server keep out of [start - 0.2 s, start + guard/2 + 0.2 s].
+    """
+    length = settings.slot_seconds
+    into = now % length
+    if into >= length - 0.2:
+        return length - into + settings.guard / 2 + 0.2
+    end = settings.guard / 2 + 0.2
+    return end - into if into < end else 0.0
+
+
 def initial_members(settings: AgentSettings) -> MemberList:
     members = {m.name: m for m in settings.static_peers}
     members[settings.node_name] = settings.me
@@ -165,9 +179,11 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
             port=settings.iperf3_port,
             check_interval=settings.server_check_interval,
             check_timeout=settings.server_check_timeout,
-            max_busy=max(30.0, 3 * plan_settings(settings).slot_seconds),
+            # Longer than any test can take: a test never outlives its slot.
+            max_busy=2 * plan_settings(settings).slot_seconds + 2,
         )
     )
+    server.quiet = lambda: start_window(plan_settings(settings), time.time())
     state.server_up = lambda: server.up
     state.server_restarts = lambda: server.restarts
 

@@ -7,8 +7,14 @@ iperf3's control protocol: send a 37-byte cookie and wait for the server's
 one-byte state. An idle server answers PARAM_EXCHANGE (9) — it then sees the
 check hang up and goes back to listening — and a busy one answers
 ACCESS_DENIED (-1); both mean "alive". No answer within the timeout, twice
-in a row, or "busy" for longer than ``max_busy`` (a test can't take that
-long, so the server is stuck in a dead one) → kill and restart.
+in a row → kill and restart.
+
+"Busy" is fine while a test runs, but 3.12 can stay stuck in a test whose
+client is gone. Polling cannot tell a stuck test from back-to-back tests, so
+idleness is read from the server's own output: it prints "Server listening"
+each time it is ready again (run under ``stdbuf -oL``: iperf3 block-buffers
+a pipe). Busy with no such line for longer than ``max_busy`` (longer than any
+test can take) → stuck → restart.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import contextlib
 import ctypes
 import logging
 import secrets
+import shutil
 import signal
 import string
 import time
@@ -55,8 +62,18 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def line_buffered() -> list[str]:
+    """iperf3 block-buffers stdout into a pipe; stdbuf makes its lines arrive at once."""
+    stdbuf = shutil.which("stdbuf")
+    if stdbuf is None:
+        log.warning("stdbuf not found: iperf3's output arrives late, stuck tests show late")
+        return []
+    return [stdbuf, "-oL"]
+
+
 def server_command(opts: ServerOptions) -> list[str]:
     return [
+        *line_buffered(),
         opts.binary,
         "-s",
         "-B",
@@ -106,15 +123,20 @@ class IperfServer:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_restart: Callable[[str], None] | None = None,
+        quiet: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self.opts = opts
         self.clock = clock
+        # Seconds to hold off checking because a test may be starting right now:
+        # a check that reaches an idle server first makes a real client "busy".
+        self.quiet = quiet
         self.on_restart = on_restart
         self.restarts = 0
         self.up = False
         self.pid: int | None = None
         self.last_restart_reason = ""
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self.last_idle = clock()  # when the server last said it is listening
         self._proc: asyncio.subprocess.Process | None = None
 
     async def run(self) -> None:
@@ -143,7 +165,7 @@ class IperfServer:
             proc = await asyncio.create_subprocess_exec(
                 *cmd,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
                 preexec_fn=die_with_parent,
@@ -153,14 +175,19 @@ class IperfServer:
             return f"cannot start {cmd[0]}: {exc}"
         self._proc = proc
         self.pid = proc.pid
-        drain = asyncio.create_task(self._drain(proc))
+        assert proc.stdout is not None and proc.stderr is not None
+        drains = [
+            asyncio.create_task(self._drain(proc.stdout, errors=False)),
+            asyncio.create_task(self._drain(proc.stderr, errors=True)),
+        ]
         try:
             return await self._watch(proc)
         finally:
             await _stop(proc)
-            drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await drain
+            for drain in drains:
+                drain.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await drain
             self._proc = None
 
     async def _watch(self, proc: asyncio.subprocess.Process) -> str:
@@ -177,6 +204,10 @@ class IperfServer:
                 if done:
                     tail = "; ".join(list(self.stderr_tail)[-2:])
                     return f"exited with code {proc.returncode}" + (f" ({tail})" if tail else "")
+                hold = self.quiet()
+                if hold > 0:
+                    pause = hold
+                    continue
                 state = await check_server(host, self.opts.port, self.opts.check_timeout)
                 if state == "dead":
                     failures += 1
@@ -189,7 +220,7 @@ class IperfServer:
                 pause = self.opts.check_interval
                 if state == "busy":
                     busy_since = busy_since if busy_since is not None else self.clock()
-                    if self.clock() - busy_since > self.opts.max_busy:
+                    if self.clock() - max(busy_since, self.last_idle) > self.opts.max_busy:
                         return f"busy for more than {self.opts.max_busy:.0f}s (stuck test)"
                 else:
                     busy_since = None
@@ -198,13 +229,16 @@ class IperfServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await waiter
 
-    async def _drain(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stderr is not None
-        while line := await proc.stderr.readline():
+    async def _drain(self, stream: asyncio.StreamReader, *, errors: bool) -> None:
+        while line := await stream.readline():
             text = line.decode("utf-8", "replace").strip()
-            if text:
+            if not text:
+                continue
+            if "Server listening" in text:
+                self.last_idle = self.clock()
+            if errors:
                 self.stderr_tail.append(text)
-                log.debug("iperf3 server: %s", text)
+            log.debug("iperf3 server: %s", text)
 
 
 async def _stop(proc: asyncio.subprocess.Process) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.daemon import TestLoop
+from agent.daemon import TestLoop, start_window
 from agent.iperf import TestId, failed
 from agent.report import Member, MemberList, TestResult
 from agent.report import Protocol as NetProtocol
@@ -110,3 +110,12 @@ async def test_departed_peer_results_are_forgotten() -> None:
     assert not state.results and not state.test_counts
     await loop.step()
     assert len(t.calls) == 1  # alone: nothing to test
+
+
+def test_liveness_checks_keep_out_of_test_starts() -> None:
+    ps = PlanSettings(duration=2, omit=0, guard=1.0, protocols=("tcp",))  # 3 s slots
+    assert start_window(ps, 3000.0) == pytest.approx(0.7)  # at a slot start
+    assert start_window(ps, 3000.5) == pytest.approx(0.2)  # a late test may still start
+    assert start_window(ps, 3000.75) == 0.0
+    assert start_window(ps, 3002.0) == 0.0
+    assert start_window(ps, 3002.9) == pytest.approx(0.1 + 0.7)  # just before the next slot
