@@ -34,8 +34,69 @@ def http_get(url: str, timeout: float = 2.0) -> str:
         return str(resp.read().decode())
 
 
-class AgentProcess:
-    """One ``python -m agent`` process with its own ports, log file and environment."""
+class ServiceProcess:
+    """A long-running process with its own environment and log file; its group dies at stop."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_dir: pathlib.Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        log_name: str = "",
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = log_dir / f"{log_name or name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stopped = False
+
+    def start(self) -> ServiceProcess:
+        self.stopped = False
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def check(self) -> bool:
+        """Raise with the log tail if the process died on its own; True otherwise."""
+        if not self.stopped and self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited: {self.log_tail()}")
+        return True
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+
+def start_service(
+    name: str, argv: Sequence[str], log_dir: pathlib.Path, env: Mapping[str, str] | None = None
+) -> ServiceProcess:
+    return ServiceProcess(name, argv, log_dir, env).start()
+
+
+class AgentProcess(ServiceProcess):
+    """One ``python -m agent`` with its own ports (loopback addresses or network namespaces)."""
 
     def __init__(
         self,
@@ -47,24 +108,25 @@ class AgentProcess:
         env: Mapping[str, str] | None = None,
         prefix: Sequence[str] = (),
     ) -> None:
-        self.name = name
         self.address = address
         self.http_port = free_port(address)
         self.iperf3_port = free_port(address)
-        self.log_path = log_dir / f"agent-{name}.log"
-        self.env = {
-            **os.environ,
-            **FAST,
-            "NETMESH_NODE_NAME": name,
-            "NETMESH_BIND_ADDRESS": address,
-            "NETMESH_HTTP_PORT": str(self.http_port),
-            "NETMESH_IPERF3_PORT": str(self.iperf3_port),
-            **(env or {}),
-        }
+        super().__init__(
+            name,
+            [*prefix, sys.executable, "-m", "agent"],
+            log_dir,
+            {
+                **FAST,
+                "NETMESH_NODE_NAME": name,
+                "NETMESH_BIND_ADDRESS": address,
+                "NETMESH_HTTP_PORT": str(self.http_port),
+                "NETMESH_IPERF3_PORT": str(self.iperf3_port),
+                **(env or {}),
+            },
+            log_name=f"agent-{name}",
+        )
         if peers:
             self.env["NETMESH_STATIC_PEERS"] = ",".join(f"{n}={a}:{p}" for n, a, p in peers)
-        self.prefix = list(prefix)
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -75,21 +137,12 @@ class AgentProcess:
         return (self.name, self.address, self.iperf3_port)
 
     def start(self) -> AgentProcess:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [*self.prefix, sys.executable, "-m", "agent"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        super().start()
         wait_for(self._healthy, 15, what=f"agent {self.name} /healthz")
         return self
 
     def _healthy(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"agent {self.name} exited: {self.log_tail()}")
+        self.check()
         try:
             return "ok" in http_get(self.url + "/healthz", timeout=0.5)
         except (urllib.error.URLError, OSError):
@@ -100,22 +153,6 @@ class AgentProcess:
 
     def report(self) -> dict[str, Any]:
         return dict(json.loads(http_get(self.url + "/api/v1/report")))
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text().splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
 
 
 def sample(metrics_text: str, name: str, **labels: str) -> float | None:

@@ -11,11 +11,8 @@ agent's series must disappear after the report TTL. Traffic stays on loopback.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import shutil
-import signal
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -23,6 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.agents import ServiceProcess, promtool_check
 from tests.helpers import free_port, wait_for
 
 BIN = pathlib.Path(sys.executable).parent
@@ -36,49 +34,11 @@ def _get(url: str) -> str:
         return str(resp.read().decode())
 
 
-class Proc:
-    """One service process with its own environment and log file."""
-
-    def __init__(self, name: str, program: str, env: dict[str, str], log_dir: pathlib.Path):
-        self.name = name
-        self.program = str(BIN / program)
-        self.env = {**os.environ, **env}
-        self.log_path = log_dir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.stopped = False
-
-    def start(self) -> Proc:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [self.program],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    def stop(self) -> None:
-        self.stopped = True
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-
-    def alive(self) -> bool:
-        if not self.stopped and self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"{self.name} exited: {self.log_tail()}")
-        return True
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text().splitlines()[-lines:])
-        except OSError:
-            return ""
+def console_script(
+    name: str, program: str, env: dict[str, str], log_dir: pathlib.Path
+) -> ServiceProcess:
+    """A netmesh console script from this venv as a service process."""
+    return ServiceProcess(name, [str(BIN / program)], log_dir, env)
 
 
 class Mesh:
@@ -88,7 +48,7 @@ class Mesh:
         self.url = f"http://127.0.0.1:{self.port}"
         self.collector = self._collector()
         self.agents = {
-            name: Proc(
+            name: console_script(
                 f"agent-{name}",
                 "netmesh-agent",
                 {
@@ -111,8 +71,8 @@ class Mesh:
             for name, address in (("node-a", "127.0.0.2"), ("node-b", "127.0.0.3"))
         }
 
-    def _collector(self) -> Proc:
-        return Proc(
+    def _collector(self) -> ServiceProcess:
+        return console_script(
             "collector",
             "netmesh-collector",
             {
@@ -130,9 +90,9 @@ class Mesh:
         self.collector = self._collector().start()
 
     def get(self, path: str) -> str | None:
-        self.collector.alive()
+        self.collector.check()
         for agent in self.agents.values():
-            agent.alive()
+            agent.check()
         try:
             return _get(self.url + path)
         except (urllib.error.URLError, OSError):
@@ -180,22 +140,10 @@ def _matrix_full(mesh: Mesh) -> bool:
     return set(PAIRS) <= paths
 
 
-def _promtool(text: str) -> str:
-    proc = subprocess.run(
-        [shutil.which("promtool") or "/usr/bin/promtool", "check", "metrics"],
-        input=text.encode(),
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
-    out = (proc.stdout + proc.stderr).decode().strip()
-    return out if proc.returncode != 0 or out else ""
-
-
 def test_two_real_agents_through_a_real_collector(mesh: Mesh) -> None:
     try:
         text = wait_for(lambda: _all_paths_ok(mesh), 40, 0.25, "both directions, TCP and UDP")
-        assert _promtool(text) == "", _promtool(text)
+        assert promtool_check(text) == "", promtool_check(text)
         for node in ("node-a", "node-b"):
             assert f'netmesh_agent_up{{node="{node}"}} 1' in text
         nodes = json.loads(mesh.get("/api/v1/nodes") or "{}")

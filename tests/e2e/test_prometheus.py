@@ -40,7 +40,7 @@ from typing import Any
 
 import pytest
 
-from tests.agents import AgentProcess
+from tests.agents import AgentProcess, ServiceProcess, start_service
 from tests.dashboards import files
 from tests.helpers import free_port, wait_for
 
@@ -68,48 +68,12 @@ def _get_json(url: str, timeout: float = 5.0) -> Any:
         return json.loads(resp.read().decode())
 
 
-class Service:
-    """A long-running process with a log file, stopped (and its group killed) at the end."""
-
-    def __init__(self, name: str, argv: list[str], log_dir: pathlib.Path, env: dict[str, str]):
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                argv,
-                env={**os.environ, **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def check(self) -> None:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"{self.name} exited: {self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-
-
 @dataclass
 class Stack:
     tmp: pathlib.Path
     collector_port: int = 0
     prom_url: str = ""
-    services: list[Service] = field(default_factory=list)
+    services: list[ServiceProcess] = field(default_factory=list)
     agents: dict[str, AgentProcess] = field(default_factory=dict)
     rules: list[list[str]] = field(default_factory=list)  # iptables rules to delete
 
@@ -188,7 +152,7 @@ def stack(tmp_path: pathlib.Path) -> Iterator[Stack]:
     s = Stack(tmp_path)
     try:
         s.collector_port = free_port()
-        collector = Service(
+        collector = start_service(
             "collector",
             [str(pathlib.Path(sys.executable).parent / "netmesh-collector")],
             tmp_path,
@@ -232,7 +196,7 @@ def stack(tmp_path: pathlib.Path) -> Iterator[Stack]:
         prom_port = free_port()
         s.prom_url = f"http://127.0.0.1:{prom_port}"
         config = _write_prometheus_config(tmp_path, s.collector_port)
-        prometheus = Service(
+        prometheus = start_service(
             "prometheus",
             [
                 PROMETHEUS,
