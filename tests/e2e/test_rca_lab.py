@@ -93,7 +93,9 @@ def test_verdict_settles_on_the_node(lab: Lab, fault: dict[str, Any]) -> None:
 
     body = wait_for(settled, rca_deadline(lab, 1.5), 0.5, "failing paths into the node")
     assert suspects(body) == [fault["node"]], body["summary"]
-    assert body["suspects"][0]["direction"] == "inbound"
+    # Drops on the node's INPUT also hit its own client tests (ACKs, control messages),
+    # so its outbound TCP tests may fail too: inbound or both, never outbound only.
+    assert body["suspects"][0]["direction"] in ("inbound", "both"), body["summary"]
     assert body["ranking"][0]["node"] == fault["node"]
 
 
