@@ -32,8 +32,6 @@ RULE_TESTS = sorted((DASHBOARDS / "tests").glob("*.yaml"))
 README = ROOT / "README.md"
 
 # The metric the RCA issue will add to the collector; the dashboard's RCA row reads it.
-PENDING_METRICS = frozenset({"netmesh_rca_suspect_score"})
-
 # Grafana's built-in variables, replaced by what Grafana would use for a short range.
 BUILTIN_VARIABLES = {"__rate_interval": "1m", "__interval": "15s", "__range": "1h"}
 
