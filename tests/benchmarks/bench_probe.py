@@ -4,13 +4,15 @@ Run as root from the repository root::
 
     .venv/bin/python tests/benchmarks/bench_probe.py
 
-Prints numbers; asserts nothing about time. Uses the e2e namespaces fixture
-(traffic stays inside its namespaces and on loopback) and restores
-kernel.bpf_stats_enabled afterwards.
+Prints a table (and bench-results/probe.json); asserts nothing about time.
+Uses the e2e namespaces fixture (traffic stays inside its namespaces and on
+loopback) and restores kernel.bpf_stats_enabled afterwards. ``--quick`` is
+accepted (the storm is already short).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pathlib
@@ -27,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from agent.probe import LoadedProbe, load_probe  # noqa: E402
 from agent.probe_logic import STAT_EVENTS, ProbeConfig, parse_cidrs  # noqa: E402
+from tests.benchmarks.benchlib import Row, quick_default, report  # noqa: E402
 from tests.e2e.conftest import NetPair, make_pair  # noqa: E402
 from tests.helpers import free_port, wait_for  # noqa: E402
 
@@ -55,7 +58,7 @@ def bpf_stats(prog_id: int) -> tuple[int, int]:
     return int(info.get("run_time_ns", 0)), int(info.get("run_cnt", 0))
 
 
-def storm(pair: NetPair, probe: LoadedProbe, prog_id: int, *, offloads: bool) -> None:
+def storm(pair: NetPair, probe: LoadedProbe, prog_id: int, *, offloads: bool) -> Row:
     pair.offloads(offloads)
     t0, c0 = bpf_stats(prog_id)
     e0 = probe.read()[1][STAT_EVENTS]
@@ -66,12 +69,17 @@ def storm(pair: NetPair, probe: LoadedProbe, prog_id: int, *, offloads: bool) ->
     e1 = probe.read()[1][STAT_EVENTS]
     result = json.loads(out)
     runs = c1 - c0
-    print(
-        f"storm (offloads {'on' if offloads else 'off'}, 5% drop, 5 s): "
-        f"iperf3 retransmits {result['end']['sum_sent']['retransmits']}, "
-        f"program runs {runs}, counted skbs {e1 - e0}, "
-        f"{(t1 - t0) / max(runs, 1):.0f} ns per event, {runs / 5:.0f} events/s, "
-        f"{(t1 - t0) / 5e9 * 100:.4f}% of one CPU"
+    ns = (t1 - t0) / max(runs, 1)
+    return Row(
+        f"probe cost per retransmission event (offloads {'on' if offloads else 'off'}, "
+        "5% drop, 5 s storm)",
+        f"{ns:.0f} ns per event; {runs} program runs ({runs / 5:.0f}/s), "
+        f"counted skbs {e1 - e0}, iperf3 retransmits "
+        f"{result['end']['sum_sent']['retransmits']}, {(t1 - t0) / 5e9 * 100:.4f}% of one CPU",
+        goal="<= 100 ns",
+        met=runs > 0 and ns <= 100,
+        value=ns,
+        unit="ns",
     )
 
 
@@ -125,9 +133,19 @@ def agent_rss(probe_mode: str) -> tuple[float, str]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        default=quick_default(),
+        help="accepted; the run is short anyway",
+    )
+    parser.parse_args()
     if os.geteuid() != 0:
-        print("bench_probe: needs root", file=sys.stderr)
-        return 2
+        print("bench_probe: needs root; skipped", file=sys.stderr)
+        return 0
+    started = time.monotonic()
+    rows: list[Row] = []
     stats_path = "/proc/sys/kernel/bpf_stats_enabled"
     old = pathlib.Path(stats_path).read_text().strip()
     pathlib.Path(stats_path).write_text("1")
@@ -136,9 +154,14 @@ def main() -> int:
         t = time.monotonic()
         probe = load_probe(ProbeConfig(local_cidrs=parse_cidrs(["10.203.0.0/16"])))
         load_s = time.monotonic() - t
-        print(f"probe mode {probe.mode}, load (checks + BTF + compile + attach) {load_s:.2f} s")
-        print(
-            "this process RSS MiB: " + ", ".join(f"{k} {v / MiB:.1f}" for k, v in probe.rss.items())
+        rows.append(
+            Row(
+                f"probe load, mode {probe.mode} (checks + BTF + compile + attach)",
+                f"{load_s:.2f} s; this process RSS MiB: "
+                + ", ".join(f"{k} {v / MiB:.1f}" for k, v in probe.rss.items()),
+                value=load_s,
+                unit="s",
+            )
         )
         [prog_id] = prog_ids(probe)
         pair.drop_tcp("5201", 0.05)
@@ -148,21 +171,32 @@ def main() -> int:
             return pair.run(pair.b, "ss", "-Hltn", "sport = :5201").stdout.strip()
 
         wait_for(listening, 10, what="iperf3 server")
-        storm(pair, probe, prog_id, offloads=False)
-        storm(pair, probe, prog_id, offloads=True)
+        rows.append(storm(pair, probe, prog_id, offloads=False))
+        rows.append(storm(pair, probe, prog_id, offloads=True))
         t = time.monotonic()
         for _ in range(20):
             probe.read()
-        print(f"drain (read map + stats): {(time.monotonic() - t) / 20 * 1000:.2f} ms")
+        drain = (time.monotonic() - t) / 20
+        rows.append(
+            Row("drain (read map + stats)", f"{drain * 1000:.2f} ms", value=drain, unit="s")
+        )
         probe.close()
     finally:
         pair.cleanup()
         pathlib.Path(stats_path).write_text(old)
     for mode in ("off", "auto"):
         rss, stages = agent_rss(mode)
-        print(
-            f"agent RSS with probe_mode={mode}: {rss:.1f} MiB" + (f" ({stages})" if stages else "")
+        rows.append(
+            Row(
+                f"agent steady RSS, probe_mode={mode}",
+                f"{rss:.1f} MiB" + (f" (load stages: {stages})" if stages else ""),
+                goal="<= 80 MB" if mode == "auto" else "",
+                met=rss * MiB <= 80e6 if mode == "auto" else None,
+                value=rss * MiB,
+                unit="bytes",
+            )
         )
+    report("probe", rows, started=started)
     return 0
 
 

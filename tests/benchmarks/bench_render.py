@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from benchlib import Row, report, synthetic_report
+from benchlib import Row, quick_default, report, synthetic_report
 from prometheus_client import generate_latest
 
 from collector.membership import StaticMembership
@@ -56,7 +56,9 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--peers", type=int, default=10)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="300 nodes, 3 runs")
+    parser.add_argument(
+        "--quick", action="store_true", default=quick_default(), help="300 nodes, 3 runs"
+    )
     args = parser.parse_args()
     if args.quick:
         args.nodes, args.runs = min(args.nodes, 300), 3

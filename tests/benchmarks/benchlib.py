@@ -50,6 +50,11 @@ class Row:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def quick_default() -> bool:
+    """``--quick`` by default when BENCH_QUICK is set (``make bench BENCH_QUICK=1``)."""
+    return os.environ.get("BENCH_QUICK", "") not in ("", "0")
+
+
 def machine() -> dict[str, Any]:
     cpu = ""
     try:
