@@ -213,17 +213,76 @@ class LoadedProbe:
         self.bpf.cleanup()
 
 
-def _free_compiler_memory(bpf: Any) -> None:
-    """Give back what compiling took: BCC's own hook, then glibc's free heap pages.
+# Shared objects that only compiling needs (Debian/Ubuntu link libbcc against the shared
+# libLLVM and libclang-cpp; other builds link them into libbcc itself).
+COMPILER_LIBRARIES = ("libLLVM", "libclang", "libbcc")
+MADV_DONTNEED = 4
 
-    ``free_bcc_memory`` (BCC >= 0.13) drops libbcc's compiler text pages;
-    LLVM/clang's freed heap only returns to the kernel with malloc_trim.
+
+def compiler_mappings(
+    smaps: str, names: tuple[str, ...] = COMPILER_LIBRARIES
+) -> list[tuple[int, int]]:
+    """(start, length) of the mappings in a /proc/<pid>/smaps text that are safe to drop:
+    a compiler library's, not writable, without a single private (modified) page.
+
+    Such a mapping holds only clean file pages (code, read-only data), which the
+    kernel reads back from the file if they are ever touched again. Mappings with
+    anonymous pages (relocated read-only data, .data, .bss) are left alone:
+    dropping those would lose their contents.
+    """
+    out: list[tuple[int, int]] = []
+    current: tuple[int, int] | None = None
+    for line in smaps.splitlines():
+        head = line.split(maxsplit=5)
+        if head and "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+            current = None
+            path = head[5] if len(head) == 6 else ""
+            if "w" not in head[1] and any(n in os.path.basename(path) for n in names):
+                lo, _, hi = head[0].partition("-")
+                current = (int(lo, 16), int(hi, 16) - int(lo, 16))
+        elif current is not None and line.startswith("Anonymous:"):
+            if int(line.split()[1]) == 0:
+                out.append(current)
+            current = None
+    return out
+
+
+def _drop_compiler_pages() -> int:
+    """Unmap the compiler libraries' clean resident pages; return the bytes advised.
+
+    After loading, LLVM/clang's code and read-only data stay resident though the
+    probe never runs them again. BCC's ``free_bcc_memory`` does this for libbcc's
+    own code only, which covers LLVM where it is linked into libbcc but not the
+    shared libLLVM/libclang-cpp of Debian's build.
+    """
+    try:
+        with open("/proc/self/smaps") as f:
+            smaps = f.read()
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return 0
+    madvise = libc.madvise
+    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    return sum(
+        size for start, size in compiler_mappings(smaps) if madvise(start, size, MADV_DONTNEED) == 0
+    )
+
+
+def _free_compiler_memory(bpf: Any) -> None:
+    """Give back what compiling took: BCC's own hook, glibc's free heap, compiler pages.
+
+    ``free_bcc_memory`` (BCC >= 0.13) drops libbcc's own text pages; LLVM/clang's
+    freed heap only returns to the kernel with malloc_trim; their code pages
+    (shared libraries on Debian, which free_bcc_memory does not cover) with
+    MADV_DONTNEED on their clean read-only mappings.
     """
     free = getattr(bpf, "free_bcc_memory", None)
     if free is not None:
         free()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+    dropped = _drop_compiler_pages()
+    log.debug("dropped %.1f MiB of compiler library mappings", dropped / 2**20)
 
 
 def load_probe(

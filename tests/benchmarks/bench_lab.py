@@ -235,23 +235,26 @@ def grid(nodes: int, state_dir: str, quick: bool, args_omit: int = 0) -> list[Ro
                 results = collect_cycle(lab, start, end)
             finally:
                 lab.clear(victim)
-            measured = [
-                r["loss_ratio"]
-                for (_s, d, p), rs in results.items()
-                if d == victim and p == "udp"
-                for r in rs
-                if r["success"] and r["loss_ratio"] is not None
+            into = [
+                r for (_s, d, p), rs in results.items() if d == victim and p == "udp" for r in rs
             ]
+            measured = [
+                r["loss_ratio"] for r in into if r["success"] and r["loss_ratio"] is not None
+            ]
+            # Drop hits iperf3's control connection too: some tests fail (the path shows as
+            # failing, as it should); accuracy is judged on the tests that measured.
+            failed = len(into) - len(measured)
             errors = [abs(m - loss) for m in measured]
             rows.append(
                 Row(
                     f"UDP loss vs {loss:.0%} drop",
                     f"measured {', '.join(f'{m:.2%}' for m in measured) or 'nothing'}; "
-                    f"worst error {max(errors, default=1) * 100:.2f} pp",
+                    f"worst error {max(errors, default=1) * 100:.2f} pp; "
+                    f"{failed} of {len(into)} tests failed",
                     goal=f"within {UDP_GOAL * 100:.0f} pp",
-                    met=len(measured) == nodes - 1 and max(errors) <= UDP_GOAL,
+                    met=bool(measured) and max(errors) <= UDP_GOAL,
                     value=max(errors, default=1.0),
-                    extra={"measured": measured},
+                    extra={"measured": measured, "failed": failed},
                 )
             )
     finally:
