@@ -30,7 +30,7 @@ from typing import Any, NoReturn
 from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from agent.report import Report, WireError, parse_report
+from agent.report import MemberList, Report, WireError, parse_report
 from collector import exposition as ex
 from collector.kube import Informer, make_api
 from collector.membership import KubernetesMembership, Membership, NodeRules, StaticMembership
@@ -48,6 +48,28 @@ REPORTS_PATH = "/api/v1/reports"
 SETTINGS = web.AppKey("settings", CollectorSettings)
 STATE = web.AppKey("state", CollectorState)
 MEMBERSHIP: web.AppKey[Membership] = web.AppKey("membership")
+
+
+class MemberListBody:
+    """The member list as JSON bytes, serialised once per list, not once per report.
+
+    Membership hands out the same MemberList object until the members change,
+    so identity is the cache key. (At 5,000 members, serialising per report
+    was ~14 ms of a ~15 ms report handler.)
+    """
+
+    def __init__(self) -> None:
+        self._list: MemberList | None = None
+        self._body = b""
+
+    def body(self, members: MemberList) -> bytes:
+        if members is not self._list:
+            self._body = json.dumps(members.to_json(), separators=(",", ":")).encode()
+            self._list = members
+        return self._body
+
+
+MEMBER_BODY: web.AppKey[MemberListBody] = web.AppKey("member_body")
 INFORMERS: web.AppKey[list[Informer[Any]]] = web.AppKey("informers")
 PROCESS = web.AppKey("process", CollectorRegistry)
 RCA = web.AppKey("rca", LiveRca)
@@ -98,6 +120,7 @@ def create_app(
         app.cleanup_ctx.append(_watches(settings, state, pod_map, membership, kube_api))
     else:
         app[MEMBERSHIP] = StaticMembership(state, clock=clock)
+    app[MEMBER_BODY] = MemberListBody()
     app.cleanup_ctx.append(_expiry)
     app[RCA] = LiveRca(
         rca_criteria(settings),
@@ -335,7 +358,10 @@ async def post_report(request: web.Request) -> web.Response:
     except TooManyAgents as exc:
         _reject(state, web.HTTPTooManyRequests, "too_many_agents", str(exc))
     state.stats.reports["accepted"] += 1
-    return web.json_response(request.app[MEMBERSHIP].current().to_json())
+    return web.Response(
+        body=request.app[MEMBER_BODY].body(request.app[MEMBERSHIP].current()),
+        content_type="application/json",
+    )
 
 
 def _watch_status(app: web.Application) -> list[WatchStatus]:
