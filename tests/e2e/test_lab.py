@@ -150,9 +150,14 @@ def test_loss_into_one_node(lab: Lab) -> None:
         if d != victim.name and p == "udp" and r["success"]
     ]
     loss_to = sum(udp_to) / len(udp_to)
+    udp_from = {
+        d: f"{r['loss_ratio']:.2%}"
+        for (s, d, p), r in results.items()
+        if s == victim.name and p == "udp" and r["success"]
+    }
     print(
         f"5% loss into {victim.name}: UDP loss to it {loss_to:.2%} (per path "
-        f"{[f'{x:.2%}' for x in udp_to]}), elsewhere max {max(udp_else):.2%}"
+        f"{[f'{x:.2%}' for x in udp_to]}), from it {udp_from}, elsewhere max {max(udp_else):.2%}"
     )
     assert len(udp_to) >= N - 2
     assert abs(loss_to - 0.05) <= 0.02
