@@ -26,6 +26,7 @@ from lab.netns import leftovers
 from lab.settings import LabSettings
 from tests.agents import sample
 from tests.e2e.conftest import need_root
+from tests.e2e.labs import running_lab
 from tests.helpers import wait_for
 
 PREFIX = f"nmt{os.getpid() % 10000}"
@@ -37,18 +38,8 @@ N = 4
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    need_root()
-    settings = LabSettings(
-        nodes=N, prefix=PREFIX, subnet=SUBNET, state_dir=str(tmp_path_factory.mktemp("lab"))
-    )
-    lab = Lab(settings)
-    try:
-        lab.up()
+    with running_lab(tmp_path_factory.mktemp("lab"), nodes=N, prefix=PREFIX, subnet=SUBNET) as lab:
         yield lab
-    finally:
-        lab.down()
-    ns, links = leftovers(PREFIX)
-    assert not ns and not links, f"lab left {ns} {links}"
 
 
 def sweep(lab: Lab, since: float) -> dict[tuple[str, str, str], dict[str, Any]]:

@@ -21,9 +21,7 @@ import pytest
 
 from lab.faults import Fault
 from lab.lab import Lab
-from lab.netns import leftovers
-from lab.settings import LabSettings
-from tests.e2e.conftest import need_root
+from tests.e2e.labs import running_lab
 from tests.e2e.rca_lab import rca_deadline, suspects, verdict, wait_clean, wait_named
 from tests.helpers import wait_for
 
@@ -35,18 +33,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    need_root()
-    settings = LabSettings(
-        nodes=N, prefix=PREFIX, subnet=SUBNET, state_dir=str(tmp_path_factory.mktemp("lab"))
-    )
-    lab = Lab(settings)
-    try:
-        lab.up()
+    with running_lab(tmp_path_factory.mktemp("lab"), nodes=N, prefix=PREFIX, subnet=SUBNET) as lab:
         yield lab
-    finally:
-        lab.down()
-    ns, links = leftovers(PREFIX)
-    assert not ns and not links, f"lab left {ns} {links}"
 
 
 @pytest.fixture(scope="module")

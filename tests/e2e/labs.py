@@ -1,0 +1,27 @@
+"""A lab for one test module: built, handed out, and always removed (also on failure)."""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+from lab.lab import Lab
+from lab.netns import leftovers
+from lab.settings import LabSettings
+from tests.e2e.conftest import need_root
+
+
+@contextlib.contextmanager
+def running_lab(state_dir: pathlib.Path, **settings: Any) -> Iterator[Lab]:
+    """``LabSettings(**settings)`` up for the duration; nothing of it left afterwards."""
+    need_root()
+    lab = Lab(LabSettings(state_dir=str(state_dir), **settings))
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
+    ns, links = leftovers(lab.settings.prefix)
+    assert not ns and not links, f"lab left {ns} {links}"
