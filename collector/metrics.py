@@ -111,6 +111,19 @@ def render_metrics(
     process: CollectorRegistry | None = None,
     rca: LiveRca | None = None,
 ) -> bytes:
+    """The whole /metrics body (tests and benchmarks; the handler streams the parts)."""
+    return b"".join(metric_parts(state, members, watches, process=process, rca=rca))
+
+
+def metric_parts(
+    state: CollectorState,
+    members: MemberList,
+    watches: Sequence[WatchStatus] = (),
+    *,
+    process: CollectorRegistry | None = None,
+    rca: LiveRca | None = None,
+) -> list[bytes]:
+    """/metrics as a list of byte strings, mostly cached fragments (nothing is copied)."""
     started = time.perf_counter()
     state.refresh_identities()
     now = state.clock()
@@ -215,4 +228,4 @@ def render_metrics(
     if process is not None:
         out.append(generate_latest(process))
     s.render_seconds = time.perf_counter() - started
-    return b"".join(out)
+    return out
