@@ -39,7 +39,10 @@ class LabSettings:
     omit_seconds: int = field(default=0, metadata=doc("Agents' iperf3 omit seconds."))
     guard_seconds: float = field(default=1.0, metadata=doc("Agents' slot guard time (s)."))
     udp_bitrate: int = field(
-        default=50_000_000, metadata=doc("Agents' UDP test rate, e.g. 50M.", parse=_rate)
+        default=20_000_000,
+        metadata=doc(
+            "Agents' UDP test rate, e.g. 20M (receivers keep up on 2 cores).", parse=_rate
+        ),
     )
     concurrency: int = field(
         default=0, metadata=doc("Agents' cluster-wide test cap (0 = one round at once).")
