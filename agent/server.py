@@ -96,7 +96,8 @@ def check_address(bind_address: str) -> str:
 
 async def check_server(host: str, port: int, wait: float) -> str:
     """'idle', 'busy' or 'dead' (no answer within ``wait`` seconds)."""
-    cookie = "".join(secrets.choice(string.ascii_lowercase + "234567") for _ in range(36))
+    alphabet = string.ascii_lowercase + "234567"  # iperf3's cookie characters
+    cookie = "".join(secrets.choice(alphabet) for _ in range(COOKIE_SIZE - 1))
     writer = None
     try:
         async with asyncio.timeout(wait):
@@ -111,7 +112,10 @@ async def check_server(host: str, port: int, wait: float) -> str:
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), timeout=0.5)
-    return "busy" if state[0] == ACCESS_DENIED else "idle"
+    if state[0] == ACCESS_DENIED:
+        return "busy"
+    # Anything but PARAM_EXCHANGE is not an iperf3 server answering.
+    return "idle" if state[0] == PARAM_EXCHANGE else "dead"
 
 
 class IperfServer:

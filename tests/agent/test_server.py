@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agent.server import IperfServer, ServerOptions
+from agent.server import IperfServer, ServerOptions, check_server
 from tests.helpers import async_wait_for, free_port
 
 HOST = "127.0.0.7"
@@ -80,3 +80,19 @@ async def test_back_to_back_tests_are_not_stuck(server: IperfServer) -> None:
         proc = client(server, 1)
         await asyncio.to_thread(proc.wait, 10)
     assert server.restarts == 0, server.last_restart_reason
+
+
+async def test_a_listener_that_is_not_iperf3_counts_as_dead() -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(37)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    port = free_port(HOST)
+    srv = await asyncio.start_server(answer, HOST, port)
+    try:
+        assert await check_server(HOST, port, 1.0) == "dead"
+    finally:
+        srv.close()
+        await srv.wait_closed()

@@ -236,7 +236,7 @@ def test_cli_errors_are_clear(lab: Lab) -> None:
         check=False,
     )
     assert bad.returncode == 1 and "loss" in bad.stderr
-    if not get_json_status(lab)["netem"]:
+    if not lab.status()["netem"]:
         bad = subprocess.run(
             [*base, "--node", "node-1", "--delay", "20ms"],
             capture_output=True,
@@ -246,10 +246,6 @@ def test_cli_errors_are_clear(lab: Lab) -> None:
         )
         assert bad.returncode == 1 and "netem" in bad.stderr
     assert lab.faults() == {}, "a rejected fault changed the lab"
-
-
-def get_json_status(lab: Lab) -> dict[str, Any]:
-    return lab.status()
 
 
 def test_probe_and_metrics_visible(lab: Lab) -> None:
