@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from agent.report import WireError, parse_member_list
+from agent.report import WireError, parse_member_response
 from agent.state import AgentState
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Reporter:
                 text = await resp.text()
                 if resp.status != 200:
                     return self._failed("rejected", f"HTTP {resp.status}: {text[:200]}")
-                members = parse_member_list(json.loads(text))
+                members = parse_member_response(json.loads(text), self.state.members)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return self._failed("unreachable", f"{type(exc).__name__}: {exc}")
         except (ValueError, WireError) as exc:

@@ -32,11 +32,12 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from agent.report import MemberList, Report, WireError, parse_report
 from collector import exposition as ex
+from collector.gcpolicy import GcPolicy
 from collector.kube import Informer, make_api
 from collector.membership import KubernetesMembership, Membership, NodeRules, StaticMembership
 from collector.metrics import WatchStatus, metric_parts
 from collector.podmap import PodInfo, PodMap, parse_node, parse_pod
-from collector.rca import LiveRca, retransmit_totals
+from collector.rca import LiveRca
 from collector.settings import CollectorSettings, rca_criteria
 from collector.state import CollectorState, Limits, TooManyAgents
 from netmesh.tasks import guard
@@ -51,27 +52,31 @@ MEMBERSHIP: web.AppKey[Membership] = web.AppKey("membership")
 
 
 class MemberListBody:
-    """The member list as JSON bytes, serialised once per list, not once per report.
+    """The report response as JSON bytes, serialised once per member list, not per report.
 
     Membership hands out the same MemberList object until the members change,
     so identity is the cache key. (At 5,000 members, serialising per report
-    was ~14 ms of a ~15 ms report handler.)
+    was ~14 ms of a ~15 ms report handler.) An agent that already plans with
+    the current epoch gets the short "unchanged" answer instead of ~320 KB.
     """
 
     def __init__(self) -> None:
         self._list: MemberList | None = None
         self._body = b""
+        self._unchanged = b""
 
-    def body(self, members: MemberList) -> bytes:
+    def body(self, members: MemberList, agent_epoch: int | None = None) -> bytes:
         if members is not self._list:
             self._body = json.dumps(members.to_json(), separators=(",", ":")).encode()
+            self._unchanged = json.dumps({"epoch": members.epoch, "unchanged": True}).encode()
             self._list = members
-        return self._body
+        return self._unchanged if agent_epoch == members.epoch else self._body
 
 
 MEMBER_BODY: web.AppKey[MemberListBody] = web.AppKey("member_body")
 INFORMERS: web.AppKey[list[Informer[Any]]] = web.AppKey("informers")
 PROCESS = web.AppKey("process", CollectorRegistry)
+GC = web.AppKey("gc", GcPolicy)
 RCA = web.AppKey("rca", LiveRca)
 
 WEB_DIR = pathlib.Path(__file__).parent / "web"
@@ -121,7 +126,10 @@ def create_app(
     else:
         app[MEMBERSHIP] = StaticMembership(state, clock=clock)
     app[MEMBER_BODY] = MemberListBody()
+    app[GC] = GcPolicy(state.stats.gc)
     app.cleanup_ctx.append(_expiry)
+    if settings.gc_full_interval > 0:
+        app.cleanup_ctx.append(_gc)
     app[RCA] = LiveRca(
         rca_criteria(settings),
         baseline_samples=settings.rca_baseline_samples,
@@ -162,6 +170,22 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(task, return_exceptions=True)
 
 
+async def _gc(app: web.Application) -> AsyncIterator[None]:
+    policy, state = app[GC], app[STATE]
+    policy.apply()
+
+    def failed(name: str) -> None:
+        state.stats.task_failures[name] += 1
+
+    task = asyncio.create_task(
+        guard("gc", lambda: policy.run(app[SETTINGS].gc_full_interval), on_failure=failed)
+    )
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    policy.restore()
+
+
 def _node_resolver(state: CollectorState) -> Callable[[str], str | None]:
     """IP → node name: a node's own IP, or a pod's IP → the pod's node; None if unknown."""
 
@@ -178,14 +202,13 @@ def _node_resolver(state: CollectorState) -> Callable[[str], str | None]:
 
 
 async def run_rca(app: web.Application) -> None:
-    """One RCA run: take the data on the loop, mine in a thread."""
+    """One RCA run on the loop, in short steps (a thread would hold the GIL against the loop)."""
     state = app[STATE]
-    results = list(state.latest_results())
-    totals = retransmit_totals(
-        {name: e.report.retransmits for name, e in state.agents.items()}, _node_resolver(state)
-    )
-    nodes = {m.name for m in app[MEMBERSHIP].current().members} | state.agents.keys()
-    await asyncio.to_thread(app[RCA].run, results, totals, now=state.clock(), nodes=nodes)
+    results = {name: state.agents[name].report.results for name in state.sorted_names()}
+    flows = {name: state.agents[name].report.retransmits for name in results}
+    nodes = {m.name for m in app[MEMBERSHIP].current().members} | results.keys()
+    for _ in app[RCA].steps(results, flows, _node_resolver(state), now=state.clock(), nodes=nodes):
+        await asyncio.sleep(0)
 
 
 async def _rca(app: web.Application) -> AsyncIterator[None]:
@@ -359,7 +382,7 @@ async def post_report(request: web.Request) -> web.Response:
         _reject(state, web.HTTPTooManyRequests, "too_many_agents", str(exc))
     state.stats.reports["accepted"] += 1
     return web.Response(
-        body=request.app[MEMBER_BODY].body(request.app[MEMBERSHIP].current()),
+        body=request.app[MEMBER_BODY].body(request.app[MEMBERSHIP].current(), report.agent.epoch),
         content_type="application/json",
     )
 

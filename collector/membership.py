@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent.report import Member, MemberList
+from agent.report import Member, MemberList, sorted_members
 from collector.podmap import NodeInfo, PodInfo, PodKey, PodMap
 from collector.state import CollectorState
 
@@ -50,15 +50,13 @@ class StaticMembership:
     def current(self) -> MemberList:
         if self._version != self.state.agents_version:
             self._version = self.state.agents_version
-            members = tuple(
-                sorted(
-                    Member(
-                        name=e.report.node,
-                        address=e.report.address,
-                        iperf3_port=e.report.iperf3_port,
-                    )
-                    for e in self.state.agents.values()
+            members = sorted_members(
+                Member(
+                    name=e.report.node,
+                    address=e.report.address,
+                    iperf3_port=e.report.iperf3_port,
                 )
+                for e in self.state.agents.values()
             )
             self.epochs.update(members)
         return self.epochs.list
@@ -96,11 +94,9 @@ def select_members(
         best = chosen.get(pod.node)
         if best is None or pod.key < best.key:  # two agents on one node: a stable choice
             chosen[pod.node] = pod
-    return tuple(
-        sorted(
-            Member(name=node, address=pod.ips[0], iperf3_port=port_of(pod))
-            for node, pod in chosen.items()
-        )
+    return sorted_members(
+        Member(name=node, address=pod.ips[0], iperf3_port=port_of(pod))
+        for node, pod in chosen.items()
     )
 
 

@@ -71,6 +71,21 @@ TASK_FAILURES = _f(
     "counter",
     "Background task crashes (each restarted), by task.",
 )
+GC_FULL = _f(
+    "netmesh_collector_gc_full_collections_total",
+    "counter",
+    "Full garbage collections the collector ran on its timer (gc_full_interval).",
+)
+GC_FULL_SECONDS = _f(
+    "netmesh_collector_gc_full_seconds_total",
+    "counter",
+    "Time spent in timed full garbage collections (the event loop waits meanwhile).",
+)
+GC_FULL_LAST = _f(
+    "netmesh_collector_gc_full_last_seconds",
+    "gauge",
+    "Duration of the latest timed full garbage collection.",
+)
 START_TIME = _f("netmesh_collector_start_time_seconds", "gauge", "Unix time the collector started.")
 RCA_SUSPECT_SCORE = _f(
     "netmesh_rca_suspect_score",
@@ -131,20 +146,20 @@ def metric_parts(
     entries = [state.agents[n] for n in names]
 
     out: list[bytes] = []
-    # Per-scrape agent families: up (also 0 for members that never reported) and age.
-    up_rows: list[tuple[tuple[str, ...], float]] = []
-    member_names = {m.name for m in members.members}
-    for name in sorted(member_names | set(names)):
+    # Per-scrape agent families: up (also 0 for members that never reported) and age,
+    # with each agent's label text built once (5,000 agents: ~10 ms a scrape).
+    up: list[str] = []
+    for name in sorted({m.name for m in members.members}.union(names)):
         entry = state.agents.get(name)
-        up_rows.append(((name,), 1.0 if entry is not None and state.is_fresh(entry, now) else 0.0))
-    out.append(ex.render_family(ex.AGENT_UP, ("node",), up_rows))
-    out.append(
-        ex.render_family(
-            ex.REPORT_AGE,
-            ("node",),
-            (((n,), state.age(e, now)) for n, e in zip(names, entries, strict=True)),
-        )
-    )
+        if entry is None:
+            up.append(f"{ex.AGENT_UP.name}{ex.labels(('node',), (name,))} 0\n")
+        else:
+            up.append(f"{ex.AGENT_UP.name}{entry.label} {int(state.is_fresh(entry, now))}\n")
+    age = ex.REPORT_AGE.name
+    ages = [f"{age}{e.label} {ex.number(state.age(e, now))}\n" for e in entries]
+    for family, lines in ((ex.AGENT_UP, up), (ex.REPORT_AGE, ages)):
+        if lines:
+            out.append(family.header() + "".join(lines).encode())
     dropped: list[tuple[tuple[str, ...], float]] = []
     for n, e in zip(names, entries, strict=True):
         if e.block.dropped:
@@ -176,6 +191,9 @@ def metric_parts(
                 POD_MAP_NODES: len(state.pod_map.nodes),
                 POD_MAP_IPS: state.pod_map.ip_count,
                 RENDER_SECONDS: s.render_seconds,
+                GC_FULL: s.gc.runs,
+                GC_FULL_SECONDS: s.gc.total_seconds,
+                GC_FULL_LAST: s.gc.last_seconds,
                 START_TIME: state.started_at,
             }
         )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 PodKey = tuple[str, str]  # (namespace, name)
 
@@ -54,9 +54,12 @@ class NodeInfo:
     addresses: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who an IP is: kind is pod, node, ip (unknown) or other (the overflow bucket)."""
+class Identity(NamedTuple):
+    """Who an IP is: kind is pod, node, ip (unknown) or other (the overflow bucket).
+
+    A NamedTuple, not a frozen dataclass: resolving every flow of 5,000 agents
+    builds ~15,000 of these per pass, and a frozen dataclass costs ~5x more to make.
+    """
 
     namespace: str
     pod: str

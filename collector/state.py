@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from agent.report import Report, TestResult
 from collector import exposition as ex
+from collector.gcpolicy import FullCollections
 from collector.podmap import Identity, PodMap
 
 
@@ -41,6 +42,7 @@ class AgentEntry:
     received_at: float
     block: ex.AgentBlock
     retransmits: ex.RetransmitBlock
+    label: str = ""  # '{node="<name>"}', built once (per-scrape families reuse it)
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Stats:
     task_failures: collections.Counter[str] = field(default_factory=collections.Counter)
     block_renders: collections.Counter[str] = field(default_factory=collections.Counter)
     render_seconds: float = 0.0
+    gc: FullCollections = field(default_factory=FullCollections)
 
 
 class TooManyAgents(Exception):
@@ -108,6 +111,7 @@ class CollectorState:
             received_at=now,
             block=block,
             retransmits=ex.RetransmitBlock(b"", frozenset(), frozenset(), 0, 0),
+            label=old.label if old is not None else ex.labels(("node",), (report.node,)),
         )
         self.agents[report.node] = entry
         self._render_retransmits(report.node, entry, old.retransmits if old else None)

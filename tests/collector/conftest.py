@@ -39,6 +39,7 @@ async def make_client(clock: FakeClock) -> AsyncIterator[MakeClient]:
 
     async def make(kube_api: Any = None, **settings: Any) -> TestClient[Any, Any]:
         settings.setdefault("bind_address", "127.0.0.1")
+        settings.setdefault("gc_full_interval", 0)  # process-wide; tests/collector/test_gcpolicy.py
         app = create_app(CollectorSettings(**settings), clock=clock, kube_api=kube_api)
         client: TestClient[Any, Any] = TestClient(TestServer(app))
         await client.start_server()

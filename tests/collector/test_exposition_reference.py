@@ -122,6 +122,9 @@ class _Reference(Collector):
             cm.POD_MAP_NODES: len(state.pod_map.nodes),
             cm.POD_MAP_IPS: state.pod_map.ip_count,
             cm.RENDER_SECONDS: s.render_seconds,
+            cm.GC_FULL: s.gc.runs,
+            cm.GC_FULL_SECONDS: s.gc.total_seconds,
+            cm.GC_FULL_LAST: s.gc.last_seconds,
             cm.START_TIME: state.started_at,
         }
         for fam, value in simple.items():

@@ -14,6 +14,7 @@ from collector.rca import (
     FAIL,
     Baselines,
     Criteria,
+    PathJudge,
     PathOutcome,
     RetransmitRates,
     analyse,
@@ -305,3 +306,53 @@ def test_json_shape() -> None:
     )
     assert a["rules"][0]["confidence"] == 1.0  # ranked by confidence, then lift
     assert len(a["failing_paths"]) == 6 and a["failing_paths"][0]["reasons"]
+
+
+# --------------------------------------------------------------------------- incremental judging
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    runs=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["a", "b", "c"]),  # source
+                st.sampled_from(["b", "c", "d"]),  # destination
+                st.sampled_from(["tcp", "udp"]),
+                st.integers(0, 3),  # which test of the path (start time)
+                st.sampled_from([1e9, 0.3e9, None]),  # bandwidth; None: a refused test
+                st.sampled_from([0.0, 0.2]),  # UDP loss
+            ),
+            max_size=12,
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    hot=st.sets(st.sampled_from([("a", "b"), ("b", "c"), ("c", "d")])),
+)
+def test_path_judge_equals_judge_all(runs: list[list[Any]], hot: set[tuple[str, str]]) -> None:
+    """Run after run, the incremental judge gives judge_all's outcomes (eBPF reasons included)."""
+    reference, incremental = Baselines(3), Baselines(3)
+    judge_ = PathJudge(C, incremental)
+    rates = {pair: 50.0 for pair in hot}
+    started = 0.0
+    for run in runs:
+        started += 10
+        by_node: dict[str, dict[tuple[str, str], TestResult]] = {}
+        for src, dst, proto, nth, bw, loss in run:
+            if src == dst:
+                continue
+            kw: dict[str, Any] = {"source": src, "destination": dst, "started_at": started + nth}
+            if bw is None:
+                kw.update(result="refused", received_bits_per_second=None)
+            else:
+                kw["received_bits_per_second"] = bw
+            r = udp(loss, **kw) if proto == "udp" else tcp(**kw)
+            by_node.setdefault(src, {})[(dst, proto)] = r  # latest per path, like a report
+        latest = {n: tuple(by_node[n].values()) for n in sorted(by_node)}
+        expected = judge_all([r for rs in latest.values() for r in rs], C, reference, rates)
+        for node, results in latest.items():
+            judge_.update(node, results)
+        judge_.keep_only(latest)
+        assert judge_.outcomes(latest, rates) == expected
+        assert incremental._hist == reference._hist

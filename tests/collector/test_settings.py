@@ -50,6 +50,7 @@ def test_env_and_flags() -> None:
         ({"NETMESH_REPORT_TTL": "soon"}, "NETMESH_REPORT_TTL='soon'"),
         ({"NETMESH_MODE": "kubernetes", "NETMESH_AGENT_SELECTOR": ""}, "agent_selector"),
         ({"NETMESH_WATCH_BACKOFF": "60"}, "watch_backoff"),
+        ({"NETMESH_GC_FULL_INTERVAL": "0.5"}, "gc_full_interval 0.5"),
     ],
 )
 def test_invalid_settings_are_named(env: dict[str, str], needle: str) -> None:
