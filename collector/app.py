@@ -35,7 +35,7 @@ from collector import exposition as ex
 from collector.gcpolicy import GcPolicy
 from collector.kube import Informer, make_api
 from collector.membership import KubernetesMembership, Membership, NodeRules, StaticMembership
-from collector.metrics import WatchStatus, metric_parts
+from collector.metrics import WatchStatus, metric_groups
 from collector.podmap import PodInfo, PodMap, parse_node, parse_pod
 from collector.rca import LiveRca
 from collector.settings import CollectorSettings, rca_criteria
@@ -395,14 +395,15 @@ STREAM_CHUNK = 1 << 20  # bytes per write while streaming /metrics
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    """Stream the cached fragments in ~1 MiB writes with a known Content-Length.
+    """Stream /metrics a family at a time in ~1 MiB writes (chunked transfer encoding).
 
-    At 5,000 agents the body is ~100 MB; joining it and handing it to the
-    transport in one piece held the event loop (and every report) for
-    hundreds of milliseconds. Between chunks, report handlers run.
+    At 5,000 agents the body is ~100 MB from ~120,000 cached fragments;
+    gathering them at once held the event loop (and every report) for
+    30-50 ms, joining and sending them in one piece for hundreds. Between
+    families and between writes, report handlers run.
     """
     app = request.app
-    parts = metric_parts(
+    groups = metric_groups(
         app[STATE],
         app[MEMBERSHIP].current(),
         _watch_status(app),
@@ -410,16 +411,18 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         rca=app[RCA] if app[SETTINGS].rca_interval > 0 else None,
     )
     resp = web.StreamResponse(headers={"Content-Type": ex.CONTENT_TYPE})
-    resp.content_length = sum(map(len, parts))
+    resp.enable_chunked_encoding()
     await resp.prepare(request)
     chunk: list[bytes] = []
     size = 0
-    for part in parts:
-        chunk.append(part)
-        size += len(part)
-        if size >= STREAM_CHUNK:
-            await resp.write(b"".join(chunk))
-            chunk, size = [], 0
+    for group in groups:
+        for part in group:
+            chunk.append(part)
+            size += len(part)
+            if size >= STREAM_CHUNK:
+                await resp.write(b"".join(chunk))
+                chunk, size = [], 0
+        await asyncio.sleep(0)
     if chunk:
         await resp.write(b"".join(chunk))
     await resp.write_eof()
