@@ -17,7 +17,7 @@ a few retransmission pairs each; tests/benchmarks/benchlib.py), then:
    process (JSON, checks, parse, accept/render, the member-list response).
 
 ``BENCH_COLLECTOR_CMD`` runs another collector command line instead of
-``-m collector`` (e.g. tests/benchmarks/whatif_collector.py; the results go
+``-m collector`` (e.g. a wrapper that patches or instruments it; the results go
 to bench-results/fleet-<name>.json), ``BENCH_KEEP_LOG=1`` prints its log.
 
 Latency is measured by the client from the moment a report is due until its
