@@ -663,17 +663,6 @@ def add_retransmits(
         totals[key] = totals.get(key, 0.0) + flow.count
 
 
-def retransmit_totals(
-    flows_by_node: Mapping[str, Iterable[RetransmitFlow]],
-    resolve_node: Callable[[str], str | None],
-) -> dict[tuple[str, str], float]:
-    """Cumulative eBPF retransmissions by (sending node, receiving node) (``add_retransmits``)."""
-    totals: dict[tuple[str, str], float] = {}
-    for node, flows in flows_by_node.items():
-        add_retransmits(totals, node, flows, resolve_node)
-    return totals
-
-
 # What a cached outcome depends on besides the path: a test is judged once.
 TestMark = tuple[float, str, float | None, float | None, float | None, int | None, float]
 
@@ -765,16 +754,11 @@ class PathJudge:
             for key in self._agents.pop(node).marks:
                 self.baselines.forget(key)
 
-    def outcomes(
-        self, order: Iterable[str], rates: Mapping[tuple[str, str], float]
-    ) -> list[PathOutcome]:
-        """Every kept agent's outcomes (in ``order``), eBPF reasons added where rates are high."""
-        return self.assemble(order, rates)[0]
-
     def assemble(
         self, order: Iterable[str], rates: Mapping[tuple[str, str], float]
     ) -> tuple[list[PathOutcome], list[PathOutcome], set[str]]:
-        """``outcomes`` plus the failing ones and every node named, without a pass over all."""
+        """Every kept agent's outcomes (in ``order``), eBPF reasons added where rates are high;
+        also the failing ones and every node named, without another pass over all."""
         threshold = self.criteria.ebpf_retransmits_per_second
         hot: dict[str, dict[str, float]] = defaultdict(dict)
         if threshold > 0:

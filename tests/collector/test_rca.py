@@ -354,5 +354,5 @@ def test_path_judge_equals_judge_all(runs: list[list[Any]], hot: set[tuple[str, 
         for node, results in latest.items():
             judge_.update(node, results)
         judge_.keep_only(latest)
-        assert judge_.outcomes(latest, rates) == expected
+        assert judge_.assemble(latest, rates)[0] == expected
         assert incremental._hist == reference._hist
