@@ -14,8 +14,6 @@ from aiohttp import web
 from agent.http import create_app
 from agent.metrics import make_registry
 from agent.probe import Probe, probe_config
-from agent.report import Member, MemberList, TestResult
-from agent.report import Protocol as NetProtocol
 from agent.reporter import Reporter
 from agent.runner import ClientOptions, run_test
 from agent.schedule import PlanSettings, Slot, Test, plan
@@ -23,6 +21,7 @@ from agent.server import IperfServer, ServerOptions
 from agent.settings import AgentSettings
 from agent.state import AgentState
 from netmesh.tasks import guard
+from netmesh.wire import Member, MemberList, TestResult, Transport
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ class RunTest(TypingProtocol):
         *,
         source: str,
         peer: Member,
-        protocol: NetProtocol,
+        protocol: Transport,
         opts: ClientOptions,
         deadline: float,
         clock: Callable[[], float],

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from agent.report import Protocol, TestResult
+from netmesh.wire import TestResult, Transport
 
 _ERROR_CLASSES: tuple[tuple[str, str], ...] = (
     ("server is busy", "busy"),
@@ -35,7 +35,7 @@ _ERROR_CLASSES: tuple[tuple[str, str], ...] = (
 
 
 def classify_error(message: str) -> str:
-    """Map an iperf3 error message to a result name (see ``agent.report.RESULTS``)."""
+    """Map an iperf3 error message to a result name (see ``netmesh.wire.RESULTS``)."""
     lower = message.lower()
     for needle, result in _ERROR_CLASSES:
         if needle in lower:
@@ -51,7 +51,7 @@ class TestId:
 
     source: str
     destination: str
-    protocol: Protocol
+    protocol: Transport
     started_at: float
 
 

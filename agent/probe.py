@@ -53,9 +53,9 @@ from agent.probe_logic import (
     render_source,
     skb_segs_offset,
 )
-from agent.report import ProbeStatus
 from agent.settings import AgentSettings
 from agent.state import AgentState
+from netmesh.wire import ProbeStatus
 
 log = logging.getLogger(__name__)
 

@@ -46,7 +46,7 @@ import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from agent.report import RetransmitFlow
+from netmesh.wire import RetransmitFlow
 
 MODES = ("auto", "kprobe", "tracepoint", "off")
 VARIANTS = ("tracepoint", "kprobe")

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import aiohttp
 
-from agent.report import WireError, parse_member_response
 from agent.state import AgentState
+from netmesh.wire import WireError, parse_member_response
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.iperf import TestId, failed, parse_result
-from agent.report import Member, Protocol, TestResult
 from agent.server import die_with_parent
+from netmesh.wire import Member, TestResult, Transport
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class ClientOptions:
     bind_address: str = ""
 
 
-def client_command(peer: Member, protocol: Protocol, opts: ClientOptions) -> list[str]:
+def client_command(peer: Member, protocol: Transport, opts: ClientOptions) -> list[str]:
     cmd = [
         opts.binary,
         "-c",
@@ -65,7 +65,7 @@ async def run_test(
     *,
     source: str,
     peer: Member,
-    protocol: Protocol,
+    protocol: Transport,
     opts: ClientOptions,
     deadline: float,
     clock: Callable[[], float] = time.time,

@@ -25,7 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agent.report import Member, Protocol
+from netmesh.wire import Member, Transport
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +35,7 @@ class PlanSettings:
     duration: int
     omit: int
     guard: float
-    protocols: tuple[Protocol, ...]
+    protocols: tuple[Transport, ...]
     concurrency: int = 0
     peers_k: int = 0
 
@@ -49,7 +49,7 @@ class Test:
     __test__ = False  # not a pytest test class
     client: Member
     server: Member
-    protocol: Protocol
+    protocol: Transport
     round: int
 
 

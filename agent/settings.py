@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from agent.probe_logic import MAX_LOCAL_CIDRS
 from agent.probe_logic import MODES as PROBE_MODES
-from agent.report import MAX_RETRANSMIT_FLOWS, PROTOCOLS, Member, Protocol
 from netmesh.config import Problems, doc, parse_str_tuple, valid_port
+from netmesh.wire import MAX_RETRANSMIT_FLOWS, PROTOCOLS, Member, Transport
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
@@ -230,7 +230,7 @@ class AgentSettings:
         return self.advertise_address or self.bind_address
 
     @property
-    def protocol_list(self) -> tuple[Protocol, ...]:
+    def protocol_list(self) -> tuple[Transport, ...]:
         return tuple(p for p in PROTOCOLS if p in self.protocols)
 
     @property

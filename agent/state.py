@@ -12,19 +12,19 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from agent.report import (
+from netmesh.wire import (
     AgentHealth,
     Member,
     MemberList,
     ProbeStatus,
-    Protocol,
     Report,
     RetransmitFlow,
     TestCount,
     TestResult,
+    Transport,
 )
 
-PathKey = tuple[str, Protocol]  # (destination, protocol)
+PathKey = tuple[str, Transport]  # (destination, protocol)
 
 
 @dataclass
@@ -34,7 +34,7 @@ class AgentState:
     started_at: float = field(default_factory=time.time)
     members: MemberList = field(default_factory=lambda: MemberList(epoch=0, members=()))
     results: dict[PathKey, TestResult] = field(default_factory=dict)
-    test_counts: collections.Counter[tuple[str, Protocol, str]] = field(
+    test_counts: collections.Counter[tuple[str, Transport, str]] = field(
         default_factory=collections.Counter
     )
     skipped_tests: collections.Counter[str] = field(default_factory=collections.Counter)

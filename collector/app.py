@@ -30,7 +30,6 @@ from typing import Any, NoReturn
 from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from agent.report import MemberList, Report, WireError, parse_report
 from collector import exposition as ex
 from collector.gcpolicy import GcPolicy
 from collector.kube import Informer, make_api
@@ -41,6 +40,7 @@ from collector.rca import LiveRca
 from collector.settings import CollectorSettings, rca_criteria
 from collector.state import CollectorState, Limits, TooManyAgents
 from netmesh.tasks import guard
+from netmesh.wire import MemberList, WireError, parse_report
 
 log = logging.getLogger(__name__)
 
@@ -319,38 +319,6 @@ def _reject(
     raise status(text=f"report rejected ({reason}): {text}\n")
 
 
-def _check_text(obj: Any, depth: int = 0) -> None:
-    """Strings must be encodable (JSON allows lone surrogates; labels cannot carry them)."""
-    if isinstance(obj, str):
-        try:
-            obj.encode("utf-8")
-        except UnicodeEncodeError:
-            raise WireError(f"a string is not valid Unicode: {obj[:40]!r}") from None
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            _check_text(k, depth + 1)
-            _check_text(v, depth + 1)
-    elif isinstance(obj, list):
-        for v in obj:
-            _check_text(v, depth + 1)
-
-
-def _check_unique(report: Report) -> None:
-    """One latest result per path and one counter per path and result (else duplicate series)."""
-    paths: set[tuple[str, str]] = set()
-    for i, r in enumerate(report.results):
-        if (r.destination, r.protocol) in paths:
-            raise WireError(f"results[{i}]: a second result for {r.destination!r} {r.protocol}")
-        paths.add((r.destination, r.protocol))
-    counters: set[tuple[str, str, str]] = set()
-    for i, t in enumerate(report.tests):
-        if (t.destination, t.protocol, t.result) in counters:
-            raise WireError(
-                f"tests[{i}]: a second counter for {t.destination!r} {t.protocol} {t.result}"
-            )
-        counters.add((t.destination, t.protocol, t.result))
-
-
 async def post_report(request: web.Request) -> web.Response:
     state = request.app[STATE]
     try:
@@ -368,9 +336,7 @@ async def post_report(request: web.Request) -> web.Response:
     except (ValueError, RecursionError) as exc:
         _reject(state, web.HTTPBadRequest, "not_json", f"the body is not JSON: {exc}")
     try:
-        _check_text(obj)
         report = parse_report(obj)
-        _check_unique(report)
     except WireError as exc:
         reason = "unsupported_schema" if str(exc).startswith("schema:") else "invalid"
         _reject(state, web.HTTPUnprocessableEntity, reason, str(exc))

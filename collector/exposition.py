@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.report import Report, RetransmitFlow, TestResult
 from collector.podmap import OTHER, Identity
 from netmesh.families import PATH_GAUGES, PATH_LABELS, TESTS_TOTAL, TESTS_TOTAL_HELP
+from netmesh.wire import Report, RetransmitFlow, TestResult
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent.report import Member, MemberList, sorted_members
 from collector.podmap import NodeInfo, PodInfo, PodKey, PodMap
 from collector.state import CollectorState
+from netmesh.wire import Member, MemberList, sorted_members
 
 
 class Membership(Protocol):

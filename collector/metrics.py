@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from agent.report import MemberList
 from collector import exposition as ex
 from collector.rca import VERDICT_CLUSTER_WIDE, LiveRca
 from collector.state import CollectorState
+from netmesh.wire import MemberList
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO, cast
 
-from agent.report import PROTOCOLS, Protocol, TestResult
 from collector.rca import (
     Analysis,
     Baselines,
@@ -46,6 +45,7 @@ from collector.rca import (
     analyse,
     judge_all,
 )
+from netmesh.wire import PROTOCOLS, TestResult, Transport
 
 SUCCESS = "netmesh_path_success"
 TIMESTAMP = "netmesh_path_last_test_timestamp_seconds"
@@ -251,7 +251,7 @@ def tests_from_series(series: Sequence[dict[str, Any]]) -> list[TestResult]:
                 TestResult(
                     source=src,
                     destination=dst,
-                    protocol=cast(Protocol, proto),  # checked in check_series
+                    protocol=cast(Transport, proto),  # checked in check_series
                     result="ok" if ok else "error",
                     message="" if ok else "failed (netmesh_path_success 0)",
                     started_at=started,

@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from agent.report import RetransmitFlow, TestResult
+from netmesh.wire import RetransmitFlow, TestResult
 
 FAIL = "FAIL"
 OK = "OK"

@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from agent.report import Report, TestResult
 from collector import exposition as ex
 from collector.gcpolicy import FullCollections
 from collector.podmap import Identity, PodMap
+from netmesh.wire import Report, TestResult
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.report import TestResult
+from netmesh.wire import TestResult
 
 PATH_LABELS = ("source_node", "destination_node", "protocol")
 

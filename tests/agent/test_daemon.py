@@ -8,11 +8,10 @@ import pytest
 
 from agent.daemon import TestLoop, start_window
 from agent.iperf import TestId, failed
-from agent.report import Member, MemberList, TestResult
-from agent.report import Protocol as NetProtocol
 from agent.runner import ClientOptions
 from agent.schedule import PlanSettings
 from agent.state import AgentState
+from netmesh.wire import Member, MemberList, TestResult, Transport
 
 A = Member(name="a", address="10.0.0.1")
 B = Member(name="b", address="10.0.0.2")
@@ -35,7 +34,7 @@ class FakeTime:
         *,
         source: str,
         peer: Member,
-        protocol: NetProtocol,
+        protocol: Transport,
         opts: ClientOptions,
         deadline: float,
         clock: Callable[[], float],

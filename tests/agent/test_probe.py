@@ -39,10 +39,10 @@ from agent.probe_logic import (
     render_source,
     skb_segs_offset,
 )
-from agent.report import Member, ProbeStatus, RetransmitFlow, parse_report
 from agent.settings import AgentSettings
 from agent.state import AgentState
 from netmesh.config import SettingsError, load
+from netmesh.wire import Member, ProbeStatus, RetransmitFlow, parse_report
 
 EPH = (32768, 60999)
 A, B = ("10.203.0.1", "10.203.0.2")

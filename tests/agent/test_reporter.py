@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from agent.report import Member, MemberList, parse_report
 from agent.reporter import Reporter
 from agent.state import AgentState
+from netmesh.wire import Member, MemberList, parse_report
 from tests.helpers import free_port
 
 ME = Member(name="a", address="127.0.0.1", iperf3_port=5201)

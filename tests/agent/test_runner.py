@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent.report import Member
 from agent.runner import ClientOptions, client_command
+from netmesh.wire import Member
 
 PEER = Member(name="b", address="10.0.0.2", iperf3_port=5301)
 OPTS = ClientOptions(

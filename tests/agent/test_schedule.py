@@ -7,7 +7,6 @@ import collections
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.report import Member
 from agent.schedule import (
     PlanSettings,
     cycle_slots,
@@ -17,6 +16,7 @@ from agent.schedule import (
     rounds,
     slot_tests,
 )
+from netmesh.wire import Member
 
 names = st.lists(
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12),

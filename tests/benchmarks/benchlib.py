@@ -25,7 +25,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from agent.report import (  # noqa: E402
+from netmesh.wire import (  # noqa: E402
     AgentHealth,
     ProbeStatus,
     Report,

@@ -1,22 +1,22 @@
-"""Builders of agent reports for collector tests (the wire types from agent.report)."""
+"""Builders of agent reports for collector tests (the wire types from netmesh.wire)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from agent.report import (
+from netmesh.wire import (
     AgentHealth,
     ProbeStatus,
-    Protocol,
     Report,
     RetransmitFlow,
     TestCount,
     TestResult,
+    Transport,
 )
 
 
 def result(
-    source: str, destination: str, protocol: Protocol = "tcp", *, ok: bool = True, **kw: Any
+    source: str, destination: str, protocol: Transport = "tcp", *, ok: bool = True, **kw: Any
 ) -> TestResult:
     values: dict[str, Any] = {
         "source": source,
@@ -57,7 +57,7 @@ def report(
     iperf3_port: int = 5201,
     retransmits: tuple[RetransmitFlow, ...] = (),
     probe: ProbeStatus | None = None,
-    protocols: tuple[Protocol, ...] = ("tcp", "udp"),
+    protocols: tuple[Transport, ...] = ("tcp", "udp"),
     failing: tuple[str, ...] = (),
 ) -> Report:
     results = tuple(

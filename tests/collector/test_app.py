@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent.report import ProbeStatus, parse_member_list
 from collector.app import STATE
+from netmesh.wire import ProbeStatus, parse_member_list
 from tests.collector.conftest import FakeClock, MakeClient, promtool_check
 from tests.collector.reports import flow, report
 

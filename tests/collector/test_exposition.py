@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.report import ProbeStatus
 from collector import exposition as ex
 from collector.membership import StaticMembership
 from collector.metrics import render_metrics
 from collector.podmap import Identity
 from collector.state import CollectorState, Limits
+from netmesh.wire import ProbeStatus
 from tests.collector.conftest import FakeClock, promtool_check
 from tests.collector.reports import flow, report
 

@@ -19,7 +19,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from agent.report import MemberList, ProbeStatus
 from collector import exposition as ex
 from collector import metrics as cm
 from collector.membership import StaticMembership
@@ -27,6 +26,7 @@ from collector.metrics import WatchStatus, render_metrics
 from collector.podmap import PodInfo
 from collector.state import CollectorState, Limits
 from netmesh.families import PATH_GAUGES, PATH_LABELS
+from netmesh.wire import MemberList, ProbeStatus
 from tests.benchmarks.benchlib import synthetic_report
 from tests.collector.conftest import FakeClock
 from tests.collector.reports import flow, report, result

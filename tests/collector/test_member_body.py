@@ -9,11 +9,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from agent.report import Member, MemberList, WireError, parse_member_list, parse_member_response
 from agent.reporter import Reporter
 from agent.state import AgentState
 from collector.app import MemberListBody, create_app
 from collector.settings import CollectorSettings
+from netmesh.wire import Member, MemberList, WireError, parse_member_list, parse_member_response
 from tests.helpers import free_port
 
 A = Member(name="a", address="10.0.0.1")

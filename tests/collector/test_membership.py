@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agent.report import Member
 from collector.membership import Epochs, NodeRules, select_members
 from collector.podmap import NodeInfo, PodInfo
+from netmesh.wire import Member
 from tests.collector.conftest import FakeClock
 
 

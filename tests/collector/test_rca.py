@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.report import TestResult
 from collector.rca import (
     FAIL,
     Baselines,
@@ -25,6 +24,7 @@ from collector.rca import (
     retransmit_ratio,
     transaction,
 )
+from netmesh.wire import TestResult
 from tests.collector.rca_cases import down, inbound, mesh, names, random_fails
 
 C = Criteria()

@@ -35,8 +35,8 @@ from agent.probe_logic import (
     parse_cidrs,
     render_source,
 )
-from agent.report import Member
 from agent.state import AgentState
+from netmesh.wire import Member
 from tests.e2e.conftest import NetPair, need_root
 from tests.helpers import free_port, wait_for
 

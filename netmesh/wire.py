@@ -38,8 +38,8 @@ from typing import Any, Literal, cast
 
 SCHEMA_VERSION = 1
 
-Protocol = Literal["tcp", "udp"]
-PROTOCOLS: tuple[Protocol, ...] = ("tcp", "udp")
+Transport = Literal["tcp", "udp"]
+PROTOCOLS: tuple[Transport, ...] = ("tcp", "udp")
 
 # Why a test did not succeed. "ok" is the success value.
 RESULTS: tuple[str, ...] = (
@@ -97,7 +97,7 @@ class TestResult:
 
     source: str
     destination: str
-    protocol: Protocol
+    protocol: Transport
     result: str
     message: str = ""
     started_at: float = 0.0
@@ -122,7 +122,7 @@ class TestResult:
 class TestCount:
     __test__ = False  # not a pytest test class
     destination: str
-    protocol: Protocol
+    protocol: Transport
     result: str
     count: int
 
@@ -268,7 +268,7 @@ def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _protocol(reader: _Reader, key: str = "protocol") -> Protocol:
+def _protocol(reader: _Reader, key: str = "protocol") -> Transport:
     value = reader.string(key, max_len=8)
     if value not in PROTOCOLS:
         raise WireError(f"{reader.child(key)}: unknown protocol {value!r} (tcp or udp)")
@@ -315,7 +315,12 @@ def parse_test_result(obj: Any, path: str = "result") -> TestResult:
 
 
 def parse_report(obj: Any) -> Report:
-    """Validate an agent report from untrusted JSON; raise WireError on any problem."""
+    """Validate an agent report from untrusted JSON; raise WireError on any problem.
+
+    Every check lives here: types and bounds, encodable strings, results of the
+    reporting node only, one result per path and one counter per path and result.
+    """
+    _check_text(obj)
     r = _Reader(obj, "")
     schema = r.get("schema")
     if schema != SCHEMA_VERSION:
@@ -383,7 +388,7 @@ def parse_report(obj: Any) -> Report:
             map_capacity=p.integer("map_capacity", default=0),
             evictions=p.integer("evictions", default=0),
         )
-    return Report(
+    report = Report(
         node=node,
         address=_address(r, "address"),
         iperf3_port=r.integer("iperf3_port", low=1, high=65535),
@@ -396,6 +401,40 @@ def parse_report(obj: Any) -> Report:
         probe=probe,
         retransmits=tuple(flows),
     )
+    _check_unique(report)
+    return report
+
+
+def _check_text(obj: Any, depth: int = 0) -> None:
+    """Strings must be encodable (JSON allows lone surrogates; labels cannot carry them)."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError:
+            raise WireError(f"a string is not valid Unicode: {obj[:40]!r}") from None
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _check_text(k, depth + 1)
+            _check_text(v, depth + 1)
+    elif isinstance(obj, list):
+        for v in obj:
+            _check_text(v, depth + 1)
+
+
+def _check_unique(report: Report) -> None:
+    """One latest result per path and one counter per path and result (else duplicate series)."""
+    paths: set[tuple[str, str]] = set()
+    for i, r in enumerate(report.results):
+        if (r.destination, r.protocol) in paths:
+            raise WireError(f"results[{i}]: a second result for {r.destination!r} {r.protocol}")
+        paths.add((r.destination, r.protocol))
+    counters: set[tuple[str, str, str]] = set()
+    for i, t in enumerate(report.tests):
+        if (t.destination, t.protocol, t.result) in counters:
+            raise WireError(
+                f"tests[{i}]: a second counter for {t.destination!r} {t.protocol} {t.result}"
+            )
+        counters.add((t.destination, t.protocol, t.result))
 
 
 def parse_member_response(obj: Any, current: MemberList) -> MemberList:
