@@ -17,138 +17,23 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from collector.podmap import OTHER, Identity
-from netmesh.families import PATH_GAUGES, PATH_LABELS, TESTS_TOTAL, TESTS_TOTAL_HELP
+from netmesh import catalogue as cat
+from netmesh.catalogue import PATH_GAUGES, PATH_LABELS, MetricFamily
 from netmesh.wire import Report, RetransmitFlow, TestResult
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-@dataclass(frozen=True, slots=True)
-class Family:
-    name: str  # as it appears in samples (counters end in _total)
-    type: str  # gauge or counter
-    help: str
+RETRANSMIT_LABELS = cat.RETRANSMITS.label_names(cat.COLLECTOR)
 
-    def header(self) -> bytes:
-        help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
-        return f"# HELP {self.name} {help_text}\n# TYPE {self.name} {self.type}\n".encode()
-
-
-# --------------------------------------------------------------------------- families
-
-# Per-agent health, straight from the report's "agent" and "probe" sections.
-HEALTH: tuple[tuple[Family, Callable[[Report], float | None]], ...] = (
-    (
-        Family(
-            "netmesh_agent_iperf3_server_up",
-            "gauge",
-            "1 if the agent's iperf3 server answers liveness checks.",
-        ),
-        lambda r: float(r.agent.iperf3_server_up),
-    ),
-    (
-        Family(
-            "netmesh_agent_iperf3_server_restarts_total",
-            "counter",
-            "Times the agent restarted its iperf3 server.",
-        ),
-        lambda r: float(r.agent.iperf3_server_restarts),
-    ),
-    (
-        Family(
-            "netmesh_agent_scheduler_lag_seconds",
-            "gauge",
-            "How late the agent's latest test started after its slot began.",
-        ),
-        lambda r: r.agent.scheduler_lag_seconds,
-    ),
-    (
-        Family(
-            "netmesh_agent_skipped_tests_total",
-            "counter",
-            "Tests the agent did not start (late in their slot).",
-        ),
-        lambda r: float(r.agent.skipped_tests),
-    ),
-    (
-        Family("netmesh_agent_members", "gauge", "Nodes in the member list the agent plans with."),
-        lambda r: float(r.agent.members),
-    ),
-    (
-        Family(
-            "netmesh_agent_member_epoch", "gauge", "Epoch of the member list the agent plans with."
-        ),
-        lambda r: float(r.agent.epoch),
-    ),
-    (
-        Family("netmesh_agent_start_time_seconds", "gauge", "Unix time the agent started."),
-        lambda r: r.started_at,
-    ),
-    (
-        Family(
-            "netmesh_agent_probe_map_entries",
-            "gauge",
-            "Flows in the agent's eBPF retransmission map.",
-        ),
-        lambda r: None if r.probe is None else float(r.probe.map_entries),
-    ),
-    (
-        Family(
-            "netmesh_agent_probe_map_capacity",
-            "gauge",
-            "Capacity of the agent's eBPF retransmission map.",
-        ),
-        lambda r: None if r.probe is None else float(r.probe.map_capacity),
-    ),
-    (
-        Family(
-            "netmesh_agent_probe_evictions_total",
-            "counter",
-            "Flows evicted from the agent's eBPF retransmission map.",
-        ),
-        lambda r: None if r.probe is None else float(r.probe.evictions),
-    ),
-)
-PROBE_UP = Family(
-    "netmesh_agent_probe_up",
-    "gauge",
-    "1 if the agent's eBPF retransmission probe is attached, by mode (kprobe, tracepoint, none).",
-)
-PATH = tuple(Family(f.name, "gauge", f.help) for f in PATH_GAUGES)
-TESTS = Family(TESTS_TOTAL + "_total", "counter", TESTS_TOTAL_HELP)
-RETRANSMITS = Family(
-    "netmesh_tcp_retransmits_total",
-    "counter",
-    "TCP retransmissions the node's kernel counted, by endpoint pair (ephemeral ports folded); "
-    "pods by namespace/name, hostNetwork and node IPs by node name, unknown IPs raw.",
-)
-RETRANSMIT_LABELS = ("node", "src_namespace", "src_pod", "dst_namespace", "dst_pod", "port")
-
-# Order of an agent's cached fragments.
-AGENT_FAMILIES: tuple[Family, ...] = (
-    *(f for f, _ in HEALTH),
-    PROBE_UP,
-    *PATH,
-    TESTS,
+# Order of an agent's cached fragments: health, probe, path gauges, test counters.
+AGENT_FAMILIES: tuple[cat.MetricFamily, ...] = (
+    *(f for f, _ in cat.HEALTH),
+    cat.PROBE_UP,
+    *cat.PATH_FAMILIES,
+    cat.PATH_TESTS,
 )
 N_FRAGMENTS = len(AGENT_FAMILIES)
-
-# Families computed at scrape time, one sample per agent (ages change every second).
-AGENT_UP = Family(
-    "netmesh_agent_up",
-    "gauge",
-    "1 if the agent reported within the stale time, 0 if it is late or a member that never "
-    "reported; gone after the report TTL.",
-)
-REPORT_AGE = Family(
-    "netmesh_agent_report_age_seconds", "gauge", "Seconds since the agent's latest report."
-)
-SERIES_DROPPED = Family(
-    "netmesh_agent_series_dropped",
-    "gauge",
-    "Series of the agent's latest report left out by the per-agent caps "
-    "(kind=path: dropped; kind=retransmit: folded into the 'other' bucket).",
-)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -170,7 +55,7 @@ def number(value: float) -> str:
     return repr(value)
 
 
-def sample(family: Family, label_text: str, value: float) -> str:
+def sample(family: MetricFamily, label_text: str, value: float) -> str:
     return f"{family.name}{label_text} {number(value)}\n"
 
 
@@ -185,24 +70,27 @@ class AgentBlock:
 
 
 def _result_series(result: TestResult) -> int:
-    return sum(1 for fam in PATH_GAUGES if fam.value(result) is not None)
+    return sum(1 for _, value_of in PATH_GAUGES if value_of(result) is not None)
 
 
 def render_agent(report: Report, *, max_series: int) -> AgentBlock:
     """Every family of one report except retransmissions, capped at ``max_series`` path series."""
     node_label = labels(("node",), (report.node,))
     parts: list[list[str]] = [[] for _ in range(N_FRAGMENTS)]
-    for i, (fam, value_of) in enumerate(HEALTH):
+    for i, (fam, value_of) in enumerate(cat.HEALTH):
         value = value_of(report)
         if value is not None:
             parts[i].append(sample(fam, node_label, value))
     if report.probe is not None:
-        probe_labels = labels(("node", "mode"), (report.node, report.probe.mode))
-        parts[len(HEALTH)].append(sample(PROBE_UP, probe_labels, float(report.probe.up)))
+        probe_labels = labels(
+            cat.PROBE_UP.label_names(cat.COLLECTOR),
+            (report.node, report.probe.mode, report.probe.reason),
+        )
+        parts[len(cat.HEALTH)].append(sample(cat.PROBE_UP, probe_labels, float(report.probe.up)))
 
     budget = max_series
     total = 0
-    offset = len(HEALTH) + 1
+    offset = len(cat.HEALTH) + 1
     for result in sorted(report.results, key=lambda r: (r.destination, r.protocol)):
         n = _result_series(result)
         total += n
@@ -210,8 +98,8 @@ def render_agent(report: Report, *, max_series: int) -> AgentBlock:
             continue
         budget -= n
         label_text = labels(PATH_LABELS, (report.node, result.destination, result.protocol))
-        for j, path_family in enumerate(PATH_GAUGES):
-            value = path_family.value(result)
+        for j, (path_family, value_of_result) in enumerate(PATH_GAUGES):
+            value = value_of_result(result)
             if value is not None:
                 parts[offset + j].append(f"{path_family.name}{label_text} {number(value)}\n")
     tests_index = N_FRAGMENTS - 1
@@ -221,10 +109,10 @@ def render_agent(report: Report, *, max_series: int) -> AgentBlock:
             continue
         budget -= 1
         label_text = labels(
-            (*PATH_LABELS, "result"),
+            cat.PATH_TESTS.labels,
             (report.node, count.destination, count.protocol, count.result),
         )
-        parts[tests_index].append(f"{TESTS.name}{label_text} {count.count}\n")
+        parts[tests_index].append(f"{cat.PATH_TESTS.name}{label_text} {count.count}\n")
     kept = max_series - budget
     return AgentBlock(
         fragments=tuple("".join(p).encode() for p in parts),
@@ -276,7 +164,7 @@ def render_retransmits(
     folded = ranked[room:]
     other += sum(count for _, count in folded)
     lines = [
-        f"{RETRANSMITS.name}"
+        f"{cat.RETRANSMITS.name}"
         f"{labels(RETRANSMIT_LABELS, (node, s.namespace, s.pod, d.namespace, d.pod, str(port)))}"
         f" {count}\n"
         for (s, d, port), count in sorted(shown, key=lambda kv: _order(kv[0]))
@@ -286,7 +174,7 @@ def render_retransmits(
             RETRANSMIT_LABELS,
             (node, OTHER.namespace, OTHER.pod, OTHER.namespace, OTHER.pod, "other"),
         )
-        lines.append(f"{RETRANSMITS.name}{other_labels} {other}\n")
+        lines.append(f"{cat.RETRANSMITS.name}{other_labels} {other}\n")
     return RetransmitBlock(
         fragment="".join(lines).encode(),
         keys=frozenset(k for k, _ in shown),
@@ -305,7 +193,7 @@ def _order(key: FlowKey) -> tuple[str, str, str, str, int]:
 
 
 def merge(
-    families: Sequence[Family],
+    families: Sequence[MetricFamily],
     fragments: Sequence[Iterable[bytes]],
 ) -> list[bytes]:
     """Header + fragments per family, as one flat list; families without samples left out.
@@ -322,13 +210,12 @@ def merge(
     return out
 
 
-def render_family(
-    family: Family, label_names: Sequence[str], rows: Iterable[tuple[Sequence[str], float]]
-) -> bytes:
-    """A whole family at once (self-metrics and per-scrape families)."""
-    body = "".join(sample(family, labels(label_names, values), value) for values, value in rows)
+def render_family(family: MetricFamily, rows: Iterable[tuple[Sequence[str], float]]) -> bytes:
+    """A whole family at once (self-metrics and per-scrape families), the catalogue's labels."""
+    names = family.label_names(cat.COLLECTOR)
+    body = "".join(sample(family, labels(names, values), value) for values, value in rows)
     return family.header() + body.encode() if body else b""
 
 
-def render_simple(items: Mapping[Family, float]) -> bytes:
+def render_simple(items: Mapping[MetricFamily, float]) -> bytes:
     return b"".join(family.header() + sample(family, "", v).encode() for family, v in items.items())

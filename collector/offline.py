@@ -45,20 +45,24 @@ from collector.rca import (
     analyse,
     judge_all,
 )
+from netmesh import catalogue as cat
 from netmesh.wire import PROTOCOLS, TestResult, Transport
 
-SUCCESS = "netmesh_path_success"
-TIMESTAMP = "netmesh_path_last_test_timestamp_seconds"
-METRICS = (
-    SUCCESS,
-    TIMESTAMP,
-    "netmesh_path_loss_ratio",
-    "netmesh_path_bandwidth_bytes_per_second",
-    "netmesh_path_sent_bytes_per_second",
-    "netmesh_path_retransmits",
-    "netmesh_path_test_duration_seconds",
+SUCCESS = cat.PATH_SUCCESS.name
+TIMESTAMP = cat.PATH_TIMESTAMP.name
+METRICS = tuple(
+    f.name
+    for f in (
+        cat.PATH_SUCCESS,
+        cat.PATH_TIMESTAMP,
+        cat.PATH_LOSS,
+        cat.PATH_BANDWIDTH,
+        cat.PATH_SENT,
+        cat.PATH_RETRANSMITS,
+        cat.PATH_DURATION,
+    )
 )
-LABELS = ("source_node", "destination_node", "protocol")
+LABELS = cat.PATH_LABELS
 MAX_POINTS = 10_000  # Prometheus refuses more than 11,000 points per series
 
 
@@ -243,23 +247,23 @@ def tests_from_series(series: Sequence[dict[str, Any]]) -> list[TestResult]:
 
             ok = success[t] == 1.0
             bw, sent = (
-                at("netmesh_path_bandwidth_bytes_per_second"),
-                at("netmesh_path_sent_bytes_per_second"),
+                at(cat.PATH_BANDWIDTH.name),
+                at(cat.PATH_SENT.name),
             )
-            retx = at("netmesh_path_retransmits")
+            retx = at(cat.PATH_RETRANSMITS.name)
             tests.append(
                 TestResult(
                     source=src,
                     destination=dst,
                     protocol=cast(Transport, proto),  # checked in check_series
                     result="ok" if ok else "error",
-                    message="" if ok else "failed (netmesh_path_success 0)",
+                    message="" if ok else f"failed ({SUCCESS} 0)",
                     started_at=started,
-                    duration_seconds=at("netmesh_path_test_duration_seconds") or 0.0,
+                    duration_seconds=at(cat.PATH_DURATION.name) or 0.0,
                     sent_bits_per_second=None if sent is None or not ok else sent * 8,
                     received_bits_per_second=None if bw is None or not ok else bw * 8,
                     retransmits=None if retx is None or not ok else int(retx),
-                    loss_ratio=at("netmesh_path_loss_ratio") if ok else None,
+                    loss_ratio=at(cat.PATH_LOSS.name) if ok else None,
                 )
             )
     tests.sort(key=lambda r: (r.started_at, r.source, r.destination, r.protocol))
@@ -271,7 +275,7 @@ def analyse_series(
 ) -> tuple[Analysis, Window, list[PathOutcome]]:
     tests = tests_from_series(series)
     if not tests:
-        raise OfflineError("the samples hold no path tests (no netmesh_path_success values)")
+        raise OfflineError(f"the samples hold no path tests (no {SUCCESS} values)")
     baselines = Baselines()
     outcomes: list[PathOutcome] = []
     for r in tests:  # in time order: each test against the path's earlier tests

@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lab.faults import Fault, parse_delay, parse_loss, parse_rate
 from lab.lab import Lab, LabError, get_json
+from netmesh import catalogue
 
 PHASES = ("baseline", "fault", "recovery")
 
@@ -119,7 +120,7 @@ def fetch_retransmits(lab: Lab) -> dict[tuple[str, str], float]:
     out: dict[tuple[str, str], float] = defaultdict(float)
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
-            if s.name == "netmesh_tcp_retransmits_total":
+            if s.name == catalogue.RETRANSMITS.name:
                 out[(s.labels.get("src_pod", ""), s.labels.get("dst_pod", ""))] += s.value
     return dict(out)
 

@@ -519,12 +519,12 @@ def test_metrics_expose_probe_health_and_flows() -> None:
     assert "netmesh_agent_probe_map_capacity 8192.0" in text
     assert "netmesh_agent_probe_map_evictions_total 2.0" in text
     assert (
-        f'netmesh_retransmits_total{{local_address="{A}",port="5201",remote_address="{B}"}} 9.0'
-        in text
+        "netmesh_tcp_flow_retransmits_total"
+        f'{{local_address="{A}",port="5201",remote_address="{B}"}} 9.0' in text
     )
     assert (
-        'netmesh_retransmits_total{local_address="other",port="other",remote_address="other"} 4.0'
-        in text
+        "netmesh_tcp_flow_retransmits_total"
+        '{local_address="other",port="other",remote_address="other"} 4.0' in text
     )
 
 

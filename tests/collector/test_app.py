@@ -52,7 +52,7 @@ async def test_metrics_both_directions_and_promtool_clean(make_client: MakeClien
                 for line in bw
             ), bw
     assert 'netmesh_agent_up{node="a"} 1' in text
-    assert 'netmesh_agent_probe_up{node="a",mode="tracepoint"} 1' in text
+    assert 'netmesh_agent_probe_up{node="a",mode="tracepoint",reason=""} 1' in text
     # Static mode: agent addresses name the nodes.
     assert (
         'netmesh_tcp_retransmits_total{node="a",src_namespace="",src_pod="a",'

@@ -19,22 +19,23 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from collector import exposition as ex
-from collector import metrics as cm
 from collector.membership import StaticMembership
 from collector.metrics import WatchStatus, render_metrics
 from collector.podmap import PodInfo
 from collector.state import CollectorState, Limits
-from netmesh.families import PATH_GAUGES, PATH_LABELS
+from netmesh import catalogue as cat
+from netmesh.catalogue import PATH_GAUGES, PATH_LABELS
 from netmesh.wire import MemberList, ProbeStatus
 from tests.benchmarks.benchlib import synthetic_report
 from tests.collector.conftest import FakeClock
 from tests.collector.reports import flow, report, result
 
 
-def _family(fam: ex.Family, label_names: Sequence[str]) -> GaugeMetricFamily | CounterMetricFamily:
+def _family(
+    fam: cat.MetricFamily, label_names: Sequence[str]
+) -> GaugeMetricFamily | CounterMetricFamily:
     if fam.type == "counter":
-        return CounterMetricFamily(fam.name, fam.help, labels=label_names)
+        return CounterMetricFamily(fam.base_name, fam.help, labels=label_names)
     return GaugeMetricFamily(fam.name, fam.help, labels=label_names)
 
 
@@ -52,12 +53,12 @@ class _Reference(Collector):
         state = self.state
         now = state.clock()
         names = sorted(state.agents)
-        up = _family(ex.AGENT_UP, ("node",))
+        up = _family(cat.AGENT_UP, ("node",))
         for name in sorted({m.name for m in self.members.members} | set(names)):
             entry = state.agents.get(name)
             up.add_metric([name], 1.0 if entry is not None and state.is_fresh(entry, now) else 0.0)
         yield up
-        age = _family(ex.REPORT_AGE, ("node",))
+        age = _family(cat.REPORT_AGE, ("node",))
         for name in names:
             age.add_metric([name], state.age(state.agents[name], now))
         yield age
@@ -66,11 +67,14 @@ class _Reference(Collector):
 
     def _agent_families(self, names: list[str]) -> Iterator[Metric]:
         state = self.state
-        health = [(_family(fam, ("node",)), value_of) for fam, value_of in ex.HEALTH]
-        probe_up = _family(ex.PROBE_UP, ("node", "mode"))
-        paths = [(_family(ex.Family(p.name, "gauge", p.help), PATH_LABELS), p) for p in PATH_GAUGES]
-        tests = _family(ex.TESTS, (*PATH_LABELS, "result"))
-        retransmits = _family(ex.RETRANSMITS, ex.RETRANSMIT_LABELS)
+        health = [(_family(fam, ("node",)), value_of) for fam, value_of in cat.HEALTH]
+        probe_up = _family(cat.PROBE_UP, ("node", "mode", "reason"))
+        paths = [(_family(fam, PATH_LABELS), value_of) for fam, value_of in PATH_GAUGES]
+        tests = _family(cat.PATH_TESTS, (*PATH_LABELS, "result"))
+        retransmits = _family(
+            cat.RETRANSMITS,
+            ("node", "src_namespace", "src_pod", "dst_namespace", "dst_pod", "port"),
+        )
         for name in names:
             r = state.agents[name].report
             for fam, value_of in health:
@@ -78,10 +82,10 @@ class _Reference(Collector):
                 if value is not None:
                     fam.add_metric([name], value)
             if r.probe is not None:
-                probe_up.add_metric([name, r.probe.mode], r.probe.up)
+                probe_up.add_metric([name, r.probe.mode, r.probe.reason], r.probe.up)
             for res in r.results:
-                for fam, path in paths:
-                    value = path.value(res)
+                for fam, value_of_result in paths:
+                    value = value_of_result(res)
                     if value is not None:
                         fam.add_metric([name, res.destination, res.protocol], value)
             for t in r.tests:
@@ -109,41 +113,41 @@ class _Reference(Collector):
 
     def _self_metrics(self) -> Iterator[Metric]:
         state, s = self.state, self.state.stats
-        reports = _family(cm.REPORTS, ("result",))
+        reports = _family(cat.COLLECTOR_REPORTS, ("result",))
         for why, n in s.reports.items():
             reports.add_metric([why], n)
         yield reports
         simple = {
-            cm.AGENTS: len(state.agents),
-            cm.MEMBERS: len(self.members.members),
-            cm.EPOCH: self.members.epoch,
-            cm.EXPIRED: s.expired,
-            cm.POD_MAP_PODS: len(state.pod_map.pods),
-            cm.POD_MAP_NODES: len(state.pod_map.nodes),
-            cm.POD_MAP_IPS: state.pod_map.ip_count,
-            cm.RENDER_SECONDS: s.render_seconds,
-            cm.GC_FULL: s.gc.runs,
-            cm.GC_FULL_SECONDS: s.gc.total_seconds,
-            cm.GC_FULL_LAST: s.gc.last_seconds,
-            cm.START_TIME: state.started_at,
+            cat.COLLECTOR_AGENTS: len(state.agents),
+            cat.COLLECTOR_MEMBERS: len(self.members.members),
+            cat.COLLECTOR_EPOCH: self.members.epoch,
+            cat.COLLECTOR_EXPIRED: s.expired,
+            cat.POD_MAP_PODS: len(state.pod_map.pods),
+            cat.POD_MAP_NODES: len(state.pod_map.nodes),
+            cat.POD_MAP_IPS: state.pod_map.ip_count,
+            cat.RENDER_SECONDS: s.render_seconds,
+            cat.GC_FULL: s.gc.runs,
+            cat.GC_FULL_SECONDS: s.gc.total_seconds,
+            cat.GC_FULL_LAST: s.gc.last_seconds,
+            cat.COLLECTOR_START_TIME: state.started_at,
         }
         for fam, value in simple.items():
             metric = _family(fam, ())
             metric.add_metric([], value)
             yield metric
-        watch_up = _family(cm.WATCH_UP, ("resource",))
+        watch_up = _family(cat.WATCH_UP, ("resource",))
         for w in self.watches:
             watch_up.add_metric([w.resource], float(w.up))
         yield watch_up
-        restarts = _family(cm.WATCH_RESTARTS, ("resource", "reason"))
+        restarts = _family(cat.WATCH_RESTARTS, ("resource", "reason"))
         for (res, why), n in s.watch_restarts.items():
             restarts.add_metric([res, why], n)
         yield restarts
-        renders = _family(cm.BLOCK_RENDERS, ("part",))
+        renders = _family(cat.BLOCK_RENDERS, ("part",))
         for part, n in s.block_renders.items():
             renders.add_metric([part], n)
         yield renders
-        failures = _family(cm.TASK_FAILURES, ("task",))
+        failures = _family(cat.COLLECTOR_TASK_FAILURES, ("task",))
         for task, n in s.task_failures.items():
             failures.add_metric([task], n)
         yield failures

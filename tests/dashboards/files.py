@@ -20,8 +20,7 @@ from typing import Any
 
 import yaml
 
-from collector import exposition as ex
-from collector import metrics as cm
+from netmesh import catalogue
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "dashboards"
@@ -156,11 +155,8 @@ def metric_names(expr: str) -> set[str]:
 
 
 def exposed_metric_names() -> set[str]:
-    """Every series name the collector's /metrics can carry (from the code)."""
-    names = {f.name for f in ex.AGENT_FAMILIES}
-    names |= {f.name for f in (ex.RETRANSMITS, ex.AGENT_UP, ex.REPORT_AGE, ex.SERIES_DROPPED)}
-    names |= {v.name for v in vars(cm).values() if isinstance(v, ex.Family)}
-    return names
+    """Every series name the collector's /metrics can carry (from the catalogue)."""
+    return {f.name for f in catalogue.exposed_by(catalogue.COLLECTOR)}
 
 
 # --------------------------------------------------------------------------- short rules

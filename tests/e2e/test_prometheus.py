@@ -8,7 +8,8 @@ shortened (files.short_rules: expressions and thresholds unchanged).
 
 1. clean: every path succeeds and no alert fires;
 2. loss on loopback (iptables on lo, towards node-b's iperf3 port only):
-   NetmeshPathPacketLoss goes pending/firing for paths to node-b, and the
+   NetmeshPathFailing (the collector's judgement) goes pending/firing for
+   paths to node-b, and the
    probe counts TCP retransmissions; then every panel query of
    dashboards/netmesh.json, with the variables resolved the way Grafana does
    (label values, cascading), must return data through the HTTP API;
@@ -299,10 +300,10 @@ def test_dashboard_and_alerts_on_a_real_prometheus(stack: Stack) -> None:
                 "-j", "DROP",
             )  # fmt: skip
         loss = wait_for(
-            lambda: _alert_active(stack, "NetmeshPathPacketLoss", destination_node="node-b"),
+            lambda: _alert_active(stack, "NetmeshPathFailing", destination_node="node-b"),
             60,
             0.5,
-            "NetmeshPathPacketLoss for a path to node-b",
+            "NetmeshPathFailing for a path to node-b",
         )
         assert loss["state"] in ("pending", "firing")
         assert loss["labels"]["source_node"] in ("node-a", "node-c")
@@ -312,7 +313,7 @@ def test_dashboard_and_alerts_on_a_real_prometheus(stack: Stack) -> None:
             0.5,
             "eBPF-counted TCP retransmissions (recorded rate > 0)",
         )
-        assert not _alert_active(stack, "NetmeshPathPacketLoss", destination_node="node-a")
+        assert not _alert_active(stack, "NetmeshPathFailing", destination_node="node-a")
 
         # --- every panel query has data, the RCA row included
         empty: list[str] = []

@@ -1,0 +1,448 @@
+"""The catalogue of every metric family netmesh exposes: one owner per name.
+
+Each family has its name (as samples carry it: counters end in ``_total``),
+type, base unit, help text, label names, and the endpoints that expose it:
+
+- ``agent``: the agent's own ``/metrics`` (this node only, for debugging);
+- ``collector``: the collector's merged ``/metrics`` for the whole mesh.
+
+A family exposed by both has the same name, type and labels on both, except
+that the collector puts ``node`` in front of an agent's health families
+(``collector_labels``) — on the agent the node is the endpoint itself. Path
+families already name their source node, so they are identical on both.
+
+Who reads this: the agent's prometheus_client collector (agent/metrics.py),
+the collector's fast renderer (collector/exposition.py, collector/metrics.py),
+the offline RCA's queries (collector/offline.py), the README's metric tables
+(scripts/gen_docs.py) and the dashboard/rule name checks (tests/dashboards).
+Where a family's value comes from a report, its extractor lives here too
+(``PATH_GAUGES``, ``HEALTH``), so both endpoints compute it the same way.
+Pure data: nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from netmesh.wire import Report, TestResult
+
+Endpoint = Literal["agent", "collector"]
+AGENT: Endpoint = "agent"
+COLLECTOR: Endpoint = "collector"
+MetricType = Literal["gauge", "counter"]
+
+BOTH: frozenset[Endpoint] = frozenset({"agent", "collector"})
+AGENT_ONLY: frozenset[Endpoint] = frozenset({"agent"})
+COLLECTOR_ONLY: frozenset[Endpoint] = frozenset({"collector"})
+
+PATH_LABELS = ("source_node", "destination_node", "protocol")
+NODE = ("node",)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricFamily:
+    """One metric family: what Prometheus sees, and who exposes it."""
+
+    name: str  # as samples carry it (counters end in _total)
+    type: MetricType
+    unit: str  # base unit the name ends with ("" when the value is a count or a state)
+    help: str
+    labels: tuple[str, ...] = ()  # on every endpoint that exposes the family
+    exposed_by: frozenset[Endpoint] = COLLECTOR_ONLY
+    collector_labels: tuple[str, ...] = ()  # put in front of ``labels`` by the collector
+
+    @property
+    def base_name(self) -> str:
+        """The name without ``_total`` (what prometheus_client's families take)."""
+        return self.name.removesuffix("_total") if self.type == "counter" else self.name
+
+    def label_names(self, endpoint: Endpoint) -> tuple[str, ...]:
+        if endpoint not in self.exposed_by:
+            raise ValueError(f"{self.name} is not exposed by the {endpoint}")
+        return (*self.collector_labels, *self.labels) if endpoint == COLLECTOR else self.labels
+
+    def header(self) -> bytes:
+        """``# HELP`` and ``# TYPE`` lines of the text exposition format."""
+        help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
+        return f"# HELP {self.name} {help_text}\n# TYPE {self.name} {self.type}\n".encode()
+
+
+def _gauge(
+    name: str,
+    help_text: str,
+    *,
+    unit: str = "",
+    labels: tuple[str, ...] = (),
+    exposed_by: frozenset[Endpoint] = COLLECTOR_ONLY,
+    collector_labels: tuple[str, ...] = (),
+) -> MetricFamily:
+    return MetricFamily(name, "gauge", unit, help_text, labels, exposed_by, collector_labels)
+
+
+def _counter(
+    name: str,
+    help_text: str,
+    *,
+    unit: str = "",
+    labels: tuple[str, ...] = (),
+    exposed_by: frozenset[Endpoint] = COLLECTOR_ONLY,
+    collector_labels: tuple[str, ...] = (),
+) -> MetricFamily:
+    return MetricFamily(name, "counter", unit, help_text, labels, exposed_by, collector_labels)
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def _opt(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _bytes(bits: float | None) -> float | None:
+    """Prometheus base unit: bytes (promtool rejects bits)."""
+    return None if bits is None else bits / 8.0
+
+
+ValueOf = Callable[[TestResult], float | None]
+
+
+def _path(name: str, help_text: str, unit: str = "") -> MetricFamily:
+    return _gauge(name, help_text, unit=unit, labels=PATH_LABELS, exposed_by=BOTH)
+
+
+# Gauges describing the latest test of a path (value None = no sample for this result).
+PATH_GAUGES: tuple[tuple[MetricFamily, ValueOf], ...] = (
+    (
+        _path("netmesh_path_success", "1 if the latest test of the path succeeded, else 0."),
+        lambda r: 1.0 if r.ok else 0.0,
+    ),
+    (
+        _path(
+            "netmesh_path_bandwidth_bytes_per_second",
+            "Throughput measured at the receiver in the latest test (bytes/s; x8 for bits).",
+            "bytes_per_second",
+        ),
+        lambda r: _bytes(r.received_bits_per_second),
+    ),
+    (
+        _path(
+            "netmesh_path_sent_bytes_per_second",
+            "Rate the sender achieved in the latest test (bytes/s).",
+            "bytes_per_second",
+        ),
+        lambda r: _bytes(r.sent_bits_per_second),
+    ),
+    (
+        _path(
+            "netmesh_path_retransmits", "TCP retransmissions iperf3 counted during the latest test."
+        ),
+        lambda r: _opt(r.retransmits),
+    ),
+    (
+        _path(
+            "netmesh_path_rtt_seconds",
+            "Mean smoothed RTT (tcp_info) in the latest TCP test.",
+            "seconds",
+        ),
+        lambda r: _opt(r.rtt_mean_seconds),
+    ),
+    (
+        _path("netmesh_path_rtt_min_seconds", "Minimum RTT in the latest TCP test.", "seconds"),
+        lambda r: _opt(r.rtt_min_seconds),
+    ),
+    (
+        _path("netmesh_path_rtt_max_seconds", "Maximum RTT in the latest TCP test.", "seconds"),
+        lambda r: _opt(r.rtt_max_seconds),
+    ),
+    (
+        _path("netmesh_path_jitter_seconds", "UDP jitter in the latest test.", "seconds"),
+        lambda r: _opt(r.jitter_seconds),
+    ),
+    (
+        _path(
+            "netmesh_path_loss_ratio", "UDP packets lost / sent in the latest test (0-1).", "ratio"
+        ),
+        lambda r: _opt(r.loss_ratio),
+    ),
+    (
+        _path(
+            "netmesh_path_last_test_timestamp_seconds",
+            "Unix time the latest test started.",
+            "seconds",
+        ),
+        lambda r: r.started_at,
+    ),
+    (
+        _path("netmesh_path_test_duration_seconds", "Wall time the latest test took.", "seconds"),
+        lambda r: r.duration_seconds,
+    ),
+)
+PATH_FAMILIES = tuple(f for f, _ in PATH_GAUGES)
+(
+    PATH_SUCCESS,
+    PATH_BANDWIDTH,
+    PATH_SENT,
+    PATH_RETRANSMITS,
+    PATH_RTT,
+    PATH_RTT_MIN,
+    PATH_RTT_MAX,
+    PATH_JITTER,
+    PATH_LOSS,
+    PATH_TIMESTAMP,
+    PATH_DURATION,
+) = PATH_FAMILIES
+
+PATH_TESTS = _counter(
+    "netmesh_path_tests_total",
+    "Tests run on the path, by result (ok, busy, refused, unreachable, timeout, ...).",
+    labels=(*PATH_LABELS, "result"),
+    exposed_by=BOTH,
+)
+
+# --------------------------------------------------------------------------- agent health
+
+ReportValue = Callable[[Report], float | None]
+
+
+def _health_gauge(name: str, help_text: str, unit: str = "") -> MetricFamily:
+    return _gauge(name, help_text, unit=unit, exposed_by=BOTH, collector_labels=NODE)
+
+
+def _health_counter(name: str, help_text: str) -> MetricFamily:
+    return _counter(name, help_text, exposed_by=BOTH, collector_labels=NODE)
+
+
+SERVER_UP = _health_gauge(
+    "netmesh_agent_iperf3_server_up", "1 if the agent's iperf3 server answers liveness checks."
+)
+SERVER_RESTARTS = _health_counter(
+    "netmesh_agent_iperf3_server_restarts_total", "Times the agent restarted its iperf3 server."
+)
+SCHEDULER_LAG = _health_gauge(
+    "netmesh_agent_scheduler_lag_seconds",
+    "How late the agent's latest test started after its slot began.",
+    "seconds",
+)
+SKIPPED_TESTS = _health_counter(
+    "netmesh_agent_skipped_tests_total",
+    "Tests the agent did not start (too late in their slot to finish in it).",
+)
+MEMBERS = _health_gauge("netmesh_agent_members", "Nodes in the member list the agent plans with.")
+MEMBER_EPOCH = _health_gauge(
+    "netmesh_agent_member_epoch", "Epoch of the member list the agent plans with."
+)
+START_TIME = _health_gauge(
+    "netmesh_agent_start_time_seconds", "Unix time the agent started.", "seconds"
+)
+PROBE_MAP_ENTRIES = _health_gauge(
+    "netmesh_agent_probe_map_entries", "Flows in the agent's in-kernel eBPF retransmission map."
+)
+PROBE_MAP_CAPACITY = _health_gauge(
+    "netmesh_agent_probe_map_capacity",
+    "Capacity of the agent's in-kernel eBPF retransmission map (probe_map_size).",
+)
+PROBE_EVICTIONS = _health_counter(
+    "netmesh_agent_probe_map_evictions_total",
+    "Flows the kernel evicted from the agent's full eBPF retransmission map.",
+)
+PROBE_UP = _gauge(
+    "netmesh_agent_probe_up",
+    "1 if the agent's eBPF retransmission probe is attached; mode = tracepoint, kprobe or "
+    "none; reason says why not.",
+    labels=("mode", "reason"),
+    exposed_by=BOTH,
+    collector_labels=NODE,
+)
+
+# One sample per agent, the value read from its report (the same on both endpoints).
+HEALTH: tuple[tuple[MetricFamily, ReportValue], ...] = (
+    (SERVER_UP, lambda r: float(r.agent.iperf3_server_up)),
+    (SERVER_RESTARTS, lambda r: float(r.agent.iperf3_server_restarts)),
+    (SCHEDULER_LAG, lambda r: r.agent.scheduler_lag_seconds),
+    (SKIPPED_TESTS, lambda r: float(r.agent.skipped_tests)),
+    (MEMBERS, lambda r: float(r.agent.members)),
+    (MEMBER_EPOCH, lambda r: float(r.agent.epoch)),
+    (START_TIME, lambda r: r.started_at),
+    (PROBE_MAP_ENTRIES, lambda r: None if r.probe is None else float(r.probe.map_entries)),
+    (PROBE_MAP_CAPACITY, lambda r: None if r.probe is None else float(r.probe.map_capacity)),
+    (PROBE_EVICTIONS, lambda r: None if r.probe is None else float(r.probe.evictions)),
+)
+
+# --------------------------------------------------------------------------- agent only
+
+COLLECTOR_UP = _gauge(
+    "netmesh_agent_collector_up",
+    "1 if the agent's latest report reached the collector.",
+    exposed_by=AGENT_ONLY,
+)
+REPORTS_SENT = _counter(
+    "netmesh_agent_reports_total",
+    "Reports the agent pushed to the collector, by result (ok, unreachable, rejected, "
+    "bad_response).",
+    labels=("result",),
+    exposed_by=AGENT_ONLY,
+)
+AGENT_TASK_FAILURES = _counter(
+    "netmesh_agent_task_failures_total",
+    "Background task crashes in the agent (each restarted), by task.",
+    labels=("task",),
+    exposed_by=AGENT_ONLY,
+)
+FLOW_RETRANSMITS = _counter(
+    "netmesh_tcp_flow_retransmits_total",
+    "TCP retransmissions this node's kernel counted, by endpoint pair with raw addresses; "
+    "port is the service port (ephemeral side folded); beyond the series cap: 'other'.",
+    labels=("local_address", "remote_address", "port"),
+    exposed_by=AGENT_ONLY,
+)
+
+# --------------------------------------------------------------------------- collector: agents
+
+AGENT_UP = _gauge(
+    "netmesh_agent_up",
+    "1 if the agent reported within the stale time, 0 if it is late or a member that never "
+    "reported; gone after the report TTL.",
+    labels=NODE,
+)
+REPORT_AGE = _gauge(
+    "netmesh_agent_report_age_seconds",
+    "Seconds since the agent's latest report.",
+    unit="seconds",
+    labels=NODE,
+)
+SERIES_DROPPED = _gauge(
+    "netmesh_agent_series_dropped",
+    "Series of the agent's latest report left out by the per-agent caps "
+    "(kind=path: dropped; kind=retransmit: folded into the 'other' bucket).",
+    labels=(*NODE, "kind"),
+)
+RETRANSMITS = _counter(
+    "netmesh_tcp_retransmits_total",
+    "TCP retransmissions the node's kernel counted, by endpoint pair (ephemeral ports folded); "
+    "pods by namespace/name, hostNetwork and node IPs by node name, unknown IPs raw.",
+    labels=(*NODE, "src_namespace", "src_pod", "dst_namespace", "dst_pod", "port"),
+)
+
+# --------------------------------------------------------------------------- collector itself
+
+COLLECTOR_REPORTS = _counter(
+    "netmesh_collector_reports_total",
+    "Reports received, by result (accepted or the reason for rejecting it).",
+    labels=("result",),
+)
+COLLECTOR_AGENTS = _gauge("netmesh_collector_agents", "Agents whose latest report is kept.")
+COLLECTOR_MEMBERS = _gauge(
+    "netmesh_collector_members", "Nodes in the member list handed to agents."
+)
+COLLECTOR_EPOCH = _gauge("netmesh_collector_member_epoch", "Epoch of the current member list.")
+COLLECTOR_EXPIRED = _counter(
+    "netmesh_collector_expired_agents_total",
+    "Agents dropped because their latest report was older than the TTL.",
+)
+WATCH_UP = _gauge(
+    "netmesh_collector_watch_up",
+    "1 while the list-then-watch of a resource is streaming, 0 while it backs off.",
+    labels=("resource",),
+)
+WATCH_RESTARTS = _counter(
+    "netmesh_collector_watch_restarts_total",
+    "Watches started again, by resource and reason (closed, gone = 410 re-list, error).",
+    labels=("resource", "reason"),
+)
+POD_MAP_PODS = _gauge("netmesh_collector_pod_map_pods", "Pods in the pod map.")
+POD_MAP_NODES = _gauge("netmesh_collector_pod_map_nodes", "Nodes in the pod map.")
+POD_MAP_IPS = _gauge("netmesh_collector_pod_map_ips", "IP addresses the pod map resolves.")
+BLOCK_RENDERS = _counter(
+    "netmesh_collector_block_renders_total",
+    "Agent exposition fragments rendered, by part (path on each report, retransmit also "
+    "when a named pod changes).",
+    labels=("part",),
+)
+RENDER_SECONDS = _gauge(
+    "netmesh_collector_render_seconds",
+    "Time the previous /metrics render took on the event loop.",
+    unit="seconds",
+)
+COLLECTOR_TASK_FAILURES = _counter(
+    "netmesh_collector_task_failures_total",
+    "Background task crashes in the collector (each restarted), by task.",
+    labels=("task",),
+)
+GC_FULL = _counter(
+    "netmesh_collector_gc_full_collections_total",
+    "Full garbage collections the collector ran on its timer (gc_full_interval).",
+)
+GC_FULL_SECONDS = _counter(
+    "netmesh_collector_gc_full_seconds_total",
+    "Time spent in timed full garbage collections (the event loop waits meanwhile).",
+    unit="seconds",
+)
+GC_FULL_LAST = _gauge(
+    "netmesh_collector_gc_full_last_seconds",
+    "Duration of the latest timed full garbage collection.",
+    unit="seconds",
+)
+COLLECTOR_START_TIME = _gauge(
+    "netmesh_collector_start_time_seconds", "Unix time the collector started.", unit="seconds"
+)
+
+# --------------------------------------------------------------------------- root cause
+
+RCA_SUSPECT_SCORE = _gauge(
+    "netmesh_rca_suspect_score",
+    "Root-cause analysis: how strongly the node is associated with the failing paths (0-1; "
+    "confidence of {FAIL} -> {node} times its best {node} -> {FAIL} rule, 0 unless lift > 1).",
+    labels=NODE,
+)
+RCA_SUSPECT = _gauge(
+    "netmesh_rca_suspect",
+    "1 if the latest root-cause analysis names the node as a suspect, else 0.",
+    labels=NODE,
+)
+RCA_PATH_FAILING = _gauge(
+    "netmesh_rca_path_failing",
+    "1 for each path whose latest test the root-cause analysis judged FAIL (the one "
+    "definition of a bad path, which the alert rules use); no series while the path passes.",
+    labels=PATH_LABELS,
+)
+RCA_FAILING_PATHS = _gauge(
+    "netmesh_rca_failing_paths",
+    "Path tests (latest per path and protocol) the root-cause analysis judged FAIL.",
+)
+RCA_PATHS = _gauge(
+    "netmesh_rca_paths",
+    "Path tests (latest per path and protocol) the root-cause analysis judged.",
+)
+RCA_CLUSTER_WIDE = _gauge(
+    "netmesh_rca_cluster_wide",
+    "1 if the latest root-cause analysis says cluster-wide (most paths fail, no node explains it).",
+)
+RCA_SECONDS = _gauge(
+    "netmesh_rca_duration_seconds",
+    "Time the latest root-cause analysis took.",
+    unit="seconds",
+)
+
+# --------------------------------------------------------------------------- the whole catalogue
+
+
+def collect(namespace: Mapping[str, object]) -> tuple[MetricFamily, ...]:
+    """Every family in ``namespace``, once; two different families under one name are refused."""
+    seen: dict[str, MetricFamily] = {}
+    for value in list(namespace.values()):
+        if isinstance(value, MetricFamily) and seen.setdefault(value.name, value) is not value:
+            raise ValueError(f"two metric families are named {value.name}")
+    return tuple(seen.values())
+
+
+FAMILIES: tuple[MetricFamily, ...] = collect(globals())
+
+
+def by_name() -> dict[str, MetricFamily]:
+    return {f.name: f for f in FAMILIES}
+
+
+def exposed_by(endpoint: Endpoint) -> tuple[MetricFamily, ...]:
+    return tuple(f for f in FAMILIES if endpoint in f.exposed_by)

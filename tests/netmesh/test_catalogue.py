@@ -1,0 +1,153 @@
+"""The catalogue is the truth about both endpoints' /metrics.
+
+An agent with results, counters, a probe and flows renders its own /metrics
+(prometheus_client); its report goes to a real collector state that renders
+the merged /metrics. Both texts are parsed, and every family in them must be
+in the catalogue with the right type, unit and labels; every family the
+catalogue says an endpoint exposes must be there; and a family exposed by
+both has one name, one type and one label set (plus the collector's
+``node`` where the catalogue says so).
+"""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from agent.metrics import make_registry
+from agent.state import AgentState
+from collector.membership import StaticMembership
+from collector.metrics import WatchStatus, render_metrics
+from collector.rca import Criteria, LiveRca
+from collector.state import CollectorState, Limits
+from netmesh import catalogue as cat
+from netmesh.wire import Member, ProbeStatus, RetransmitFlow
+from tests.collector.conftest import FakeClock
+from tests.collector.reports import report, result
+
+IGNORED_PREFIXES = ("process_", "python_")  # prometheus_client's own families
+
+# family name -> (type, {frozenset of label names of a sample})
+Seen = dict[str, tuple[str, set[frozenset[str]]]]
+
+
+def parse(text: str) -> Seen:
+    out: Seen = {}
+    for fam in text_string_to_metric_families(text):
+        if fam.name.startswith(IGNORED_PREFIXES) or not fam.samples:
+            continue
+        name = fam.name + "_total" if fam.type == "counter" else fam.name
+        assert name not in out, f"{name} appears twice"
+        out[name] = (fam.type, {frozenset(s.labels) for s in fam.samples})
+    return out
+
+
+def agent_state(clock: FakeClock) -> AgentState:
+    state = AgentState(me=Member(name="a", address="10.0.0.1"), http_port=9101)
+    state.started_at = clock()
+    for peer in ("b", "c"):
+        for proto in ("tcp", "udp"):
+            state.record(result("a", peer, proto))
+    state.record(result("a", "c", "tcp", ok=False))
+    state.skipped_tests["late"] += 1
+    state.reports["ok"] += 3
+    state.collector_up = True
+    state.task_failures["probe"] += 1
+    state.probe = ProbeStatus(mode="tracepoint", up=1, map_entries=2, map_capacity=8192)
+    state.retransmits = (
+        RetransmitFlow(local="10.0.0.1", remote="10.0.0.2", port=5201, count=4),
+        RetransmitFlow(local="other", remote="other", port=0, count=1),
+    )
+    return state
+
+
+def rendered() -> tuple[Seen, Seen]:
+    clock = FakeClock()
+    agent = agent_state(clock)
+    agent_text = generate_latest(make_registry(agent)).decode()
+
+    collector = CollectorState(Limits(max_series_per_agent=40), clock=clock)
+    collector.accept(agent.report(clock()))
+    collector.accept(report("b", "10.0.0.2", ("a", "c"), failing=("c",)))
+    collector.accept(report("c", "10.0.0.3", ("a", "b"), failing=("a", "b")))
+    many = tuple(f"peer-{i}" for i in range(20))
+    collector.accept(report("e", "10.0.0.5", many))  # more series than the cap: some dropped
+    collector.stats.reports["accepted"] += 3
+    collector.stats.watch_restarts[("pods", "gone")] += 1
+    collector.stats.block_renders["path"] += 3
+    collector.stats.task_failures["expiry"] += 1
+    collector.stats.expired += 1
+    members = StaticMembership(collector, clock=clock).current()
+    members = type(members)(
+        epoch=members.epoch, members=(*members.members, Member(name="d", address="10.0.0.4"))
+    )
+    live = LiveRca(Criteria())
+    results = {n: collector.agents[n].report.results for n in collector.sorted_names()}
+    flows = {n: collector.agents[n].report.retransmits for n in results}
+    for _ in live.steps(results, flows, lambda _ip: None, now=clock()):
+        pass
+    collector_text = render_metrics(
+        collector, members, [WatchStatus("pods", True, True)], rca=live
+    ).decode()
+    return parse(agent_text), parse(collector_text)
+
+
+@pytest.fixture(scope="module")
+def outputs() -> dict[cat.Endpoint, Seen]:
+    agent, collector = rendered()
+    return {cat.AGENT: agent, cat.COLLECTOR: collector}
+
+
+@pytest.mark.parametrize("endpoint", [cat.AGENT, cat.COLLECTOR])
+def test_every_exposed_family_is_catalogued_as_exposed(
+    outputs: dict[cat.Endpoint, Seen], endpoint: cat.Endpoint
+) -> None:
+    known = cat.by_name()
+    for name, (kind, label_sets) in outputs[endpoint].items():
+        assert name in known, f"{endpoint} exposes {name}, which the catalogue does not know"
+        fam = known[name]
+        assert endpoint in fam.exposed_by, f"{endpoint} exposes {name}; catalogue: {fam.exposed_by}"
+        assert kind == fam.type, (name, kind, fam.type)
+        assert label_sets == {frozenset(fam.label_names(endpoint))}, (name, label_sets)
+
+
+@pytest.mark.parametrize("endpoint", [cat.AGENT, cat.COLLECTOR])
+def test_every_catalogued_family_is_exposed(
+    outputs: dict[cat.Endpoint, Seen], endpoint: cat.Endpoint
+) -> None:
+    missing = [f.name for f in cat.exposed_by(endpoint) if f.name not in outputs[endpoint]]
+    assert not missing, f"the catalogue says the {endpoint} exposes {missing}, it does not"
+
+
+def test_families_of_both_endpoints_agree(outputs: dict[cat.Endpoint, Seen]) -> None:
+    shared = [f for f in cat.FAMILIES if f.exposed_by == cat.BOTH]
+    assert shared, "no family is exposed by both endpoints"
+    for fam in shared:
+        agent_kind, agent_labels = outputs[cat.AGENT][fam.name]
+        coll_kind, coll_labels = outputs[cat.COLLECTOR][fam.name]
+        assert agent_kind == coll_kind == fam.type
+        (agent_set,) = agent_labels
+        (coll_set,) = coll_labels
+        assert coll_set - agent_set == set(fam.collector_labels), fam.name
+        assert agent_set <= coll_set, fam.name
+
+
+def test_names_follow_prometheus_conventions() -> None:
+    for fam in cat.FAMILIES:
+        assert fam.name.startswith("netmesh_"), fam.name
+        assert fam.name.endswith("_total") == (fam.type == "counter"), fam.name
+        if fam.unit:
+            assert f"_{fam.unit}" in fam.name, (fam.name, fam.unit)
+        assert fam.help.endswith("."), fam.name
+        assert len(set(fam.label_names(next(iter(fam.exposed_by))))) == len(
+            fam.label_names(next(iter(fam.exposed_by)))
+        ), fam.name
+
+
+def test_two_families_under_one_name_are_refused() -> None:
+    assert len({f.name for f in cat.FAMILIES}) == len(cat.FAMILIES)
+    one = cat.MetricFamily("netmesh_x", "gauge", "", "x.")
+    assert cat.collect({"a": one, "b": one, "c": 3}) == (one,)
+    with pytest.raises(ValueError, match="two metric families are named netmesh_x"):
+        cat.collect({"a": one, "b": cat.MetricFamily("netmesh_x", "gauge", "", "y.")})
