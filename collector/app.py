@@ -33,10 +33,10 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from collector import exposition as ex
 from collector.gcpolicy import GcPolicy
 from collector.kube import Informer, make_api
+from collector.live import LiveRca
 from collector.membership import KubernetesMembership, Membership, NodeRules, StaticMembership
 from collector.metrics import WatchStatus, metric_groups
 from collector.podmap import PodInfo, PodMap, parse_node, parse_pod
-from collector.rca import LiveRca
 from collector.settings import CollectorSettings, rca_criteria
 from collector.state import CollectorState, Limits, TooManyAgents
 from netmesh.tasks import guard

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, generate_latest
 
 from collector import exposition as ex
-from collector.rca import VERDICT_CLUSTER_WIDE, LiveRca
+from collector.live import LiveRca
 from collector.state import CollectorState
+from collector.verdict import VERDICT_CLUSTER_WIDE
 from netmesh import catalogue as cat
 from netmesh.wire import MemberList
 

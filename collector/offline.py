@@ -13,7 +13,7 @@ Prometheus returns it (``{"metric": {...}, "values": [[t, "v"], ...]}``), so
 Analyse: each distinct value of a path's ``netmesh_path_last_test_timestamp_seconds``
 is one test (without that series, every sample of ``netmesh_path_success`` is
 one); its measurements are the other gauges at that instant. Every test is
-judged with the live criteria (collector/rca.py; bandwidth against the
+judged with the live criteria (collector/judging.py; bandwidth against the
 path's own median of its previous tests in the window) and the rules are
 mined over all tests of the window. eBPF retransmission counters are not
 used offline (their pod labels need the cluster's pod → node map).
@@ -36,15 +36,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO, cast
 
-from collector.rca import (
-    Analysis,
-    Baselines,
-    Criteria,
-    PathOutcome,
-    Rule,
-    analyse,
-    judge_all,
-)
+from collector.judging import Baselines, Criteria, PathOutcome, judge_all
+from collector.mining import Rule
+from collector.verdict import Analysis, analyse
 from netmesh import catalogue as cat
 from netmesh.wire import PROTOCOLS, TestResult, Transport
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from collector.rca import Criteria
+from collector.judging import Criteria
 from netmesh.config import Problems, doc, valid_port
 
 MODES = ("static", "kubernetes")
@@ -105,7 +105,7 @@ class CollectorSettings:
             "~0.2 s); 0 = Python's automatic collection."
         ),
     )
-    # ---- root-cause analysis (collector/rca.py)
+    # ---- root-cause analysis (collector/judging.py, mining.py, verdict.py, live.py)
     rca_interval: float = field(
         default=2.0,
         metadata=doc("Seconds between RCA runs (a run only when reports arrived); 0 = RCA off."),
@@ -249,7 +249,7 @@ def _is_ip(text: str) -> bool:
 
 
 def rca_criteria(settings: CollectorSettings) -> Criteria:
-    """The RCA criteria from the settings (collector/rca.py knows nothing of flags)."""
+    """The RCA criteria from the settings (the RCA modules know nothing of flags)."""
     return Criteria(
         loss_ratio=settings.rca_loss_ratio,
         retransmit_ratio=settings.rca_retransmit_ratio,

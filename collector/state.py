@@ -9,7 +9,7 @@ arrives (collector/exposition.py), so a scrape joins bytes. Retransmission
 fragments name pods, so they are re-rendered when one of the IPs they name
 changes identity (the pod map's dirty IPs) — only for the agents that name it.
 
-The seam for root-cause analysis (collector/rca.py): read
+The seam for root-cause analysis (collector/live.py): read
 ``latest_results()`` (every fresh agent's latest TestResult per path) and
 ``agents`` (the latest report and its age per node); do not mutate.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from collector.rca import PathOutcome
+from collector.judging import PathOutcome
 
 PROTOCOLS = ("tcp", "udp")
 

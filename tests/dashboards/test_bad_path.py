@@ -17,9 +17,10 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from collector.judging import Criteria
+from collector.live import LiveRca
 from collector.membership import StaticMembership
 from collector.metrics import render_metrics
-from collector.rca import Criteria, LiveRca
 from collector.state import CollectorState, Limits
 from netmesh.wire import TestResult
 from tests.collector.conftest import FakeClock

@@ -17,9 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agent.metrics import make_registry
 from agent.state import AgentState
+from collector.judging import Criteria
+from collector.live import LiveRca
 from collector.membership import StaticMembership
 from collector.metrics import WatchStatus, render_metrics
-from collector.rca import Criteria, LiveRca
 from collector.state import CollectorState, Limits
 from netmesh import catalogue as cat
 from netmesh.wire import Member, ProbeStatus, RetransmitFlow

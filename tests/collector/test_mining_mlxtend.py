@@ -1,5 +1,5 @@
 """Cross-check: mlxtend's apriori + association_rules on the same transactions give the
-same support, confidence and lift for every rule collector/rca.py reports."""
+same support, confidence and lift for every rule collector/mining.py reports (via analyse)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from collector.rca import Criteria, analyse, frequent_itemsets, transaction
+from collector.judging import Criteria
+from collector.mining import frequent_itemsets, transaction
+from collector.verdict import analyse
 from tests.collector.rca_cases import down, inbound, mesh, random_fails
 
 pd = pytest.importorskip("pandas", reason="the 'test' extra installs pandas with mlxtend")
