@@ -20,7 +20,7 @@ from agent.schedule import PlanSettings, Slot, Test, plan
 from agent.server import IperfServer, ServerOptions
 from agent.settings import AgentSettings
 from agent.state import AgentState
-from netmesh.tasks import guard
+from netmesh.tasks import background
 from netmesh.wire import Member, MemberList, TestResult, Transport
 
 log = logging.getLogger(__name__)
@@ -208,12 +208,12 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
         settings.iperf3_port,
         len(state.members.members),
     )
-    tasks = [
-        asyncio.create_task(guard("iperf3-server", server.run, on_failure=failed)),
-        asyncio.create_task(guard("tests", loop.run, on_failure=failed)),
-    ]
     probe = Probe(probe_config(settings), state)
-    tasks.append(asyncio.create_task(guard("probe", probe.run, on_failure=failed)))
+    work: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+        ("iperf3-server", server.run),
+        ("tests", loop.run),
+        ("probe", probe.run),
+    ]
     if settings.collector_url:
         reporter = Reporter(
             state,
@@ -221,15 +221,13 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
             interval=settings.report_interval,
             timeout=settings.report_timeout,
         )
-        tasks.append(asyncio.create_task(guard("reporter", reporter.run, on_failure=failed)))
-    if ready is not None:
-        ready.set()
-    try:
+        work.append(("reporter", reporter.run))
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(runner.cleanup)  # last: after every task has ended
+        tasks = [
+            await stack.enter_async_context(background(name, run, on_failure=failed))
+            for name, run in work
+        ]
+        if ready is not None:
+            ready.set()
         await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await runner.cleanup()

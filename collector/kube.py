@@ -104,7 +104,6 @@ class Informer(Generic[T]):
         # Read on the loop, written in the thread: plain flags, set atomically.
         self.synced = False  # the first list has been applied
         self.up = False  # listed and watching, not backing off
-        self.lists = 0
         self._stopping = threading.Event()
         self._resp: Any = None
         self._thread: threading.Thread | None = None
@@ -137,7 +136,6 @@ class Informer(Generic[T]):
     def _replaced(self, records: list[T]) -> None:  # on the loop
         self.on_replace(records)
         self.synced = True
-        self.lists += 1
 
     def _restart(self, reason: str) -> None:
         self._post(self.on_restart, self.name, reason)

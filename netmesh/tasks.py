@@ -1,10 +1,17 @@
-"""Long-running background tasks that never die silently (kopf's ``guard()`` idea)."""
+"""Long-running background tasks that never die silently (kopf's ``guard()`` idea).
+
+``guard`` keeps one coroutine running (a crash is logged, counted, restarted);
+``background`` owns its lifecycle: started as a task on entry, cancelled and
+awaited on exit — the body of an aiohttp ``cleanup_ctx`` or of a daemon's
+``AsyncExitStack``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
@@ -34,3 +41,28 @@ async def guard(
             on_failure(name)
             await asyncio.sleep(delay)
             delay = min(max_backoff, delay * 2)
+
+
+@contextlib.asynccontextmanager
+async def background(
+    name: str,
+    factory: Callable[[], Awaitable[None]],
+    *,
+    on_failure: Callable[[str], None],
+    backoff: float = 1.0,
+    max_backoff: float = 30.0,
+) -> AsyncIterator[asyncio.Task[None]]:
+    """``guard(name, factory, ...)`` as a task for the ``async with`` block.
+
+    Yields the task (await it to wait for the work to end); on exit the task
+    is cancelled and awaited, whatever it raised.
+    """
+    task = asyncio.create_task(
+        guard(name, factory, on_failure=on_failure, backoff=backoff, max_backoff=max_backoff),
+        name=name,
+    )
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

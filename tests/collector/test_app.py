@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from collector.app import STATE
+from collector.appkeys import STATE
 from netmesh.wire import ProbeStatus, parse_member_list
 from tests.collector.conftest import FakeClock, MakeClient, promtool_check
 from tests.collector.reports import flow, report

@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.app import MEMBERSHIP, STATE, create_app
+from collector.app import create_app
+from collector.appkeys import MEMBERSHIP, STATE
 from collector.metrics import render_metrics
 from collector.settings import CollectorSettings
 from tests.collector.reports import flow, report

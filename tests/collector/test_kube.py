@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from collector.app import INFORMERS, MEMBERSHIP, STATE
+from collector.appkeys import INFORMERS, MEMBERSHIP, STATE
 from collector.kube import make_api
 from collector.podmap import Identity
 from tests.collector.conftest import MakeClient, promtool_check

@@ -11,7 +11,8 @@ from aiohttp import web
 
 from agent.reporter import Reporter
 from agent.state import AgentState
-from collector.app import MemberListBody, create_app
+from collector.app import create_app
+from collector.memberbody import MemberListBody
 from collector.settings import CollectorSettings
 from netmesh.wire import Member, MemberList, WireError, parse_member_list, parse_member_response
 from tests.helpers import free_port

@@ -6,7 +6,7 @@ import collections
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector.app import STREAM_CHUNK
+from collector.handlers import STREAM_CHUNK
 from tests.collector.conftest import MakeClient
 from tests.collector.reports import report
 

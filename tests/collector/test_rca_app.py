@@ -6,7 +6,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from collector.app import RCA, run_rca
+from collector.app import run_rca
+from collector.appkeys import RCA
 from lab.experiment import describe_rca
 from tests.collector.conftest import FakeClock, MakeClient, promtool_check
 from tests.collector.reports import flow, report

@@ -1,0 +1,29 @@
+"""The collector app's typed keys: what ``create_app`` puts in the app for handlers and tasks.
+
+Apart from collector/app.py so that handlers, watches and background work
+can read them without importing the composition root (which imports them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from collector.gcpolicy import GcPolicy
+from collector.kube import Informer
+from collector.live import LiveRca
+from collector.memberbody import MemberListBody
+from collector.membership import Membership
+from collector.settings import CollectorSettings
+from collector.state import CollectorState
+
+SETTINGS = web.AppKey("settings", CollectorSettings)
+STATE = web.AppKey("state", CollectorState)
+MEMBERSHIP: web.AppKey[Membership] = web.AppKey("membership")
+MEMBER_BODY: web.AppKey[MemberListBody] = web.AppKey("member_body")
+INFORMERS: web.AppKey[list[Informer[Any]]] = web.AppKey("informers")
+PROCESS = web.AppKey("process", CollectorRegistry)
+GC = web.AppKey("gc", GcPolicy)
+RCA = web.AppKey("rca", LiveRca)

@@ -1,0 +1,146 @@
+"""The collector's HTTP handlers: reports in, /metrics streamed, JSON API, probes, web page.
+
+The JSON bodies are shaped in collector/views.py; the app's parts are read
+through the keys in collector/appkeys.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pathlib
+from typing import NoReturn
+
+from aiohttp import web
+
+from collector import exposition as ex
+from collector import views
+from collector.appkeys import INFORMERS, MEMBER_BODY, MEMBERSHIP, PROCESS, RCA, SETTINGS, STATE
+from collector.metrics import WatchStatus, metric_groups
+from collector.state import CollectorState, TooManyAgents
+from netmesh.wire import WireError, parse_report
+
+WEB_DIR = pathlib.Path(__file__).parent / "web"
+STREAM_CHUNK = 1 << 20  # bytes per write while streaming /metrics
+
+
+def _reject(
+    state: CollectorState, status: type[web.HTTPException], reason: str, text: str
+) -> NoReturn:
+    state.stats.reports[reason] += 1
+    raise status(text=f"report rejected ({reason}): {text}\n")
+
+
+async def post_report(request: web.Request) -> web.Response:
+    """An agent's report → 200 with the member list, or a 4xx with a reason (state unchanged)."""
+    state = request.app[STATE]
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        limit = request.app[SETTINGS].max_report_bytes
+        state.stats.reports["too_large"] += 1
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=limit,
+            actual_size=request.content_length or limit + 1,
+            text=f"report rejected (too_large): body larger than max_report_bytes ({limit})\n",
+        ) from exc
+    try:
+        obj = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        _reject(state, web.HTTPBadRequest, "not_json", f"the body is not JSON: {exc}")
+    try:
+        report = parse_report(obj)
+    except WireError as exc:
+        reason = "unsupported_schema" if str(exc).startswith("schema:") else "invalid"
+        _reject(state, web.HTTPUnprocessableEntity, reason, str(exc))
+    except RecursionError:
+        _reject(state, web.HTTPBadRequest, "invalid", "nested too deeply")
+    try:
+        state.accept(report)
+    except TooManyAgents as exc:
+        _reject(state, web.HTTPTooManyRequests, "too_many_agents", str(exc))
+    state.stats.reports["accepted"] += 1
+    return web.Response(
+        body=request.app[MEMBER_BODY].body(request.app[MEMBERSHIP].current(), report.agent.epoch),
+        content_type="application/json",
+    )
+
+
+def _watch_status(app: web.Application) -> list[WatchStatus]:
+    return [WatchStatus(i.name, i.up, i.synced) for i in app[INFORMERS]]
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """Stream /metrics a family at a time in ~1 MiB writes (chunked transfer encoding).
+
+    At 5,000 agents the body is ~100 MB from ~120,000 cached fragments;
+    gathering them at once held the event loop (and every report) for
+    30-50 ms, joining and sending them in one piece for hundreds. Between
+    families and between writes, report handlers run.
+    """
+    app = request.app
+    groups = metric_groups(
+        app[STATE],
+        app[MEMBERSHIP].current(),
+        _watch_status(app),
+        process=app[PROCESS],
+        rca=app[RCA] if app[SETTINGS].rca_interval > 0 else None,
+    )
+    resp = web.StreamResponse(headers={"Content-Type": ex.CONTENT_TYPE})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    chunk: list[bytes] = []
+    size = 0
+    for group in groups:
+        for part in group:
+            chunk.append(part)
+            size += len(part)
+            if size >= STREAM_CHUNK:
+                await resp.write(b"".join(chunk))
+                chunk, size = [], 0
+        await asyncio.sleep(0)
+    if chunk:
+        await resp.write(b"".join(chunk))
+    await resp.write_eof()
+    return resp
+
+
+async def nodes(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    members = request.app[MEMBERSHIP].current()
+    return web.json_response(views.nodes(state, members, now=state.clock()))
+
+
+async def matrix(request: web.Request) -> web.Response:
+    members = request.app[MEMBERSHIP].current()
+    return web.json_response(views.matrix(request.app[STATE], members))
+
+
+async def rca(request: web.Request) -> web.Response:
+    """The latest root-cause analysis (verdict, ranked suspects, rules, failing paths)."""
+    app = request.app
+    enabled = app[SETTINGS].rca_interval > 0
+    return web.json_response(views.rca(app[RCA], enabled=enabled, now=app[STATE].clock()))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Alive when the loop answers and every watch thread runs."""
+    dead = [i.name for i in request.app[INFORMERS] if not i.alive]
+    if dead:
+        return web.json_response({"status": "watch threads ended", "watches": dead}, status=500)
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready once every watch listed at least once (static mode: at once)."""
+    waiting = [i.name for i in request.app[INFORMERS] if not i.synced]
+    if waiting:
+        return web.json_response(
+            {"status": "waiting for first list", "watches": waiting}, status=503
+        )
+    return web.json_response({"status": "ready"})
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    """The web page (static HTML; it reads the JSON API)."""
+    return web.FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})

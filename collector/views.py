@@ -1,0 +1,110 @@
+"""The JSON API's bodies, shaped from the collector's state: state in, dict out, no HTTP.
+
+- ``nodes``: /api/v1/nodes — members and reporting agents, last report, probe, health;
+- ``matrix``: /api/v1/matrix — the latest result per path and protocol;
+- ``rca``: /api/v1/rca — the latest root-cause analysis, or why there is none.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collector.live import LiveRca
+from collector.state import AgentEntry, CollectorState
+from netmesh.wire import Member, MemberList
+
+RCA_JSON_LIMIT = 200  # rules and paths listed by /api/v1/rca (the totals are given)
+
+
+def nodes(state: CollectorState, members: MemberList, now: float) -> dict[str, Any]:
+    """Every member and every reporting agent, by name (an agent can be either or both)."""
+    by_name = {m.name: m for m in members.members}
+    out = [
+        _node(state, name, by_name.get(name), state.agents.get(name), now)
+        for name in sorted(by_name.keys() | state.agents.keys())
+    ]
+    return {"epoch": members.epoch, "nodes": out}
+
+
+def _node(
+    state: CollectorState,
+    name: str,
+    member: Member | None,
+    entry: AgentEntry | None,
+    now: float,
+) -> dict[str, Any]:
+    report = entry.report if entry is not None else None
+    item: dict[str, Any] = {
+        "name": name,
+        "member": member is not None,
+        "address": member.address if member else report.address if report else None,
+        "iperf3_port": member.iperf3_port if member else report.iperf3_port if report else None,
+        "up": bool(entry is not None and state.is_fresh(entry, now)),
+    }
+    if entry is None or report is None:  # (report is None exactly when entry is)
+        item.update(last_report_at=None, report_age_seconds=None, probe=None, health=None)
+        return item
+    health = report.agent
+    probe = report.probe
+    item.update(
+        last_report_at=entry.received_at,
+        report_age_seconds=state.age(entry, now),
+        generated_at=report.generated_at,
+        agent_started_at=report.started_at,
+        http_port=report.http_port,
+        probe=None
+        if probe is None
+        else {"mode": probe.mode, "up": probe.up, "reason": probe.reason},
+        health={
+            "iperf3_server_up": health.iperf3_server_up,
+            "iperf3_server_restarts": health.iperf3_server_restarts,
+            "scheduler_lag_seconds": health.scheduler_lag_seconds,
+            "skipped_tests": health.skipped_tests,
+            "members": health.members,
+            "epoch": health.epoch,
+        },
+        paths=len(report.results),
+        failing_paths=sum(1 for res in report.results if not res.ok),
+        series_dropped=entry.block.dropped,
+        retransmit_flows_folded=entry.retransmits.folded,
+    )
+    return item
+
+
+def matrix(state: CollectorState, members: MemberList) -> dict[str, Any]:
+    """The latest result of every path and protocol, and every node's name."""
+    names = sorted({m.name for m in members.members} | state.agents.keys())
+    paths = [
+        {
+            "source": r.source,
+            "destination": r.destination,
+            "protocol": r.protocol,
+            "result": r.result,
+            "success": r.ok,
+            "message": r.message,
+            "started_at": r.started_at,
+            "bandwidth_bits_per_second": r.received_bits_per_second,
+            "rtt_seconds": r.rtt_mean_seconds,
+            "retransmits": r.retransmits,
+            "jitter_seconds": r.jitter_seconds,
+            "loss_ratio": r.loss_ratio,
+        }
+        for r in state.latest_results()
+    ]
+    return {"nodes": names, "paths": paths}
+
+
+def rca(live: LiveRca, *, enabled: bool, now: float) -> dict[str, Any]:
+    """The latest analysis (verdict, ranked suspects, rules, failing paths) and its age."""
+    if not enabled:
+        return {"verdict": "off", "summary": "RCA is off (rca_interval 0)"}
+    if live.latest is None or live.computed_at is None:
+        return {"verdict": "no-data", "summary": "", "suspects": [], "ranking": [], "rules": []}
+    body = live.latest.to_json(limit=RCA_JSON_LIMIT)
+    body.update(
+        computed_at=live.computed_at,
+        age_seconds=max(0.0, now - live.computed_at),
+        duration_seconds=live.seconds,
+        runs=live.runs,
+    )
+    return body
