@@ -6,10 +6,10 @@ Every field is a flag (``--report-ttl``) and an environment variable
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 
 from collector.rca import Criteria
+from netmesh.addresses import is_ip
 from netmesh.config import Problems, doc, valid_port
 
 MODES = ("static", "kubernetes")
@@ -175,7 +175,7 @@ class CollectorSettings:
     def __post_init__(self) -> None:
         p = Problems()
         p.check(self.mode in MODES, f"mode {self.mode!r}: one of {', '.join(MODES)}")
-        p.check(_is_ip(self.bind_address), f"bind_address {self.bind_address!r}: not an IP address")
+        p.check(is_ip(self.bind_address), f"bind_address {self.bind_address!r}: not an IP address")
         p.check(valid_port(self.port), f"port {self.port}: must be between 1 and 65535")
         p.check(self.report_ttl >= 1, f"report_ttl {self.report_ttl}: must be >= 1 s")
         p.check(
@@ -238,14 +238,6 @@ class CollectorSettings:
         p.check(self.rca_min_lift >= 0, "rca_min_lift: must be >= 0")
         p.check(self.rca_max_suspects >= 1, "rca_max_suspects: must be >= 1")
         p.raise_if_any("collector")
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def rca_criteria(settings: CollectorSettings) -> Criteria:

@@ -31,6 +31,13 @@ def test_parse_rate_rejects(text: str) -> None:
         parse_rate(text)
 
 
+def test_parse_rate_says_why() -> None:
+    with pytest.raises(FaultError, match=r"rate: 'fast' is not a rate like 100M"):
+        parse_rate("fast")
+    with pytest.raises(FaultError, match=r"rate: '10' is below the minimum of 8000 bit/s"):
+        parse_rate("10")
+
+
 def test_parse_loss_and_delay() -> None:
     assert parse_loss("5%") == pytest.approx(0.05)
     assert parse_loss("0.2") == pytest.approx(0.2)
