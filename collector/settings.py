@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from collector.rca import Criteria
 from netmesh.addresses import is_ip
-from netmesh.config import Problems, doc, valid_port
+from netmesh.config import Problems, doc, project, valid_port
 
 MODES = ("static", "kubernetes")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -242,17 +242,4 @@ class CollectorSettings:
 
 def rca_criteria(settings: CollectorSettings) -> Criteria:
     """The RCA criteria from the settings (collector/rca.py knows nothing of flags)."""
-    return Criteria(
-        loss_ratio=settings.rca_loss_ratio,
-        retransmit_ratio=settings.rca_retransmit_ratio,
-        mss_bytes=settings.rca_mss_bytes,
-        bandwidth_fraction=settings.rca_bandwidth_fraction,
-        baseline_min_samples=settings.rca_baseline_min_samples,
-        ebpf_retransmits_per_second=settings.rca_ebpf_retransmits_per_second,
-        min_failing_paths=settings.rca_min_failing_paths,
-        min_peers=settings.rca_min_peers,
-        min_confidence=settings.rca_min_confidence,
-        min_lift=settings.rca_min_lift,
-        max_suspects=settings.rca_max_suspects,
-        cluster_wide_ratio=settings.rca_cluster_wide_ratio,
-    )
+    return project(settings, Criteria, prefix="rca_", defaults=("max_len",))

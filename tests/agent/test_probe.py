@@ -515,8 +515,15 @@ def test_probe_settings(tmp_path: pathlib.Path) -> None:
     rng = tmp_path / "range"
     rng.write_text("40000 50000\n")
     cfg = probe_config(s, port_range_file=str(rng))
-    assert cfg.ephemeral_ports == (40000, 50000)
-    assert cfg.local_cidrs == parse_cidrs(["10.203.0.1/32", "fd00::/64"])
+    assert cfg == ProbeConfig(
+        mode="tracepoint",
+        map_size=16,
+        local_cidrs=parse_cidrs(["10.203.0.1/32", "fd00::/64"]),
+        series_cap=1000,
+        interval=5.0,
+        print_source=True,
+        ephemeral_ports=(40000, 50000),
+    )
     defaults = load(AgentSettings, [], BASE)
     assert (defaults.probe_mode, defaults.probe_map_size) == ("auto", 8192)
 

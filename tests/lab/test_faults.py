@@ -77,7 +77,11 @@ def test_topology_addresses_and_names() -> None:
 def test_lab_settings_validation() -> None:
     s = load(LabSettings, ["--nodes", "6", "--baseline-rate", "500mbit"], {})
     assert s.nodes == 6 and s.baseline_rate == 500_000_000
+    assert s.slot_seconds == 3.0
     assert s.sweep_seconds() == 5 * 2 * 3.0
+    capped = load(LabSettings, ["--nodes", "6", "--concurrency", "4", "--omit-seconds", "1"], {})
+    assert capped.slot_seconds == 4.0
+    assert capped.sweep_seconds() == 5 * 2 * 2 * 4.0  # rounds x protocols x sub-slots
     with pytest.raises(SettingsError, match="private"):
         load(LabSettings, ["--subnet", "1.2.3.0/24"], {})
     with pytest.raises(SettingsError, match="nodes 1"):
