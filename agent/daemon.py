@@ -16,10 +16,11 @@ from agent.metrics import make_registry
 from agent.probe import Probe, probe_config
 from agent.reporter import Reporter
 from agent.runner import ClientOptions, run_test
-from agent.schedule import PlanSettings, Slot, Test, plan
+from agent.schedule import SETTINGS_NAMES, PlanSettings, Slot, Test, plan
 from agent.server import IperfServer, ServerOptions
 from agent.settings import AgentSettings
 from agent.state import AgentState
+from netmesh.config import project
 from netmesh.tasks import background
 from netmesh.wire import Member, MemberList, TestResult, Transport
 
@@ -39,25 +40,34 @@ class RunTest(TypingProtocol):
     ) -> Awaitable[TestResult]: ...
 
 
+# Option names → the AgentSettings names where they differ (for netmesh.config.project).
+OPTION_NAMES = {
+    **SETTINGS_NAMES,
+    "protocols": "protocol_list",
+    "binary": "iperf3_binary",
+    "port": "iperf3_port",
+    "check_interval": "server_check_interval",
+    "check_timeout": "server_check_timeout",
+}
+
+
 def plan_settings(settings: AgentSettings) -> PlanSettings:
-    return PlanSettings(
-        duration=settings.test_duration,
-        omit=settings.omit_seconds,
-        guard=settings.guard_seconds,
-        protocols=settings.protocol_list,
-        concurrency=settings.concurrency,
-        peers_k=settings.peers_k,
-    )
+    return project(settings, PlanSettings, rename=OPTION_NAMES)
 
 
 def client_options(settings: AgentSettings) -> ClientOptions:
-    return ClientOptions(
-        binary=settings.iperf3_binary,
-        duration=settings.test_duration,
-        omit=settings.omit_seconds,
-        udp_bitrate=settings.udp_bitrate,
-        connect_timeout=settings.connect_timeout,
-        bind_address=settings.address,
+    # Peers reach this node's server at the advertised address: send tests from it.
+    return project(settings, ClientOptions, rename=OPTION_NAMES, bind_address=settings.address)
+
+
+def server_options(settings: AgentSettings) -> ServerOptions:
+    return project(
+        settings,
+        ServerOptions,
+        rename=OPTION_NAMES,
+        defaults=("failures_to_restart", "restart_delay", "rcv_timeout_ms"),
+        # Longer than any test can take: a test never outlives its slot.
+        max_busy=2 * plan_settings(settings).slot_seconds + 2,
     )
 
 
@@ -171,17 +181,7 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
     """Run until cancelled."""
     state = AgentState(me=settings.me, http_port=settings.http_port)
     state.set_members(initial_members(settings))
-    server = IperfServer(
-        ServerOptions(
-            binary=settings.iperf3_binary,
-            bind_address=settings.bind_address,
-            port=settings.iperf3_port,
-            check_interval=settings.server_check_interval,
-            check_timeout=settings.server_check_timeout,
-            # Longer than any test can take: a test never outlives its slot.
-            max_busy=2 * plan_settings(settings).slot_seconds + 2,
-        )
-    )
+    server = IperfServer(server_options(settings))
     server.quiet = lambda: start_window(plan_settings(settings), time.time())
     state.server_up = lambda: server.up
     state.server_restarts = lambda: server.restarts

@@ -55,6 +55,7 @@ from agent.probe_logic import (
 )
 from agent.settings import AgentSettings
 from agent.state import AgentState
+from netmesh.config import project
 from netmesh.wire import ProbeStatus
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,12 @@ def probe_config(settings: AgentSettings, port_range_file: str = PORT_RANGE_FILE
     except (OSError, ValueError) as exc:
         log.warning("cannot read %s (%s); assuming 32768-60999", port_range_file, exc)
         ephemeral = (32768, 60999)
-    return ProbeConfig(
-        mode=settings.probe_mode,
-        map_size=settings.probe_map_size,
+    return project(
+        settings,
+        ProbeConfig,
+        prefix="probe_",
+        defaults=("series_ttl",),
         local_cidrs=parse_cidrs(settings.probe_local_cidrs),
-        series_cap=settings.probe_series_cap,
-        interval=settings.probe_interval,
-        print_source=settings.probe_print_source,
         ephemeral_ports=ephemeral,
     )
 

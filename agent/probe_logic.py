@@ -114,27 +114,6 @@ def parse_port_range(text: str) -> tuple[int, int]:
     return low, high
 
 
-# --------------------------------------------------------------------------- port folding
-
-
-def fold_port(local_port: int, remote_port: int, ephemeral: tuple[int, int]) -> int:
-    """The port a flow is counted under (the same rule as ``fold_port`` in retransmit.c).
-
-    Keep the service side: the port that is not in the local ephemeral range
-    (clients draw their source ports from it, servers listen outside it).
-    When both or neither are in it (two ephemeral ends, or two fixed ports)
-    keep the lower one, which is the stabler choice for well-known services.
-    """
-    low, high = ephemeral
-    local_eph = low <= local_port <= high
-    remote_eph = low <= remote_port <= high
-    if local_eph and not remote_eph:
-        return remote_port
-    if remote_eph and not local_eph:
-        return local_port
-    return min(local_port, remote_port)
-
-
 # --------------------------------------------------------------------------- C source
 
 

@@ -10,15 +10,13 @@ caller: every failure becomes a TestResult with a reason.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.iperf import TestId, failed, parse_result
-from agent.server import die_with_parent
+from agent.process import interrupt, kill, spawn
 from netmesh.wire import Member, TestResult, Transport
 
 log = logging.getLogger(__name__)
@@ -78,14 +76,7 @@ async def run_test(
         return failed(test, result="timeout", message="no time left in the slot", duration=0.0)
     cmd = client_command(peer, protocol, opts)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *cmd,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+        proc = await spawn(cmd)
     except OSError as exc:
         return failed(
             test,
@@ -99,9 +90,9 @@ async def run_test(
             stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=budget)
         except TimeoutError:
             timed_out = True
-            stdout, stderr = await _interrupt(proc)
+            stdout, stderr = await interrupt(proc, INTERRUPT_GRACE)
     except asyncio.CancelledError:
-        await _kill(proc)
+        await kill(proc)
         raise
     elapsed = clock() - started
     text = stdout.decode("utf-8", "replace")
@@ -121,20 +112,3 @@ async def run_test(
             duration=elapsed,
         )
     return parse_result(text, test, duration=elapsed)
-
-
-async def _interrupt(proc: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGINT)
-    try:
-        return await asyncio.wait_for(proc.communicate(), timeout=INTERRUPT_GRACE)
-    except TimeoutError:
-        await _kill(proc)
-        return b"", b""
-
-
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(proc.wait(), timeout=2.0)

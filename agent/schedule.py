@@ -44,6 +44,11 @@ class PlanSettings:
         return self.omit + self.duration + self.guard
 
 
+# PlanSettings' fields under their names in the agent's (and the lab's) settings,
+# for ``netmesh.config.project``.
+SETTINGS_NAMES = {"duration": "test_duration", "omit": "omit_seconds", "guard": "guard_seconds"}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Test:
     __test__ = False  # not a pytest test class

@@ -22,15 +22,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ctypes
 import logging
 import secrets
 import shutil
-import signal
 import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from agent.process import kill, spawn
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +51,6 @@ class ServerOptions:
     max_busy: float = 60.0
     restart_delay: float = 0.2
     rcv_timeout_ms: int = 10_000
-
-
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the agent dies, so no server lingers."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def line_buffered() -> list[str]:
@@ -160,20 +151,13 @@ class IperfServer:
         finally:
             self.up = False
             if self._proc is not None:
-                await _stop(self._proc)
+                await kill(self._proc)
 
     async def _run_once(self) -> str:
         """Start the server, watch it; return why it had to be restarted."""
         cmd = server_command(self.opts)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *cmd,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
+            proc = await spawn(cmd)
         except OSError as exc:
             await asyncio.sleep(1.0)
             return f"cannot start {cmd[0]}: {exc}"
@@ -187,7 +171,7 @@ class IperfServer:
         try:
             return await self._watch(proc)
         finally:
-            await _stop(proc)
+            await kill(proc)
             for drain in drains:
                 drain.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -243,12 +227,3 @@ class IperfServer:
             if errors:
                 self.stderr_tail.append(text)
             log.debug("iperf3 server: %s", text)
-
-
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(proc.wait(), timeout=2.0)

@@ -12,21 +12,13 @@ from dataclasses import dataclass, field
 
 from agent.probe_logic import MAX_LOCAL_CIDRS
 from agent.probe_logic import MODES as PROBE_MODES
+from netmesh.addresses import is_ip, is_network
 from netmesh.config import Problems, doc, parse_str_tuple, valid_port
+from netmesh.units import parse_bitrate
 from netmesh.wire import MAX_RETRANSMIT_FLOWS, PROTOCOLS, Member, Transport
 
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-def parse_bitrate(text: str) -> int:
-    """iperf3-style rate: ``100M`` → 100_000_000 bits per second."""
-    match = _RATE.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a rate like 100M, 1.5G or 500k")
-    scale = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}[match.group(2).lower()]
-    return int(float(match.group(1)) * scale)
 
 
 def parse_peers(text: str) -> tuple[Member, ...]:
@@ -156,15 +148,15 @@ class AgentSettings:
             bool(_NAME.match(self.node_name)),
             f"node_name {self.node_name!r}: not a valid node name",
         )
-        p.check(_is_ip(self.bind_address), f"bind_address {self.bind_address!r}: not an IP address")
+        p.check(is_ip(self.bind_address), f"bind_address {self.bind_address!r}: not an IP address")
         if self.advertise_address:
             p.check(
-                _is_ip(self.advertise_address) and not _is_wildcard(self.advertise_address),
+                is_ip(self.advertise_address) and not _is_wildcard(self.advertise_address),
                 f"advertise_address {self.advertise_address!r}: not a usable IP address",
             )
         else:
             p.check(
-                not _is_ip(self.bind_address) or not _is_wildcard(self.bind_address),
+                not is_ip(self.bind_address) or not _is_wildcard(self.bind_address),
                 "advertise_address: required when bind_address is a wildcard address",
             )
         for name in ("http_port", "iperf3_port"):
@@ -221,7 +213,7 @@ class AgentSettings:
             f"probe_local_cidrs: at most {MAX_LOCAL_CIDRS}",
         )
         for cidr in self.probe_local_cidrs:
-            p.check(_is_network(cidr), f"probe_local_cidrs: {cidr!r} is not an IP network")
+            p.check(is_network(cidr), f"probe_local_cidrs: {cidr!r} is not an IP network")
         p.raise_if_any("agent")
 
     @property
@@ -238,21 +230,5 @@ class AgentSettings:
         return Member(name=self.node_name, address=self.address, iperf3_port=self.iperf3_port)
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _is_wildcard(text: str) -> bool:
     return ipaddress.ip_address(text).is_unspecified
-
-
-def _is_network(text: str) -> bool:
-    try:
-        ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return False
-    return True

@@ -41,6 +41,7 @@ from collector.podmap import PodMap
 from collector.settings import CollectorSettings, rca_criteria
 from collector.state import CollectorState, Limits
 from collector.watches import watches
+from netmesh.config import project
 from netmesh.tasks import background
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,7 @@ REPORTS_PATH = "/api/v1/reports"
 
 
 def limits(settings: CollectorSettings) -> Limits:
-    return Limits(
-        report_ttl=settings.report_ttl,
-        stale_after=settings.stale_after,
-        max_agents=settings.max_agents,
-        max_series_per_agent=settings.max_series_per_agent,
-        max_retransmit_series_per_agent=settings.max_retransmit_series_per_agent,
-    )
+    return project(settings, Limits)
 
 
 def create_app(

@@ -17,10 +17,11 @@ Rules:
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+from netmesh.addresses import is_ip
 
 PodKey = tuple[str, str]  # (namespace, name)
 
@@ -84,14 +85,6 @@ def _str(obj: dict[str, Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _condition(status: dict[str, Any], kind: str) -> bool:
     for cond in _list(status, "conditions"):
         if isinstance(cond, dict) and cond.get("type") == kind:
@@ -108,10 +101,10 @@ def parse_pod(obj: Any) -> PodInfo | None:
     ips: list[str] = []
     for entry in _list(status, "podIPs"):
         ip = _str(entry, "ip") if isinstance(entry, dict) else ""
-        if ip and _is_ip(ip) and ip not in ips:
+        if ip and is_ip(ip) and ip not in ips:
             ips.append(ip)
     primary = _str(status, "podIP")
-    if primary and _is_ip(primary) and primary not in ips:
+    if primary and is_ip(primary) and primary not in ips:
         ips.insert(0, primary)
     port = None
     for container in _list(spec, "containers"):
@@ -142,7 +135,7 @@ def parse_node(obj: Any) -> NodeInfo | None:
     for entry in _list(status, "addresses"):
         if isinstance(entry, dict) and entry.get("type") in NODE_ADDRESS_TYPES:
             ip = _str(entry, "address")
-            if _is_ip(ip) and ip not in addresses:
+            if is_ip(ip) and ip not in addresses:
                 addresses.append(ip)
     return NodeInfo(
         name=name,

@@ -6,11 +6,11 @@ Every field is a flag (``--report-ttl``) and an environment variable
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 
 from collector.judging import Criteria
-from netmesh.config import Problems, doc, valid_port
+from netmesh.addresses import is_ip
+from netmesh.config import Problems, doc, project, valid_port
 
 MODES = ("static", "kubernetes")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -175,7 +175,7 @@ class CollectorSettings:
     def __post_init__(self) -> None:
         p = Problems()
         p.check(self.mode in MODES, f"mode {self.mode!r}: one of {', '.join(MODES)}")
-        p.check(_is_ip(self.bind_address), f"bind_address {self.bind_address!r}: not an IP address")
+        p.check(is_ip(self.bind_address), f"bind_address {self.bind_address!r}: not an IP address")
         p.check(valid_port(self.port), f"port {self.port}: must be between 1 and 65535")
         p.check(self.report_ttl >= 1, f"report_ttl {self.report_ttl}: must be >= 1 s")
         p.check(
@@ -240,27 +240,6 @@ class CollectorSettings:
         p.raise_if_any("collector")
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def rca_criteria(settings: CollectorSettings) -> Criteria:
     """The RCA criteria from the settings (the RCA modules know nothing of flags)."""
-    return Criteria(
-        loss_ratio=settings.rca_loss_ratio,
-        retransmit_ratio=settings.rca_retransmit_ratio,
-        mss_bytes=settings.rca_mss_bytes,
-        bandwidth_fraction=settings.rca_bandwidth_fraction,
-        baseline_min_samples=settings.rca_baseline_min_samples,
-        ebpf_retransmits_per_second=settings.rca_ebpf_retransmits_per_second,
-        min_failing_paths=settings.rca_min_failing_paths,
-        min_peers=settings.rca_min_peers,
-        min_confidence=settings.rca_min_confidence,
-        min_lift=settings.rca_min_lift,
-        max_suspects=settings.rca_max_suspects,
-        cluster_wide_ratio=settings.rca_cluster_wide_ratio,
-    )
+    return project(settings, Criteria, prefix="rca_", defaults=("max_len",))

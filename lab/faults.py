@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import asdict, dataclass
 
 from lab.netns import shape, unshape
 from lab.shell import CommandError, in_ns, ok, run
 from lab.topology import LabNode
+from netmesh.units import parse_bitrate
 
 CHAIN = "NETMESH-LAB"
 
@@ -48,18 +48,16 @@ class Fault:
         return asdict(self)
 
 
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(bit|bps|b)?(?:/s)?\s*$", re.I)
+# The slowest rate a node can be shaped to, in bits per second.
+MIN_RATE = 8000
 
 
 def parse_rate(text: str) -> int:
-    """``200mbit``, ``200M``, ``1gbit``, ``500k`` → bits per second."""
-    m = _RATE.match(text)
-    if not m:
-        raise FaultError(f"rate {text!r}: use a value like 200mbit, 1gbit or 500k")
-    value = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2).lower()]
-    if value < 8000:
-        raise FaultError(f"rate {text!r}: below 8 kbit/s")
-    return int(value)
+    """``200mbit``, ``200M``, ``1gbit``, ``500k`` → bits per second (at least 8 kbit/s)."""
+    try:
+        return parse_bitrate(text, minimum=MIN_RATE)
+    except ValueError as exc:
+        raise FaultError(f"rate: {exc}") from None
 
 
 def parse_loss(text: str) -> float:

@@ -6,8 +6,10 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from agent.schedule import SETTINGS_NAMES, PlanSettings, cycle_slots
 from lab.faults import parse_rate
-from netmesh.config import Problems, doc
+from netmesh.config import Problems, doc, project
+from netmesh.wire import PROTOCOLS
 
 _PREFIX = re.compile(r"^[a-z][a-z0-9]{1,7}$")
 
@@ -82,10 +84,17 @@ class LabSettings:
         p.raise_if_any("lab")
 
     @property
-    def slot_seconds(self) -> float:
-        return self.test_duration + self.omit_seconds + self.guard_seconds
+    def plan(self) -> PlanSettings:
+        """The agents' test plan settings (they test every protocol, full mesh)."""
+        return project(
+            self, PlanSettings, rename=SETTINGS_NAMES, protocols=PROTOCOLS, defaults=("peers_k",)
+        )
 
-    def sweep_seconds(self, protocols: int = 2) -> float:
-        """One full sweep: N-1 rounds x protocols x sub-slots."""
-        subs = 1 if self.concurrency <= 0 else -(-self.nodes // self.concurrency)
-        return (self.nodes - 1) * protocols * subs * self.slot_seconds
+    @property
+    def slot_seconds(self) -> float:
+        return self.plan.slot_seconds
+
+    def sweep_seconds(self) -> float:
+        """One full sweep of the agents' plan: every pair and protocol once."""
+        plan = self.plan
+        return cycle_slots(self.nodes, plan) * plan.slot_seconds

@@ -7,7 +7,8 @@ text lives in its metadata (``field(metadata=doc("..."))``) so that ``--help``,
 the README table and the manifests test all read one source.
 
 The environment is passed in explicitly (``environ=``): only a service's
-``__main__`` reads ``os.environ``.
+``__main__`` reads ``os.environ``. ``project`` builds a component's options
+dataclass from a service's settings by field name.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import argparse
 import dataclasses
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 ENV_PREFIX = "NETMESH_"
@@ -167,6 +168,51 @@ def build(
             + ", ".join(f"{m} (or {env_name(m[2:].replace('-', '_'))})" for m in missing)
         )
     return cls(**values)
+
+
+def project(
+    settings: object,
+    target: type[T],
+    /,
+    *,
+    prefix: str = "",
+    rename: Mapping[str, str] | None = None,
+    defaults: Collection[str] = (),
+    **overrides: Any,
+) -> T:
+    """Build ``target``, a dataclass of one component's options, from a service's settings.
+
+    Each of the target's fields takes, in this order: the keyword override of
+    that name; the target's default if the field is listed in ``defaults``;
+    the settings attribute ``rename[field]``, else ``prefix + field``
+    (properties count). Anything else is a TypeError, as is a name in
+    ``defaults`` or the overrides that is no field of the target: a setting
+    renamed later must not leave an option silently at its default.
+    ``rename`` may be one map shared by several targets: names in it that
+    are no field of this one are ignored.
+    """
+    rename = rename or {}
+    names = [f.name for f in fields_of(target)]
+    unknown = sorted((set(defaults) | set(overrides)) - set(names))
+    if unknown:
+        raise TypeError(f"{target.__name__} has no field {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    missing = []
+    for name in names:
+        source = rename.get(name, prefix + name)
+        if name in overrides:
+            values[name] = overrides[name]
+        elif name in defaults:
+            continue
+        elif hasattr(settings, source):
+            values[name] = getattr(settings, source)
+        else:
+            missing.append(f"{name} (no setting {source})")
+    if missing:
+        raise TypeError(
+            f"{target.__name__} from {type(settings).__name__}: nothing for {', '.join(missing)}"
+        )
+    return target(**values)
 
 
 class Problems:

@@ -6,11 +6,14 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.daemon import TestLoop, start_window
+from agent.daemon import TestLoop, client_options, plan_settings, server_options, start_window
 from agent.iperf import TestId, failed
 from agent.runner import ClientOptions
 from agent.schedule import PlanSettings
+from agent.server import ServerOptions
+from agent.settings import AgentSettings
 from agent.state import AgentState
+from netmesh.config import load
 from netmesh.wire import Member, MemberList, TestResult, Transport
 
 A = Member(name="a", address="10.0.0.1")
@@ -118,3 +121,43 @@ def test_liveness_checks_keep_out_of_test_starts() -> None:
     assert start_window(ps, 3000.75) == 0.0
     assert start_window(ps, 3002.0) == 0.0
     assert start_window(ps, 3002.9) == pytest.approx(0.1 + 0.7)  # just before the next slot
+
+
+def test_options_from_settings() -> None:
+    s = load(
+        AgentSettings,
+        ["--bind-address", "0.0.0.0", "--advertise-address", "10.0.0.9", "--protocols", "udp,tcp"],
+        {
+            "NETMESH_NODE_NAME": "a",
+            "NETMESH_TEST_DURATION": "4",
+            "NETMESH_OMIT_SECONDS": "2",
+            "NETMESH_GUARD_SECONDS": "1.5",
+            "NETMESH_CONCURRENCY": "3",
+            "NETMESH_PEERS_K": "2",
+            "NETMESH_UDP_BITRATE": "20M",
+            "NETMESH_IPERF3_BINARY": "/opt/iperf3",
+            "NETMESH_IPERF3_PORT": "5301",
+            "NETMESH_SERVER_CHECK_INTERVAL": "0.5",
+            "NETMESH_SERVER_CHECK_TIMEOUT": "0.25",
+            "NETMESH_CONNECT_TIMEOUT": "2",
+        },
+    )
+    assert plan_settings(s) == PlanSettings(
+        duration=4, omit=2, guard=1.5, protocols=("tcp", "udp"), concurrency=3, peers_k=2
+    )
+    assert client_options(s) == ClientOptions(
+        binary="/opt/iperf3",
+        duration=4,
+        omit=2,
+        udp_bitrate=20_000_000,
+        connect_timeout=2.0,
+        bind_address="10.0.0.9",
+    )
+    assert server_options(s) == ServerOptions(
+        binary="/opt/iperf3",
+        bind_address="0.0.0.0",
+        port=5301,
+        check_interval=0.5,
+        check_timeout=0.25,
+        max_busy=2 * 7.5 + 2,
+    )

@@ -1,4 +1,4 @@
-"""The retransmission probe without a kernel: folding, filter, checks, draining, loop, metrics.
+"""The retransmission probe without a kernel: port range, filter, checks, draining, loop, metrics.
 
 The real BPF program runs in tests/e2e/test_probe.py.
 """
@@ -32,7 +32,6 @@ from agent.probe_logic import (
     decode_key,
     filter_macros,
     find_kernel_headers,
-    fold_port,
     parse_cidrs,
     parse_port_range,
     privilege_problem,
@@ -44,36 +43,10 @@ from agent.state import AgentState
 from netmesh.config import SettingsError, load
 from netmesh.wire import Member, ProbeStatus, RetransmitFlow, parse_report
 
-EPH = (32768, 60999)
 A, B = ("10.203.0.1", "10.203.0.2")
 
 
-# --------------------------------------------------------------------------- folding
-
-
-@pytest.mark.parametrize(
-    ("local", "remote", "folded"),
-    [
-        (45000, 5201, 5201),  # we are the client: keep the server's port
-        (5201, 45000, 5201),  # we are the server: keep ours
-        (22, 443, 22),  # neither ephemeral: the lower
-        (40000, 50000, 40000),  # both ephemeral: the lower
-        (60999, 32768, 32768),  # range bounds are inclusive
-        (32767, 61000, 32767),
-    ],
-)
-def test_fold_port(local: int, remote: int, folded: int) -> None:
-    assert fold_port(local, remote, EPH) == folded
-
-
-@given(st.integers(1, 65535), st.integers(1, 65535))
-def test_fold_port_keeps_one_of_the_ports_and_never_an_ephemeral_one_when_avoidable(
-    local: int, remote: int
-) -> None:
-    folded = fold_port(local, remote, EPH)
-    assert folded in (local, remote)
-    if (EPH[0] <= local <= EPH[1]) != (EPH[0] <= remote <= EPH[1]):
-        assert not EPH[0] <= folded <= EPH[1]
+# --------------------------------------------------------------------------- port range
 
 
 def test_parse_port_range() -> None:
@@ -82,12 +55,6 @@ def test_parse_port_range() -> None:
         parse_port_range("60999")
     with pytest.raises(ValueError, match="not a port range"):
         parse_port_range("9 1")
-
-
-def test_fold_in_c_matches_python() -> None:
-    c = SOURCE_PATH.read_text()
-    assert "fold_port(u16 lport, u16 rport)" in c
-    assert "NETMESH_EPH_LOW" in c
 
 
 # --------------------------------------------------------------------------- filter
@@ -548,8 +515,15 @@ def test_probe_settings(tmp_path: pathlib.Path) -> None:
     rng = tmp_path / "range"
     rng.write_text("40000 50000\n")
     cfg = probe_config(s, port_range_file=str(rng))
-    assert cfg.ephemeral_ports == (40000, 50000)
-    assert cfg.local_cidrs == parse_cidrs(["10.203.0.1/32", "fd00::/64"])
+    assert cfg == ProbeConfig(
+        mode="tracepoint",
+        map_size=16,
+        local_cidrs=parse_cidrs(["10.203.0.1/32", "fd00::/64"]),
+        series_cap=1000,
+        interval=5.0,
+        print_source=True,
+        ephemeral_ports=(40000, 50000),
+    )
     defaults = load(AgentSettings, [], BASE)
     assert (defaults.probe_mode, defaults.probe_map_size) == ("auto", 8192)
 

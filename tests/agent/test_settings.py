@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.settings import AgentSettings, parse_bitrate, parse_peers
+from agent.settings import AgentSettings, parse_peers
 from netmesh.config import SettingsError, load
+from netmesh.units import parse_bitrate
 from netmesh.wire import Member
 
 BASE = {"NETMESH_NODE_NAME": "node-1", "NETMESH_BIND_ADDRESS": "10.0.0.1"}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from collector.__main__ import main
-from collector.settings import CollectorSettings
+from collector.judging import Criteria
+from collector.settings import CollectorSettings, rca_criteria
 from netmesh.config import SettingsError, load, settings_table
 
 
@@ -74,3 +75,25 @@ def test_every_field_documented() -> None:
 def test_main_kubernetes_mode_without_config_says_why(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--mode", "kubernetes", "--kubeconfig", "/nonexistent/kubeconfig"]) == 2
     assert "cannot configure the Kubernetes client from /nonexistent" in capsys.readouterr().err
+
+
+def test_rca_criteria_from_settings() -> None:
+    s = load(
+        CollectorSettings,
+        ["--rca-loss-ratio", "0.1", "--rca-min-peers", "3", "--rca-baseline-samples", "20"],
+        {"NETMESH_RCA_BASELINE_MIN_SAMPLES": "5", "NETMESH_RCA_MIN_LIFT": "1.5"},
+    )
+    assert rca_criteria(s) == Criteria(
+        loss_ratio=0.1,
+        retransmit_ratio=0.02,
+        mss_bytes=1448,
+        bandwidth_fraction=0.5,
+        baseline_min_samples=5,
+        ebpf_retransmits_per_second=10.0,
+        min_failing_paths=2,
+        min_peers=3,
+        min_confidence=0.5,
+        min_lift=1.5,
+        max_suspects=3,
+        cluster_wide_ratio=0.5,
+    )

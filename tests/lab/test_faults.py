@@ -31,6 +31,13 @@ def test_parse_rate_rejects(text: str) -> None:
         parse_rate(text)
 
 
+def test_parse_rate_says_why() -> None:
+    with pytest.raises(FaultError, match=r"rate: 'fast' is not a rate like 100M"):
+        parse_rate("fast")
+    with pytest.raises(FaultError, match=r"rate: '10' is below the minimum of 8000 bit/s"):
+        parse_rate("10")
+
+
 def test_parse_loss_and_delay() -> None:
     assert parse_loss("5%") == pytest.approx(0.05)
     assert parse_loss("0.2") == pytest.approx(0.2)
@@ -70,7 +77,11 @@ def test_topology_addresses_and_names() -> None:
 def test_lab_settings_validation() -> None:
     s = load(LabSettings, ["--nodes", "6", "--baseline-rate", "500mbit"], {})
     assert s.nodes == 6 and s.baseline_rate == 500_000_000
+    assert s.slot_seconds == 3.0
     assert s.sweep_seconds() == 5 * 2 * 3.0
+    capped = load(LabSettings, ["--nodes", "6", "--concurrency", "4", "--omit-seconds", "1"], {})
+    assert capped.slot_seconds == 4.0
+    assert capped.sweep_seconds() == 5 * 2 * 2 * 4.0  # rounds x protocols x sub-slots
     with pytest.raises(SettingsError, match="private"):
         load(LabSettings, ["--subnet", "1.2.3.0/24"], {})
     with pytest.raises(SettingsError, match="nodes 1"):
