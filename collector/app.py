@@ -152,9 +152,9 @@ def _node_resolver(state: CollectorState) -> Callable[[str], str | None]:
     def resolve(ip: str) -> str | None:
         who = state.resolve(ip)
         if who.kind == "node":
-            return who.pod
+            return who.name
         if who.kind == "pod":
-            info = state.pod_map.pods.get((who.namespace, who.pod))
+            info = state.pod_map.pods.get((who.namespace, who.name))
             return info.node if info is not None and info.node else None
         return None
 

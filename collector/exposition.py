@@ -165,14 +165,14 @@ def render_retransmits(
     other += sum(count for _, count in folded)
     lines = [
         f"{cat.RETRANSMITS.name}"
-        f"{labels(RETRANSMIT_LABELS, (node, s.namespace, s.pod, d.namespace, d.pod, str(port)))}"
+        f"{labels(RETRANSMIT_LABELS, (node, s.namespace, s.name, d.namespace, d.name, str(port)))}"
         f" {count}\n"
         for (s, d, port), count in sorted(shown, key=lambda kv: _order(kv[0]))
     ]
     if has_other:
         other_labels = labels(
             RETRANSMIT_LABELS,
-            (node, OTHER.namespace, OTHER.pod, OTHER.namespace, OTHER.pod, "other"),
+            (node, OTHER.namespace, OTHER.name, OTHER.namespace, OTHER.name, "other"),
         )
         lines.append(f"{cat.RETRANSMITS.name}{other_labels} {other}\n")
     return RetransmitBlock(
@@ -186,7 +186,7 @@ def render_retransmits(
 
 def _order(key: FlowKey) -> tuple[str, str, str, str, int]:
     s, d, port = key
-    return (s.namespace, s.pod, d.namespace, d.pod, port)
+    return (s.namespace, s.name, d.namespace, d.name, port)
 
 
 # --------------------------------------------------------------------------- merging

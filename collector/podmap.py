@@ -56,14 +56,19 @@ class NodeInfo:
 
 
 class Identity(NamedTuple):
-    """Who an IP is: kind is pod, node, ip (unknown) or other (the overflow bucket).
+    """Who an IP is, by ``kind``:
+
+    - ``pod``: ``namespace``/``name`` of the pod;
+    - ``node``: ``name`` is the node's name (a node IP or a hostNetwork pod's);
+    - ``ip``: unknown, ``name`` is the IP itself;
+    - ``other``: the overflow bucket past a series cap.
 
     A NamedTuple, not a frozen dataclass: resolving every flow of 5,000 agents
     builds ~15,000 of these per pass, and a frozen dataclass costs ~5x more to make.
     """
 
-    namespace: str
-    pod: str
+    namespace: str  # the pod's namespace; "" for every other kind
+    name: str
     kind: str
 
 

@@ -69,7 +69,8 @@ class MetricFamily:
         return f"# HELP {self.name} {help_text}\n# TYPE {self.name} {self.type}\n".encode()
 
 
-def _gauge(
+def _metric(
+    kind: MetricType,
     name: str,
     help_text: str,
     *,
@@ -78,19 +79,7 @@ def _gauge(
     exposed_by: frozenset[Endpoint] = COLLECTOR_ONLY,
     collector_labels: tuple[str, ...] = (),
 ) -> MetricFamily:
-    return MetricFamily(name, "gauge", unit, help_text, labels, exposed_by, collector_labels)
-
-
-def _counter(
-    name: str,
-    help_text: str,
-    *,
-    unit: str = "",
-    labels: tuple[str, ...] = (),
-    exposed_by: frozenset[Endpoint] = COLLECTOR_ONLY,
-    collector_labels: tuple[str, ...] = (),
-) -> MetricFamily:
-    return MetricFamily(name, "counter", unit, help_text, labels, exposed_by, collector_labels)
+    return MetricFamily(name, kind, unit, help_text, labels, exposed_by, collector_labels)
 
 
 # --------------------------------------------------------------------------- paths
@@ -109,7 +98,7 @@ ValueOf = Callable[[TestResult], float | None]
 
 
 def _path(name: str, help_text: str, unit: str = "") -> MetricFamily:
-    return _gauge(name, help_text, unit=unit, labels=PATH_LABELS, exposed_by=BOTH)
+    return _metric("gauge", name, help_text, unit=unit, labels=PATH_LABELS, exposed_by=BOTH)
 
 
 # Gauges describing the latest test of a path (value None = no sample for this result).
@@ -194,7 +183,8 @@ PATH_FAMILIES = tuple(f for f, _ in PATH_GAUGES)
     PATH_DURATION,
 ) = PATH_FAMILIES
 
-PATH_TESTS = _counter(
+PATH_TESTS = _metric(
+    "counter",
     "netmesh_path_tests_total",
     "Tests run on the path, by result (ok, busy, refused, unreachable, timeout, ...).",
     labels=(*PATH_LABELS, "result"),
@@ -207,11 +197,11 @@ ReportValue = Callable[[Report], float | None]
 
 
 def _health_gauge(name: str, help_text: str, unit: str = "") -> MetricFamily:
-    return _gauge(name, help_text, unit=unit, exposed_by=BOTH, collector_labels=NODE)
+    return _metric("gauge", name, help_text, unit=unit, exposed_by=BOTH, collector_labels=NODE)
 
 
 def _health_counter(name: str, help_text: str) -> MetricFamily:
-    return _counter(name, help_text, exposed_by=BOTH, collector_labels=NODE)
+    return _metric("counter", name, help_text, exposed_by=BOTH, collector_labels=NODE)
 
 
 SERVER_UP = _health_gauge(
@@ -247,7 +237,8 @@ PROBE_EVICTIONS = _health_counter(
     "netmesh_agent_probe_map_evictions_total",
     "Flows the kernel evicted from the agent's full eBPF retransmission map.",
 )
-PROBE_UP = _gauge(
+PROBE_UP = _metric(
+    "gauge",
     "netmesh_agent_probe_up",
     "1 if the agent's eBPF retransmission probe is attached; mode = tracepoint, kprobe or "
     "none; reason says why not.",
@@ -272,25 +263,29 @@ HEALTH: tuple[tuple[MetricFamily, ReportValue], ...] = (
 
 # --------------------------------------------------------------------------- agent only
 
-COLLECTOR_UP = _gauge(
+COLLECTOR_UP = _metric(
+    "gauge",
     "netmesh_agent_collector_up",
     "1 if the agent's latest report reached the collector.",
     exposed_by=AGENT_ONLY,
 )
-REPORTS_SENT = _counter(
+REPORTS_SENT = _metric(
+    "counter",
     "netmesh_agent_reports_total",
     "Reports the agent pushed to the collector, by result (ok, unreachable, rejected, "
     "bad_response).",
     labels=("result",),
     exposed_by=AGENT_ONLY,
 )
-AGENT_TASK_FAILURES = _counter(
+AGENT_TASK_FAILURES = _metric(
+    "counter",
     "netmesh_agent_task_failures_total",
     "Background task crashes in the agent (each restarted), by task.",
     labels=("task",),
     exposed_by=AGENT_ONLY,
 )
-FLOW_RETRANSMITS = _counter(
+FLOW_RETRANSMITS = _metric(
+    "counter",
     "netmesh_tcp_flow_retransmits_total",
     "TCP retransmissions this node's kernel counted, by endpoint pair with raw addresses; "
     "port is the service port (ephemeral side folded); beyond the series cap: 'other'.",
@@ -300,25 +295,29 @@ FLOW_RETRANSMITS = _counter(
 
 # --------------------------------------------------------------------------- collector: agents
 
-AGENT_UP = _gauge(
+AGENT_UP = _metric(
+    "gauge",
     "netmesh_agent_up",
     "1 if the agent reported within the stale time, 0 if it is late or a member that never "
     "reported; gone after the report TTL.",
     labels=NODE,
 )
-REPORT_AGE = _gauge(
+REPORT_AGE = _metric(
+    "gauge",
     "netmesh_agent_report_age_seconds",
     "Seconds since the agent's latest report.",
     unit="seconds",
     labels=NODE,
 )
-SERIES_DROPPED = _gauge(
+SERIES_DROPPED = _metric(
+    "gauge",
     "netmesh_agent_series_dropped",
     "Series of the agent's latest report left out by the per-agent caps "
     "(kind=path: dropped; kind=retransmit: folded into the 'other' bucket).",
     labels=(*NODE, "kind"),
 )
-RETRANSMITS = _counter(
+RETRANSMITS = _metric(
+    "counter",
     "netmesh_tcp_retransmits_total",
     "TCP retransmissions the node's kernel counted, by endpoint pair (ephemeral ports folded); "
     "pods by namespace/name, hostNetwork and node IPs by node name, unknown IPs raw.",
@@ -327,99 +326,125 @@ RETRANSMITS = _counter(
 
 # --------------------------------------------------------------------------- collector itself
 
-COLLECTOR_REPORTS = _counter(
+COLLECTOR_REPORTS = _metric(
+    "counter",
     "netmesh_collector_reports_total",
     "Reports received, by result (accepted or the reason for rejecting it).",
     labels=("result",),
 )
-COLLECTOR_AGENTS = _gauge("netmesh_collector_agents", "Agents whose latest report is kept.")
-COLLECTOR_MEMBERS = _gauge(
-    "netmesh_collector_members", "Nodes in the member list handed to agents."
+COLLECTOR_AGENTS = _metric(
+    "gauge", "netmesh_collector_agents", "Agents whose latest report is kept."
 )
-COLLECTOR_EPOCH = _gauge("netmesh_collector_member_epoch", "Epoch of the current member list.")
-COLLECTOR_EXPIRED = _counter(
+COLLECTOR_MEMBERS = _metric(
+    "gauge", "netmesh_collector_members", "Nodes in the member list handed to agents."
+)
+COLLECTOR_EPOCH = _metric(
+    "gauge", "netmesh_collector_member_epoch", "Epoch of the current member list."
+)
+COLLECTOR_EXPIRED = _metric(
+    "counter",
     "netmesh_collector_expired_agents_total",
     "Agents dropped because their latest report was older than the TTL.",
 )
-WATCH_UP = _gauge(
+WATCH_UP = _metric(
+    "gauge",
     "netmesh_collector_watch_up",
     "1 while the list-then-watch of a resource is streaming, 0 while it backs off.",
     labels=("resource",),
 )
-WATCH_RESTARTS = _counter(
+WATCH_RESTARTS = _metric(
+    "counter",
     "netmesh_collector_watch_restarts_total",
     "Watches started again, by resource and reason (closed, gone = 410 re-list, error).",
     labels=("resource", "reason"),
 )
-POD_MAP_PODS = _gauge("netmesh_collector_pod_map_pods", "Pods in the pod map.")
-POD_MAP_NODES = _gauge("netmesh_collector_pod_map_nodes", "Nodes in the pod map.")
-POD_MAP_IPS = _gauge("netmesh_collector_pod_map_ips", "IP addresses the pod map resolves.")
-BLOCK_RENDERS = _counter(
+POD_MAP_PODS = _metric("gauge", "netmesh_collector_pod_map_pods", "Pods in the pod map.")
+POD_MAP_NODES = _metric("gauge", "netmesh_collector_pod_map_nodes", "Nodes in the pod map.")
+POD_MAP_IPS = _metric(
+    "gauge", "netmesh_collector_pod_map_ips", "IP addresses the pod map resolves."
+)
+BLOCK_RENDERS = _metric(
+    "counter",
     "netmesh_collector_block_renders_total",
     "Agent exposition fragments rendered, by part (path on each report, retransmit also "
     "when a named pod changes).",
     labels=("part",),
 )
-RENDER_SECONDS = _gauge(
+RENDER_SECONDS = _metric(
+    "gauge",
     "netmesh_collector_render_seconds",
     "Time the previous /metrics render took on the event loop.",
     unit="seconds",
 )
-COLLECTOR_TASK_FAILURES = _counter(
+COLLECTOR_TASK_FAILURES = _metric(
+    "counter",
     "netmesh_collector_task_failures_total",
     "Background task crashes in the collector (each restarted), by task.",
     labels=("task",),
 )
-GC_FULL = _counter(
+GC_FULL = _metric(
+    "counter",
     "netmesh_collector_gc_full_collections_total",
     "Full garbage collections the collector ran on its timer (gc_full_interval).",
 )
-GC_FULL_SECONDS = _counter(
+GC_FULL_SECONDS = _metric(
+    "counter",
     "netmesh_collector_gc_full_seconds_total",
     "Time spent in timed full garbage collections (the event loop waits meanwhile).",
     unit="seconds",
 )
-GC_FULL_LAST = _gauge(
+GC_FULL_LAST = _metric(
+    "gauge",
     "netmesh_collector_gc_full_last_seconds",
     "Duration of the latest timed full garbage collection.",
     unit="seconds",
 )
-COLLECTOR_START_TIME = _gauge(
-    "netmesh_collector_start_time_seconds", "Unix time the collector started.", unit="seconds"
+COLLECTOR_START_TIME = _metric(
+    "gauge",
+    "netmesh_collector_start_time_seconds",
+    "Unix time the collector started.",
+    unit="seconds",
 )
 
 # --------------------------------------------------------------------------- root cause
 
-RCA_SUSPECT_SCORE = _gauge(
+RCA_SUSPECT_SCORE = _metric(
+    "gauge",
     "netmesh_rca_suspect_score",
     "Root-cause analysis: how strongly the node is associated with the failing paths (0-1; "
     "confidence of {FAIL} -> {node} times its best {node} -> {FAIL} rule, 0 unless lift > 1).",
     labels=NODE,
 )
-RCA_SUSPECT = _gauge(
+RCA_SUSPECT = _metric(
+    "gauge",
     "netmesh_rca_suspect",
     "1 if the latest root-cause analysis names the node as a suspect, else 0.",
     labels=NODE,
 )
-RCA_PATH_FAILING = _gauge(
+RCA_PATH_FAILING = _metric(
+    "gauge",
     "netmesh_rca_path_failing",
     "1 for each path whose latest test the root-cause analysis judged FAIL (the one "
     "definition of a bad path, which the alert rules use); no series while the path passes.",
     labels=PATH_LABELS,
 )
-RCA_FAILING_PATHS = _gauge(
+RCA_FAILING_PATHS = _metric(
+    "gauge",
     "netmesh_rca_failing_paths",
     "Path tests (latest per path and protocol) the root-cause analysis judged FAIL.",
 )
-RCA_PATHS = _gauge(
+RCA_PATHS = _metric(
+    "gauge",
     "netmesh_rca_paths",
     "Path tests (latest per path and protocol) the root-cause analysis judged.",
 )
-RCA_CLUSTER_WIDE = _gauge(
+RCA_CLUSTER_WIDE = _metric(
+    "gauge",
     "netmesh_rca_cluster_wide",
     "1 if the latest root-cause analysis says cluster-wide (most paths fail, no node explains it).",
 )
-RCA_SECONDS = _gauge(
+RCA_SECONDS = _metric(
+    "gauge",
     "netmesh_rca_duration_seconds",
     "Time the latest root-cause analysis took.",
     unit="seconds",

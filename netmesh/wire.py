@@ -31,10 +31,32 @@ from an earlier collector never matches by accident.
 from __future__ import annotations
 
 import ipaddress
-import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal
+
+from netmesh.jsonreader import JsonReader, WireError
+
+__all__ = [  # WireError is the wire format's error, raised by the reader
+    "PROTOCOLS",
+    "RESULTS",
+    "SCHEMA_VERSION",
+    "AgentHealth",
+    "Member",
+    "MemberList",
+    "ProbeStatus",
+    "Report",
+    "RetransmitFlow",
+    "TestCount",
+    "TestResult",
+    "Transport",
+    "WireError",
+    "parse_member_list",
+    "parse_member_response",
+    "parse_report",
+    "parse_test_result",
+    "sorted_members",
+]
 
 SCHEMA_VERSION = 1
 
@@ -52,16 +74,11 @@ RESULTS: tuple[str, ...] = (
     "error",  # any other iperf3 error (message says which)
 )
 
-MAX_NAME = 253  # a DNS subdomain, like a Kubernetes node name
 MAX_MESSAGE = 512
 MAX_RESULTS = 4096
 MAX_TEST_COUNTERS = 4096 * len(RESULTS)
 MAX_RETRANSMIT_FLOWS = 4096
 MAX_MEMBERS = 100_000
-
-
-class WireError(ValueError):
-    """Input that does not follow the wire format; the message says what and where."""
 
 
 @dataclass(frozen=True, kw_only=True, order=True)
@@ -194,95 +211,21 @@ class MemberList:
 # --------------------------------------------------------------------------- parsing
 
 
-class _Reader:
-    """Typed access to one JSON object, naming the path of every problem."""
-
-    def __init__(self, obj: Any, path: str) -> None:
-        if not isinstance(obj, dict):
-            raise WireError(f"{path or 'body'}: expected an object, got {_kind(obj)}")
-        self.obj = cast(dict[str, Any], obj)
-        self.path = path
-
-    def _at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def get(self, key: str, default: Any = ...) -> Any:
-        if key not in self.obj:
-            if default is ...:
-                raise WireError(f"{self._at(key)}: missing")
-            return default
-        return self.obj[key]
-
-    def string(self, key: str, *, max_len: int = MAX_NAME, allow_empty: bool = False) -> str:
-        value = self.get(key)
-        if not isinstance(value, str):
-            raise WireError(f"{self._at(key)}: expected a string, got {_kind(value)}")
-        if not value and not allow_empty:
-            raise WireError(f"{self._at(key)}: must not be empty")
-        if len(value) > max_len:
-            raise WireError(f"{self._at(key)}: longer than {max_len} characters")
-        return value
-
-    def integer(self, key: str, *, low: int = 0, high: int = 2**63 - 1, default: Any = ...) -> int:
-        value = self.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise WireError(f"{self._at(key)}: expected an integer, got {_kind(value)}")
-        if not low <= value <= high:
-            raise WireError(f"{self._at(key)}: {value} is outside [{low}, {high}]")
-        return value
-
-    def number(self, key: str, *, high: float = math.inf, default: Any = ...) -> float:
-        value = self.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise WireError(f"{self._at(key)}: expected a number, got {_kind(value)}")
-        number = float(value)
-        if not math.isfinite(number) or number < 0:
-            raise WireError(f"{self._at(key)}: must be a finite non-negative number")
-        if number > high:
-            raise WireError(f"{self._at(key)}: {number} is above {high}")
-        return number
-
-    def optional_number(self, key: str, *, high: float = math.inf) -> float | None:
-        if self.get(key, None) is None:
-            return None
-        return self.number(key, high=high)
-
-    def optional_integer(self, key: str) -> int | None:
-        if self.get(key, None) is None:
-            return None
-        return self.integer(key)
-
-    def items(self, key: str, *, limit: int, default: Any = ...) -> list[Any]:
-        value = self.get(key, default)
-        if not isinstance(value, list):
-            raise WireError(f"{self._at(key)}: expected a list, got {_kind(value)}")
-        if len(value) > limit:
-            raise WireError(f"{self._at(key)}: {len(value)} entries, at most {limit} allowed")
-        return value
-
-    def child(self, key: str, index: int | None = None) -> str:
-        return self._at(key) if index is None else f"{self._at(key)}[{index}]"
-
-
-def _kind(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _protocol(reader: _Reader, key: str = "protocol") -> Transport:
+def _protocol(reader: JsonReader, key: str = "protocol") -> Transport:
     value = reader.string(key, max_len=8)
     if value not in PROTOCOLS:
         raise WireError(f"{reader.child(key)}: unknown protocol {value!r} (tcp or udp)")
     return value
 
 
-def _result_name(reader: _Reader, key: str = "result") -> str:
+def _result_name(reader: JsonReader, key: str = "result") -> str:
     value = reader.string(key, max_len=16)
     if value not in RESULTS:
         raise WireError(f"{reader.child(key)}: unknown result {value!r}")
     return value
 
 
-def _address(reader: _Reader, key: str) -> str:
+def _address(reader: JsonReader, key: str) -> str:
     value = reader.string(key, max_len=64)
     try:
         ipaddress.ip_address(value)
@@ -292,7 +235,7 @@ def _address(reader: _Reader, key: str) -> str:
 
 
 def parse_test_result(obj: Any, path: str = "result") -> TestResult:
-    r = _Reader(obj, path)
+    r = JsonReader(obj, path)
     return TestResult(
         source=r.string("source"),
         destination=r.string("destination"),
@@ -321,7 +264,7 @@ def parse_report(obj: Any) -> Report:
     reporting node only, one result per path and one counter per path and result.
     """
     _check_text(obj)
-    r = _Reader(obj, "")
+    r = JsonReader(obj, "")
     schema = r.get("schema")
     if schema != SCHEMA_VERSION:
         raise WireError(
@@ -339,7 +282,7 @@ def parse_report(obj: Any) -> Report:
             )
     tests = []
     for i, item in enumerate(r.items("tests", limit=MAX_TEST_COUNTERS, default=[])):
-        t = _Reader(item, r.child("tests", i))
+        t = JsonReader(item, r.child("tests", i))
         tests.append(
             TestCount(
                 destination=t.string("destination"),
@@ -350,7 +293,7 @@ def parse_report(obj: Any) -> Report:
         )
     flows = []
     for i, item in enumerate(r.items("retransmits", limit=MAX_RETRANSMIT_FLOWS, default=[])):
-        f = _Reader(item, r.child("retransmits", i))
+        f = JsonReader(item, r.child("retransmits", i))
         local = f.string("local", max_len=64)
         remote = f.string("remote", max_len=64)
         if local != "other":
@@ -367,7 +310,7 @@ def parse_report(obj: Any) -> Report:
     agent_obj = r.get("agent", None)
     agent = AgentHealth()
     if agent_obj is not None:
-        a = _Reader(agent_obj, "agent")
+        a = JsonReader(agent_obj, "agent")
         agent = AgentHealth(
             iperf3_server_up=a.integer("iperf3_server_up", high=1, default=0),
             iperf3_server_restarts=a.integer("iperf3_server_restarts", default=0),
@@ -379,7 +322,7 @@ def parse_report(obj: Any) -> Report:
     probe_obj = r.get("probe", None)
     probe = None
     if probe_obj is not None:
-        p = _Reader(probe_obj, "probe")
+        p = JsonReader(probe_obj, "probe")
         probe = ProbeStatus(
             mode=p.string("mode", max_len=16),
             up=p.integer("up", high=1),
@@ -440,7 +383,7 @@ def _check_unique(report: Report) -> None:
 def parse_member_response(obj: Any, current: MemberList) -> MemberList:
     """The member list a report's response gives: a new list, or ``current`` when unchanged."""
     if isinstance(obj, dict) and "unchanged" in obj:
-        r = _Reader(obj, "")
+        r = JsonReader(obj, "")
         if obj["unchanged"] is not True:
             raise WireError("unchanged: expected true")
         epoch = r.integer("epoch")
@@ -452,10 +395,10 @@ def parse_member_response(obj: Any, current: MemberList) -> MemberList:
 
 def parse_member_list(obj: Any) -> MemberList:
     """Validate a full member list (the collector's response to a report)."""
-    r = _Reader(obj, "")
+    r = JsonReader(obj, "")
     members = []
     for i, item in enumerate(r.items("members", limit=MAX_MEMBERS)):
-        m = _Reader(item, r.child("members", i))
+        m = JsonReader(item, r.child("members", i))
         members.append(
             Member(
                 name=m.string("name"),

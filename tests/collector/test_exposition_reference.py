@@ -97,7 +97,7 @@ class _Reference(Collector):
                     other += f.count
                     continue
                 s, d = state.resolve(f.local), state.resolve(f.remote)
-                key = (s.namespace, s.pod, d.namespace, d.pod, str(f.port))
+                key = (s.namespace, s.name, d.namespace, d.name, str(f.port))
                 pairs[key] = pairs.get(key, 0.0) + f.count
             for key, count in pairs.items():
                 retransmits.add_metric([name, *key], count)
