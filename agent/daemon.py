@@ -12,7 +12,9 @@ from typing import Protocol as TypingProtocol
 from aiohttp import web
 
 from agent.http import create_app
+from agent.light import LightOptions, LightTier
 from agent.metrics import make_registry
+from agent.netinfo import interface_mtu, interface_of
 from agent.probe import Probe, probe_config
 from agent.reporter import Reporter
 from agent.runner import ClientOptions, run_test
@@ -171,6 +173,21 @@ def start_window(settings: PlanSettings, now: float) -> float:
     return end - into if into < end else 0.0
 
 
+def light_options(settings: AgentSettings) -> LightOptions:
+    mtu = settings.light_mtu
+    if mtu == 0:
+        ifname = interface_of(settings.address)
+        mtu = (interface_mtu(ifname) if ifname else None) or 1500
+    return project(
+        settings,
+        LightOptions,
+        prefix="light_",
+        rename={"port": "light_port", "window": "light_window"},
+        defaults=("grace", "size", "tick"),
+        mtu=mtu if settings.light_mtu_interval > 0 else 0,
+    )
+
+
 def initial_members(settings: AgentSettings) -> MemberList:
     members = {m.name: m for m in settings.static_peers}
     members[settings.node_name] = settings.me
@@ -214,6 +231,10 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
         ("tests", loop.run),
         ("probe", probe.run),
     ]
+    if settings.light_port:
+        light = LightTier(light_options(settings), settings.me, lambda: state.members)
+        state.light = light.status
+        work.append(("light", light.run))
     if settings.collector_url:
         reporter = Reporter(
             state,

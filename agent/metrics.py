@@ -70,6 +70,16 @@ class AgentCollector(Collector):
                     for f in s.retransmits
                 ),
             )
+        if report.light is not None:
+            light = report.light
+            yield family(cat.LIGHT_UP, [((light.reason,), float(light.up))])
+            for fam, value_of_path in cat.LIGHT_GAUGES:
+                light_rows: list[tuple[tuple[str, ...], float]] = []
+                for lp in light.paths:
+                    value = value_of_path(lp)
+                    if value is not None:
+                        light_rows.append(((me, lp.destination), value))
+                yield family(fam, light_rows)
         yield family(cat.COLLECTOR_UP, [((), float(s.collector_up))])
         yield family(cat.REPORTS_SENT, (((r,), n) for r, n in sorted(s.reports.items())))
         yield family(

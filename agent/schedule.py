@@ -16,6 +16,12 @@ inside the round loop so both protocols of a pair run back to back. With a
 cluster-wide concurrency cap C, each (round, protocol) is split into
 ceil(N / C) sub-slots and only ring positions ``s*C ... s*C + C - 1`` run in
 sub-slot ``s``.
+
+The *budget* B (0 < B <= 1) spaces the rounds: a round's A active slots
+(protocols x sub-slots) are followed by idle slots so that a round takes
+P = ceil(A x (omit + duration) / (B x slot)) slots. Each node is a client in
+one test per active slot, so it spends at most B of its time in tests as a
+client (and as much as a server). B = 1 packs rounds back to back.
 """
 
 from __future__ import annotations
@@ -38,15 +44,25 @@ class PlanSettings:
     protocols: tuple[Transport, ...]
     concurrency: int = 0
     peers_k: int = 0
+    budget: float = 1.0  # share of time a node spends as a client in tests (0 < B <= 1)
 
     @property
     def slot_seconds(self) -> float:
         return self.omit + self.duration + self.guard
 
+    @property
+    def test_seconds(self) -> float:
+        return self.omit + self.duration
+
 
 # PlanSettings' fields under their names in the agent's (and the lab's) settings,
 # for ``netmesh.config.project``.
-SETTINGS_NAMES = {"duration": "test_duration", "omit": "omit_seconds", "guard": "guard_seconds"}
+SETTINGS_NAMES = {
+    "duration": "test_duration",
+    "omit": "omit_seconds",
+    "guard": "guard_seconds",
+    "budget": "bandwidth_budget",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,9 +107,28 @@ def subslots(n: int, concurrency: int) -> int:
     return math.ceil(n / concurrency)
 
 
+def active_slots(n: int, settings: PlanSettings) -> int:
+    """Slots of one round in which tests run (protocols x sub-slots)."""
+    return len(settings.protocols) * subslots(n, settings.concurrency)
+
+
+def round_slots(n: int, settings: PlanSettings) -> int:
+    """Slots of one round, its idle slots included (the budget spaces the rounds)."""
+    active = active_slots(n, settings)
+    if settings.budget >= 1:
+        return active
+    busy = active * settings.test_seconds
+    return max(active, math.ceil(busy / (settings.budget * settings.slot_seconds) - 1e-9))
+
+
 def cycle_slots(n: int, settings: PlanSettings) -> int:
     """Slots in one full sweep (0 when there is nothing to test)."""
-    return rounds(n, settings.peers_k) * len(settings.protocols) * subslots(n, settings.concurrency)
+    return rounds(n, settings.peers_k) * round_slots(n, settings)
+
+
+def cycle_seconds(n: int, settings: PlanSettings) -> float:
+    """Time one full sweep (every planned pair, every protocol) takes."""
+    return cycle_slots(n, settings) * settings.slot_seconds
 
 
 def slot_number(now: float, settings: PlanSettings) -> int:
@@ -109,10 +144,13 @@ def slot_tests(members: Sequence[Member], number: int, settings: PlanSettings) -
         return []
     subs = subslots(n, settings.concurrency)
     position = number % cycle
-    per_round = len(settings.protocols) * subs
+    per_round = round_slots(n, settings)
     rnd = position // per_round + 1
-    protocol = settings.protocols[(position % per_round) // subs]
-    sub = position % subs
+    inner = position % per_round
+    if inner >= active_slots(n, settings):
+        return []  # an idle slot of the budget
+    protocol = settings.protocols[inner // subs]
+    sub = inner % subs
     if settings.concurrency > 0:
         clients = range(sub * settings.concurrency, min(n, (sub + 1) * settings.concurrency))
     else:

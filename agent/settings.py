@@ -80,6 +80,13 @@ class AgentSettings:
         default=2.0,
         metadata=doc("Guard time added to every test slot (start-up, clock skew, teardown)."),
     )
+    bandwidth_budget: float = field(
+        default=0.01,
+        metadata=doc(
+            "Share of time this node spends as an iperf3 client (as much again as a server); "
+            "rounds are spaced to keep it. 1 = back to back."
+        ),
+    )
     concurrency: int = field(
         default=0,
         metadata=doc("Cluster-wide cap on tests running at once; 0 = no cap (N per round)."),
@@ -141,6 +148,39 @@ class AgentSettings:
     probe_print_source: bool = field(
         default=False, metadata=doc("Print the probe's final BPF C source when loading it.")
     )
+    light_port: int = field(
+        default=5202,
+        metadata=doc(
+            "UDP port of the light tier (probes and echoes), the same on every node; 0 = off."
+        ),
+    )
+    light_rate: float = field(
+        default=100.0,
+        metadata=doc("Light-tier probes per second this node sends in all, spread over its peers."),
+    )
+    light_max_pair_rate: float = field(
+        default=10.0, metadata=doc("Light-tier probes per second to one peer at most.")
+    )
+    light_full_mesh_max: int = field(
+        default=100,
+        metadata=doc("Probe every member up to this many members; beyond, the ring successors."),
+    )
+    light_ring_peers: int = field(
+        default=20, metadata=doc("Peers each node probes in a mesh above light_full_mesh_max.")
+    )
+    light_window: float = field(
+        default=10.0, metadata=doc("Seconds of light-tier probes each report summarises.")
+    )
+    light_mtu: int = field(
+        default=0,
+        metadata=doc(
+            "IP packet size of the don't-fragment MTU probe; 0 = the MTU of the interface that "
+            "has the advertise address (1500 if unknown)."
+        ),
+    )
+    light_mtu_interval: float = field(
+        default=10.0, metadata=doc("Seconds between MTU probes to one peer; 0 = no MTU probe.")
+    )
 
     def __post_init__(self) -> None:
         p = Problems()
@@ -176,6 +216,10 @@ class AgentSettings:
         p.check(
             0.5 <= self.guard_seconds <= 600,
             f"guard_seconds {self.guard_seconds}: must be 0.5..600",
+        )
+        p.check(
+            0 < self.bandwidth_budget <= 1,
+            f"bandwidth_budget {self.bandwidth_budget}: must be > 0 and <= 1",
         )
         p.check(self.concurrency >= 0, "concurrency: must be >= 0 (0 = no cap)")
         p.check(self.peers_k >= 0, "peers_k: must be >= 0 (0 = full mesh)")
@@ -214,6 +258,26 @@ class AgentSettings:
         )
         for cidr in self.probe_local_cidrs:
             p.check(is_network(cidr), f"probe_local_cidrs: {cidr!r} is not an IP network")
+        p.check(
+            self.light_port == 0 or valid_port(self.light_port),
+            f"light_port {self.light_port}: must be 0 (off) or 1..65535",
+        )
+        p.check(
+            self.light_port == 0 or self.light_port != self.iperf3_port,
+            "light_port: must differ from iperf3_port",
+        )
+        p.check(0 < self.light_rate <= 100_000, "light_rate: must be > 0 and <= 100000 probes/s")
+        p.check(
+            0 < self.light_max_pair_rate <= 1000, "light_max_pair_rate: must be > 0 and <= 1000"
+        )
+        p.check(self.light_full_mesh_max >= 1, "light_full_mesh_max: must be >= 1")
+        p.check(self.light_ring_peers >= 1, "light_ring_peers: must be >= 1")
+        p.check(1 <= self.light_window <= 3600, "light_window: must be 1..3600 s")
+        p.check(
+            self.light_mtu == 0 or 576 <= self.light_mtu <= 65535,
+            f"light_mtu {self.light_mtu}: must be 0 (auto) or 576..65535",
+        )
+        p.check(self.light_mtu_interval >= 0, "light_mtu_interval: must be >= 0 (0 = off)")
         p.raise_if_any("agent")
 
     @property

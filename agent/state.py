@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from netmesh.wire import (
     AgentHealth,
+    LightStatus,
     Member,
     MemberList,
     ProbeStatus,
@@ -49,6 +50,8 @@ class AgentState:
     # Read from the supervised iperf3 server.
     server_up: Callable[[], bool] = lambda: False
     server_restarts: Callable[[], int] = lambda: 0
+    # The light tier's status and paths, when it runs (agent/light.py).
+    light: Callable[[], LightStatus | None] = lambda: None
 
     def record(self, result: TestResult) -> None:
         self.results[(result.destination, result.protocol)] = result
@@ -92,4 +95,5 @@ class AgentState:
             agent=self.health(),
             probe=self.probe,
             retransmits=self.retransmits,
+            light=self.light(),
         )

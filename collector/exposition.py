@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from collector.podmap import OTHER, Identity
 from netmesh import catalogue as cat
-from netmesh.catalogue import PATH_GAUGES, PATH_LABELS, MetricFamily
+from netmesh.catalogue import LIGHT_GAUGES, PATH_GAUGES, PATH_LABELS, MetricFamily
 from netmesh.wire import Report, RetransmitFlow, TestResult
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -26,14 +26,22 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 RETRANSMIT_LABELS = cat.RETRANSMITS.label_names(cat.COLLECTOR)
 
-# Order of an agent's cached fragments: health, probe, path gauges, test counters.
+# Order of an agent's cached fragments: health, probe, light tier up, path gauges,
+# test counters, light-tier path gauges.
 AGENT_FAMILIES: tuple[cat.MetricFamily, ...] = (
     *(f for f, _ in cat.HEALTH),
     cat.PROBE_UP,
+    cat.LIGHT_UP,
     *cat.PATH_FAMILIES,
     cat.PATH_TESTS,
+    *cat.LIGHT_FAMILIES,
 )
 N_FRAGMENTS = len(AGENT_FAMILIES)
+_PROBE_UP = len(cat.HEALTH)
+_LIGHT_UP = _PROBE_UP + 1
+_PATHS = _LIGHT_UP + 1
+_TESTS = _PATHS + len(cat.PATH_FAMILIES)
+_LIGHT_PATHS = _TESTS + 1
 
 
 # --------------------------------------------------------------------------- formatting
@@ -86,11 +94,16 @@ def render_agent(report: Report, *, max_series: int) -> AgentBlock:
             cat.PROBE_UP.label_names(cat.COLLECTOR),
             (report.node, report.probe.mode, report.probe.reason),
         )
-        parts[len(cat.HEALTH)].append(sample(cat.PROBE_UP, probe_labels, float(report.probe.up)))
+        parts[_PROBE_UP].append(sample(cat.PROBE_UP, probe_labels, float(report.probe.up)))
+    if report.light is not None:
+        light_labels = labels(
+            cat.LIGHT_UP.label_names(cat.COLLECTOR), (report.node, report.light.reason)
+        )
+        parts[_LIGHT_UP].append(sample(cat.LIGHT_UP, light_labels, float(report.light.up)))
 
     budget = max_series
     total = 0
-    offset = len(cat.HEALTH) + 1
+    offset = _PATHS
     for result in sorted(report.results, key=lambda r: (r.destination, r.protocol)):
         n = _result_series(result)
         total += n
@@ -102,7 +115,7 @@ def render_agent(report: Report, *, max_series: int) -> AgentBlock:
             value = value_of_result(result)
             if value is not None:
                 parts[offset + j].append(f"{path_family.name}{label_text} {number(value)}\n")
-    tests_index = N_FRAGMENTS - 1
+    tests_index = _TESTS
     for count in sorted(report.tests, key=lambda t: (t.destination, t.protocol, t.result)):
         total += 1
         if budget < 1:
@@ -113,6 +126,17 @@ def render_agent(report: Report, *, max_series: int) -> AgentBlock:
             (report.node, count.destination, count.protocol, count.result),
         )
         parts[tests_index].append(f"{cat.PATH_TESTS.name}{label_text} {count.count}\n")
+    light_paths = report.light.paths if report.light is not None else ()
+    for lp in light_paths:
+        light_values = [(j, fam, value_of(lp)) for j, (fam, value_of) in enumerate(LIGHT_GAUGES)]
+        present = [(j, fam, v) for j, fam, v in light_values if v is not None]
+        total += len(present)
+        if len(present) > budget:
+            continue
+        budget -= len(present)
+        label_text = labels(cat.LIGHT_LABELS, (report.node, lp.destination))
+        for j, fam, v in present:
+            parts[_LIGHT_PATHS + j].append(f"{fam.name}{label_text} {number(v)}\n")
     kept = max_series - budget
     return AgentBlock(
         fragments=tuple("".join(p).encode() for p in parts),

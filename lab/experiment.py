@@ -357,6 +357,12 @@ def run_experiment(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> i
     try:
         if owned:
             lab.up(progress=lambda m: print(m, file=out, flush=True))
+        budget = lab.settings.bandwidth_budget
+        print(
+            f"iperf3 budget {budget:.0%} of each node's time (the agent's default is 1 %; "
+            f"the lab shortens the period so bandwidth shows within minutes)",
+            file=out,
+        )
         print(
             f"experiment: {plan.fault.describe()} on {plan.node}; phases "
             + ", ".join(f"{k} {v:.0f}s" for k, v in plan.durations.items()),

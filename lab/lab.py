@@ -195,6 +195,7 @@ class Lab:
             "NETMESH_CONNECT_TIMEOUT": "1",
             "NETMESH_UDP_BITRATE": str(s.udp_bitrate),
             "NETMESH_CONCURRENCY": str(s.concurrency),
+            "NETMESH_BANDWIDTH_BUDGET": str(s.bandwidth_budget),
             "NETMESH_PROBE_MODE": s.probe_mode,
             # One kernel, many "nodes": count only this node's flows.
             "NETMESH_PROBE_LOCAL_CIDRS": f"{node.address}/32",

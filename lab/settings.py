@@ -49,6 +49,13 @@ class LabSettings:
     concurrency: int = field(
         default=0, metadata=doc("Agents' cluster-wide test cap (0 = one round at once).")
     )
+    bandwidth_budget: float = field(
+        default=1.0,
+        metadata=doc(
+            "Agents' iperf3 budget (share of time in tests). The agent's default is 0.01; the "
+            "lab packs rounds back to back so a demo shows bandwidth within its minutes."
+        ),
+    )
     report_interval: float = field(default=2.0, metadata=doc("Agents' report interval (s)."))
     collector_port: int = field(default=9100, metadata=doc("Collector port on the bridge."))
     probe_mode: str = field(
@@ -76,6 +83,7 @@ class LabSettings:
         p.check(self.omit_seconds >= 0, "omit_seconds: >= 0")
         p.check(self.guard_seconds >= 0.5, "guard_seconds: >= 0.5")
         p.check(self.report_interval >= 0.5, "report_interval: >= 0.5")
+        p.check(0 < self.bandwidth_budget <= 1, "bandwidth_budget: > 0 and <= 1")
         p.check(1 <= self.collector_port <= 65535, "collector_port: 1..65535")
         p.check(
             self.probe_mode in ("auto", "tracepoint", "kprobe", "off"),

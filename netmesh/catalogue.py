@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from netmesh.wire import Report, TestResult
+from netmesh.wire import LightPath, Report, TestResult
 
 Endpoint = Literal["agent", "collector"]
 AGENT: Endpoint = "agent"
@@ -39,6 +39,7 @@ AGENT_ONLY: frozenset[Endpoint] = frozenset({"agent"})
 COLLECTOR_ONLY: frozenset[Endpoint] = frozenset({"collector"})
 
 PATH_LABELS = ("source_node", "destination_node", "protocol")
+LIGHT_LABELS = ("source_node", "destination_node")
 NODE = ("node",)
 
 
@@ -192,6 +193,95 @@ PATH_TESTS = _metric(
     exposed_by=BOTH,
 )
 
+# --------------------------------------------------------------------------- light tier
+
+LightValue = Callable[[LightPath], float | None]
+
+
+def _light(name: str, help_text: str, unit: str = "") -> MetricFamily:
+    return _metric("gauge", name, help_text, unit=unit, labels=LIGHT_LABELS, exposed_by=BOTH)
+
+
+def _mtu_loss(p: LightPath) -> float | None:
+    if not p.mtu_sent:
+        return None
+    return 1.0 - min(p.mtu_received, p.mtu_sent) / p.mtu_sent
+
+
+# Gauges of the light tier's latest window per path (value None = no sample).
+LIGHT_GAUGES: tuple[tuple[MetricFamily, LightValue], ...] = (
+    (
+        _light("netmesh_light_probes", "Light-tier probes sent on the path in the latest window."),
+        lambda p: float(p.sent),
+    ),
+    (
+        _light(
+            "netmesh_light_loss_ratio",
+            "Light-tier probes without an echo in the latest window (round trip, 0-1).",
+            "ratio",
+        ),
+        lambda p: p.loss_ratio,
+    ),
+    (
+        _light(
+            "netmesh_light_forward_loss_ratio",
+            "Light-tier probes the destination did not receive (source to destination, 0-1).",
+            "ratio",
+        ),
+        lambda p: p.forward_loss_ratio,
+    ),
+    (
+        _light(
+            "netmesh_light_return_loss_ratio",
+            "Light-tier echoes the source did not receive (destination to source, 0-1).",
+            "ratio",
+        ),
+        lambda p: p.return_loss_ratio,
+    ),
+    (
+        _light(
+            "netmesh_light_rtt_min_seconds",
+            "Minimum light-tier RTT in the latest window.",
+            "seconds",
+        ),
+        lambda p: p.rtt_min_seconds,
+    ),
+    (
+        _light(
+            "netmesh_light_rtt_median_seconds",
+            "Median light-tier RTT in the latest window.",
+            "seconds",
+        ),
+        lambda p: p.rtt_median_seconds,
+    ),
+    (
+        _light(
+            "netmesh_light_rtt_p99_seconds",
+            "99th percentile of the light-tier RTT in the latest window.",
+            "seconds",
+        ),
+        lambda p: p.rtt_p99_seconds,
+    ),
+    (
+        _light(
+            "netmesh_light_jitter_seconds",
+            "Mean difference of consecutive light-tier RTTs in the latest window.",
+            "seconds",
+        ),
+        lambda p: p.jitter_seconds,
+    ),
+    (
+        _light(
+            "netmesh_light_mtu_loss_ratio",
+            "Don't-fragment probes at the path MTU without an echo in the latest window (0-1); "
+            "high while small probes pass = an MTU blackhole.",
+            "ratio",
+        ),
+        _mtu_loss,
+    ),
+)
+LIGHT_FAMILIES = tuple(f for f, _ in LIGHT_GAUGES)
+
 # --------------------------------------------------------------------------- agent health
 
 ReportValue = Callable[[Report], float | None]
@@ -248,6 +338,30 @@ PROBE_UP = _metric(
     collector_labels=NODE,
 )
 
+LIGHT_UP = _metric(
+    "gauge",
+    "netmesh_agent_light_up",
+    "1 if the agent's light-tier prober and responder run; reason says why not.",
+    labels=("reason",),
+    exposed_by=BOTH,
+    collector_labels=NODE,
+)
+LIGHT_PROBES_SENT = _health_counter(
+    "netmesh_agent_light_probes_sent_total", "Light-tier probes the agent sent."
+)
+LIGHT_DROPPED_STRANGERS = _health_counter(
+    "netmesh_agent_light_strangers_total",
+    "Light-tier packets the agent dropped because they came from no member.",
+)
+LIGHT_DROPPED_MALFORMED = _health_counter(
+    "netmesh_agent_light_malformed_total",
+    "Packets on the agent's light-tier port that were no light-tier packet (dropped).",
+)
+LIGHT_SEND_ERRORS = _health_counter(
+    "netmesh_agent_light_send_errors_total",
+    "Light-tier sends the kernel refused (EMSGSIZE: an MTU probe larger than the interface).",
+)
+
 # One sample per agent, the value read from its report (the same on both endpoints).
 HEALTH: tuple[tuple[MetricFamily, ReportValue], ...] = (
     (SERVER_UP, lambda r: float(r.agent.iperf3_server_up)),
@@ -260,6 +374,16 @@ HEALTH: tuple[tuple[MetricFamily, ReportValue], ...] = (
     (PROBE_MAP_ENTRIES, lambda r: None if r.probe is None else float(r.probe.map_entries)),
     (PROBE_MAP_CAPACITY, lambda r: None if r.probe is None else float(r.probe.map_capacity)),
     (PROBE_EVICTIONS, lambda r: None if r.probe is None else float(r.probe.evictions)),
+    (LIGHT_PROBES_SENT, lambda r: None if r.light is None else float(r.light.probes_sent)),
+    (
+        LIGHT_DROPPED_STRANGERS,
+        lambda r: None if r.light is None else float(r.light.dropped_strangers),
+    ),
+    (
+        LIGHT_DROPPED_MALFORMED,
+        lambda r: None if r.light is None else float(r.light.dropped_malformed),
+    ),
+    (LIGHT_SEND_ERRORS, lambda r: None if r.light is None else float(r.light.send_errors)),
 )
 
 # --------------------------------------------------------------------------- agent only
@@ -454,12 +578,22 @@ RCA_SECONDS = _metric(
 # --------------------------------------------------------------------------- the whole catalogue
 
 
+def _families_in(value: object) -> list[MetricFamily]:
+    """A family, or the families in a tuple of families or of (family, extractor) pairs."""
+    if isinstance(value, MetricFamily):
+        return [value]
+    if isinstance(value, tuple):
+        return [f for item in value for f in _families_in(item)]
+    return []
+
+
 def collect(namespace: Mapping[str, object]) -> tuple[MetricFamily, ...]:
     """Every family in ``namespace``, once; two different families under one name are refused."""
     seen: dict[str, MetricFamily] = {}
     for value in list(namespace.values()):
-        if isinstance(value, MetricFamily) and seen.setdefault(value.name, value) is not value:
-            raise ValueError(f"two metric families are named {value.name}")
+        for fam in _families_in(value):
+            if seen.setdefault(fam.name, fam) is not fam:
+                raise ValueError(f"two metric families are named {fam.name}")
     return tuple(seen.values())
 
 

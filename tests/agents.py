@@ -22,6 +22,7 @@ FAST = {
     "NETMESH_TEST_DURATION": "1",
     "NETMESH_OMIT_SECONDS": "0",
     "NETMESH_GUARD_SECONDS": "1",
+    "NETMESH_BANDWIDTH_BUDGET": "1",  # tests back to back (the default spaces them)
     "NETMESH_CONNECT_TIMEOUT": "1",
     "NETMESH_REPORT_INTERVAL": "1",
     "NETMESH_REPORT_TIMEOUT": "1",

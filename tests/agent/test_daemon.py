@@ -140,10 +140,17 @@ def test_options_from_settings() -> None:
             "NETMESH_SERVER_CHECK_INTERVAL": "0.5",
             "NETMESH_SERVER_CHECK_TIMEOUT": "0.25",
             "NETMESH_CONNECT_TIMEOUT": "2",
+            "NETMESH_BANDWIDTH_BUDGET": "0.2",
         },
     )
     assert plan_settings(s) == PlanSettings(
-        duration=4, omit=2, guard=1.5, protocols=("tcp", "udp"), concurrency=3, peers_k=2
+        duration=4,
+        omit=2,
+        guard=1.5,
+        protocols=("tcp", "udp"),
+        concurrency=3,
+        peers_k=2,
+        budget=0.2,
     )
     assert client_options(s) == ClientOptions(
         binary="/opt/iperf3",

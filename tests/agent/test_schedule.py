@@ -9,10 +9,12 @@ from hypothesis import strategies as st
 
 from agent.schedule import (
     PlanSettings,
+    active_slots,
     cycle_slots,
     peers_of,
     plan,
     ring,
+    round_slots,
     rounds,
     slot_tests,
 )
@@ -32,6 +34,7 @@ plan_settings = st.builds(
     protocols=st.sampled_from([("tcp",), ("udp",), ("tcp", "udp")]),
     concurrency=st.integers(0, 6),
     peers_k=st.integers(0, 6),
+    budget=st.sampled_from([1.0, 0.5, 0.1, 0.01]),
 )
 
 
@@ -127,3 +130,45 @@ def test_single_node_or_stranger_has_nothing_to_do() -> None:
     ps = PlanSettings(duration=1, omit=0, guard=1.0, protocols=("tcp",))
     assert plan(members_of(["solo"]), "solo", 10.0, ps).test is None
     assert plan(members_of(["a", "b"]), "zz", 10.0, ps).test is None
+
+
+@given(names, plan_settings)
+def test_budget_bounds_each_nodes_share_of_time_in_tests(ns: list[str], ps: PlanSettings) -> None:
+    members = members_of(ns)
+    cycle = cycle_slots(len(members), ps)
+    if cycle == 0:
+        return
+    as_client: collections.Counter[str] = collections.Counter()
+    for number in range(cycle):
+        for t in slot_tests(members, number, ps):
+            as_client[t.client.name] += 1
+    for name in ns:
+        share = as_client[name] * ps.test_seconds / (cycle * ps.slot_seconds)
+        assert share <= ps.budget + 1e-9, (name, share, ps.budget)
+
+
+@given(names, plan_settings)
+def test_full_budget_packs_rounds_and_a_small_one_spaces_them(
+    ns: list[str], ps: PlanSettings
+) -> None:
+    n = len(ns)
+    if n < 2:
+        return
+    active = active_slots(n, ps)
+    per_round = round_slots(n, ps)
+    if ps.budget >= 1:
+        assert per_round == active
+    else:
+        # no more idle slots than the budget needs: one slot fewer would break it
+        assert (per_round - 1) * ps.budget * ps.slot_seconds < active * ps.test_seconds
+    # the active slots come first in each round, then only idle ones
+    members = members_of(ns)
+    for inner in range(per_round):
+        assert bool(slot_tests(members, inner, ps)) == (inner < active)
+
+
+def test_default_budget_period() -> None:
+    """The agent's defaults: 1 % budget, 5 s tests + 1 s omit + 2 s guard, tcp and udp."""
+    ps = PlanSettings(duration=5, omit=1, guard=2.0, protocols=("tcp", "udp"), budget=0.01)
+    assert round_slots(10, ps) == 150  # 2 tests x 6 s every 1,200 s
+    assert cycle_slots(10, ps) * ps.slot_seconds == 9 * 1200

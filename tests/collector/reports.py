@@ -6,6 +6,8 @@ from typing import Any
 
 from netmesh.wire import (
     AgentHealth,
+    LightPath,
+    LightStatus,
     ProbeStatus,
     Report,
     RetransmitFlow,
@@ -59,6 +61,7 @@ def report(
     probe: ProbeStatus | None = None,
     protocols: tuple[Transport, ...] = ("tcp", "udp"),
     failing: tuple[str, ...] = (),
+    light: LightStatus | None = None,
 ) -> Report:
     results = tuple(
         result(node, peer, proto, ok=peer not in failing) for peer in peers for proto in protocols
@@ -79,7 +82,42 @@ def report(
         agent=AgentHealth(iperf3_server_up=1, members=len(peers) + 1, epoch=7),
         probe=probe,
         retransmits=retransmits,
+        light=light,
     )
+
+
+def light_path(destination: str, *, lost: int = 0, **kw: Any) -> LightPath:
+    """A 10 s window of 100 probes to ``destination``; ``lost`` of them lost on the way there."""
+    values: dict[str, Any] = {
+        "destination": destination,
+        "window_seconds": 10.0,
+        "sent": 100,
+        "received": 100 - lost,
+        "loss_ratio": lost / 100,
+        "forward_sent": 99,
+        "forward_received": 99 - lost,
+        "forward_loss_ratio": lost / 99,
+        "return_sent": 99 - lost,
+        "return_received": 99 - lost,
+        "return_loss_ratio": 0.0,
+        "rtt_min_seconds": 0.0001,
+        "rtt_median_seconds": 0.0002,
+        "rtt_p99_seconds": 0.0009,
+        "rtt_mean_seconds": 0.00025,
+        "jitter_seconds": 0.00003,
+        "mtu_size": 1500,
+        "mtu_sent": 1,
+        "mtu_received": 1,
+    }
+    values.update(kw)
+    return LightPath(**values)
+
+
+def light_status(*paths: LightPath, reason: str = "") -> LightStatus:
+    return LightStatus(
+        up=0 if reason else 1, reason=reason, port=5202, peers=len(paths), probes_sent=1000,
+        echoes_received=990, paths=paths,
+    )  # fmt: skip
 
 
 def flow(local: str, remote: str, port: int = 5201, count: int = 5) -> RetransmitFlow:

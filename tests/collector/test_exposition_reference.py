@@ -24,11 +24,11 @@ from collector.metrics import WatchStatus, render_metrics
 from collector.podmap import PodInfo
 from collector.state import CollectorState, Limits
 from netmesh import catalogue as cat
-from netmesh.catalogue import PATH_GAUGES, PATH_LABELS
+from netmesh.catalogue import LIGHT_GAUGES, LIGHT_LABELS, PATH_GAUGES, PATH_LABELS
 from netmesh.wire import MemberList, ProbeStatus
 from tests.benchmarks.benchlib import synthetic_report
 from tests.collector.conftest import FakeClock
-from tests.collector.reports import flow, report, result
+from tests.collector.reports import flow, light_path, light_status, report, result
 
 
 def _family(
@@ -71,6 +71,8 @@ class _Reference(Collector):
         probe_up = _family(cat.PROBE_UP, ("node", "mode", "reason"))
         paths = [(_family(fam, PATH_LABELS), value_of) for fam, value_of in PATH_GAUGES]
         tests = _family(cat.PATH_TESTS, (*PATH_LABELS, "result"))
+        light_up = _family(cat.LIGHT_UP, ("node", "reason"))
+        light = [(_family(fam, LIGHT_LABELS), value_of) for fam, value_of in LIGHT_GAUGES]
         retransmits = _family(
             cat.RETRANSMITS,
             ("node", "src_namespace", "src_pod", "dst_namespace", "dst_pod", "port"),
@@ -90,6 +92,13 @@ class _Reference(Collector):
                         fam.add_metric([name, res.destination, res.protocol], value)
             for t in r.tests:
                 tests.add_metric([name, t.destination, t.protocol, t.result], t.count)
+            if r.light is not None:
+                light_up.add_metric([name, r.light.reason], r.light.up)
+                for lp in r.light.paths:
+                    for fam, value_of_path in light:
+                        v = value_of_path(lp)
+                        if v is not None:
+                            fam.add_metric([name, lp.destination], v)
             pairs: dict[tuple[str, str, str, str, str], float] = {}
             other = 0.0
             for f in r.retransmits:
@@ -106,9 +115,12 @@ class _Reference(Collector):
         for fam, _ in health:
             yield fam
         yield probe_up
+        yield light_up
         for fam, _ in paths:
             yield fam
         yield tests
+        for fam, _ in light:
+            yield fam
         yield retransmits
 
     def _self_metrics(self) -> Iterator[Metric]:
@@ -204,6 +216,7 @@ def test_parse_identical_to_prometheus_client() -> None:
             "10.0.0.1",
             ("b", weird),
             probe=ProbeStatus(mode="tracepoint", up=1, map_entries=3, map_capacity=8192),
+            light=light_status(light_path("b", lost=3), light_path(weird, forward_loss_ratio=None)),
             retransmits=(
                 flow("10.0.0.1", "10.1.0.5", 80, 4),
                 flow("10.0.0.1", "10.1.0.5", 80, 3),  # folds with the line above

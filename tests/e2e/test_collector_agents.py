@@ -60,6 +60,7 @@ class Mesh:
                     "NETMESH_TEST_DURATION": "1",
                     "NETMESH_OMIT_SECONDS": "0",
                     "NETMESH_GUARD_SECONDS": "1",
+                    "NETMESH_BANDWIDTH_BUDGET": "1",
                     "NETMESH_REPORT_INTERVAL": "1",
                     "NETMESH_REPORT_TIMEOUT": "1",
                     "NETMESH_CONNECT_TIMEOUT": "1",

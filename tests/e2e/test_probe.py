@@ -384,6 +384,7 @@ def test_agent_probe_up_and_still_testing(tmp_path: pathlib.Path, privileged: bo
         "NETMESH_TEST_DURATION": "1",
         "NETMESH_OMIT_SECONDS": "0",
         "NETMESH_GUARD_SECONDS": "1",
+        "NETMESH_BANDWIDTH_BUDGET": "1",
         "NETMESH_CONNECT_TIMEOUT": "1",
         "NETMESH_PROBE_LOCAL_CIDRS": "127.0.0.0/8",
         "NETMESH_PROBE_INTERVAL": "0.5",

@@ -25,7 +25,7 @@ from collector.state import CollectorState, Limits
 from netmesh import catalogue as cat
 from netmesh.wire import Member, ProbeStatus, RetransmitFlow
 from tests.collector.conftest import FakeClock
-from tests.collector.reports import report, result
+from tests.collector.reports import light_path, light_status, report, result
 
 IGNORED_PREFIXES = ("process_", "python_")  # prometheus_client's own families
 
@@ -56,6 +56,8 @@ def agent_state(clock: FakeClock) -> AgentState:
     state.collector_up = True
     state.task_failures["probe"] += 1
     state.probe = ProbeStatus(mode="tracepoint", up=1, map_entries=2, map_capacity=8192)
+    light = light_status(light_path("b", lost=2), light_path("c"))
+    state.light = lambda: light
     state.retransmits = (
         RetransmitFlow(local="10.0.0.1", remote="10.0.0.2", port=5201, count=4),
         RetransmitFlow(local="other", remote="other", port=0, count=1),
@@ -150,5 +152,7 @@ def test_two_families_under_one_name_are_refused() -> None:
     assert len({f.name for f in cat.FAMILIES}) == len(cat.FAMILIES)
     one = cat.MetricFamily("netmesh_x", "gauge", "", "x.")
     assert cat.collect({"a": one, "b": one, "c": 3}) == (one,)
+    two = cat.MetricFamily("netmesh_y", "gauge", "", "y.")
+    assert cat.collect({"pairs": ((one, len), (two, len))}) == (one, two)
     with pytest.raises(ValueError, match="two metric families are named netmesh_x"):
         cat.collect({"a": one, "b": cat.MetricFamily("netmesh_x", "gauge", "", "y.")})

@@ -1,0 +1,261 @@
+"""The light tier: a continuous UDP prober and responder on one socket (always on, cheap).
+
+Every agent answers probes on its light port and probes its peers (every
+member up to ``full_mesh_max`` members, else its ``ring_peers`` successors on
+the plan's ring). The node's probe rate is a budget spread over its peers
+(``rate`` probes/s in all, at most ``max_pair_rate`` per peer), so the cost
+per node stays flat as the mesh grows. Every ``mtu_interval`` seconds a peer
+also gets one don't-fragment probe at the path MTU. Packets: agent/lightwire.py;
+windows and directions: agent/lightstats.py.
+
+Only members may probe (others are dropped and counted as strangers);
+malformed packets are dropped and counted; a send error (EMSGSIZE for an
+MTU probe larger than this node's interface) is counted and the probe is
+left unanswered, so the window shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ipaddress
+import logging
+import math
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+from agent import lightwire as lw
+from agent.lightstats import PeerTrack
+from agent.schedule import ring
+from netmesh.wire import LightStatus, Member, MemberList
+
+log = logging.getLogger(__name__)
+
+# linux/in.h, linux/in6.h (the socket module lacks some of them)
+IP_MTU_DISCOVER = 10
+IPV6_MTU_DISCOVER = 23
+IP_PMTUDISC_PROBE = 3  # DF set, the path-MTU cache ignored
+IPV6_PMTUDISC_PROBE = 3
+MAX_SESSIONS = 8192  # responder: (prober, session) counters kept, least recent dropped
+
+
+@dataclass(frozen=True, kw_only=True)
+class LightOptions:
+    port: int
+    rate: float = 100.0  # probes per second, this node in all
+    max_pair_rate: float = 10.0  # probes per second to one peer at most
+    full_mesh_max: int = 100
+    ring_peers: int = 20
+    window: float = 10.0
+    grace: float = 1.0  # an echo later than this counts as lost
+    size: int = 64  # UDP payload of a small probe
+    mtu: int = 1500  # IP packet size of the MTU probe; 0 = no MTU probe
+    mtu_interval: float = 10.0
+    tick: float = 0.01
+
+
+def peers(members: MemberList, me: str, opts: LightOptions) -> list[Member]:
+    """Whom this node probes: everyone else, or its ring successors in a big mesh."""
+    order = ring(members.members)
+    names = [m.name for m in order]
+    if me not in names:
+        return [m for m in order if m.name != me]
+    i, n = names.index(me), len(order)
+    if n <= opts.full_mesh_max:
+        return [order[(i + r) % n] for r in range(1, n)]
+    return [order[(i + r) % n] for r in range(1, min(opts.ring_peers, n - 1) + 1)]
+
+
+def pair_interval(n_peers: int, opts: LightOptions) -> float:
+    """Seconds between two probes to one peer."""
+    if n_peers == 0:
+        return math.inf
+    return max(1.0 / opts.max_pair_rate, n_peers / opts.rate)
+
+
+class LightTier(asyncio.DatagramProtocol):
+    """Prober and responder; ``run`` sends, ``datagram_received`` answers and records."""
+
+    def __init__(
+        self,
+        opts: LightOptions,
+        me: Member,
+        members: Callable[[], MemberList],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.opts = opts
+        self.me = me
+        self.members = members
+        self.clock = clock
+        self.session = random.getrandbits(63)
+        self.transport: asyncio.DatagramTransport | None = None
+        self.up = False
+        self.reason = "not started"
+        self.tracks: dict[str, PeerTrack] = {}  # by peer address
+        self.names: dict[str, str] = {}  # address -> node name
+        self.allowed: frozenset[str] = frozenset()
+        self.sessions: collections.OrderedDict[tuple[str, int, int, int], list[int]] = (
+            collections.OrderedDict()
+        )
+        self.ipv6 = ipaddress.ip_address(me.address).version == 6
+        self.probes_sent = 0
+        self.echoes_received = 0
+        self.dropped_strangers = 0
+        self.dropped_malformed = 0
+        self.send_errors = 0
+
+    # ------------------------------------------------------------------ socket
+
+    def open_socket(self) -> socket.socket:
+        family = socket.AF_INET6 if self.ipv6 else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            if self.ipv6:
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
+            sock.bind((self.me.address, self.opts.port))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # (3.11's selector transport does not subclass DatagramTransport)
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def error_received(self, exc: Exception) -> None:
+        self.send_errors += 1
+        log.debug("light tier: send error %s", exc)
+
+    # ------------------------------------------------------------------ receiving
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        try:
+            packet = lw.decode(data)
+        except lw.Malformed:
+            self.dropped_malformed += 1
+            return
+        host, port = str(addr[0]), int(addr[1])
+        if packet.kind in lw.REPLY_KIND:
+            self._answer(packet, host, port)
+        else:
+            self._record_echo(packet, host)
+
+    def _answer(self, probe: lw.Packet, host: str, port: int) -> None:
+        if host not in self.allowed:
+            self.dropped_strangers += 1
+            return
+        key = (host, port, probe.session, probe.kind)
+        counts = self.sessions.get(key)
+        if counts is None:
+            counts = self.sessions[key] = [0, 0]
+            while len(self.sessions) > MAX_SESSIONS:
+                self.sessions.popitem(last=False)
+        else:
+            self.sessions.move_to_end(key)
+        counts[0] += 1
+        counts[1] += 1
+        if self.transport is not None:
+            self.transport.sendto(lw.encode(lw.echo_of(probe, counts[0], counts[1])), (host, port))
+
+    def _record_echo(self, echo: lw.Packet, host: str) -> None:
+        track = self.tracks.get(host)
+        if track is None:
+            self.dropped_strangers += 1
+            return
+        if echo.session != self.session:
+            return  # an echo for an earlier run of this agent
+        self.echoes_received += 1
+        series = track.mtu if echo.kind == lw.MTU_ECHO else track.small
+        series.echoed(echo.seq, self.clock(), echo.received, echo.replied)
+
+    # ------------------------------------------------------------------ sending
+
+    def _update_peers(self) -> list[Member]:
+        members = self.members()
+        chosen = peers(members, self.me.name, self.opts)
+        self.allowed = frozenset(m.address for m in members.members if m.name != self.me.name)
+        wanted = {m.address: m.name for m in chosen}
+        for address in list(self.tracks):
+            if wanted.get(address) != self.names.get(address):
+                del self.tracks[address]
+        for address, name in wanted.items():
+            if address not in self.tracks:
+                self.tracks[address] = PeerTrack(name, self.opts.window, self.opts.grace)
+        self.names = wanted
+        return chosen
+
+    def _send(self, address: str, kind: int, size: int) -> None:
+        track = self.tracks[address]
+        series = track.mtu if kind == lw.MTU_PROBE else track.small
+        now = self.clock()
+        seq = series.sent(now)
+        packet = lw.Packet(kind, self.session, seq, time.monotonic_ns())
+        assert self.transport is not None
+        self.transport.sendto(lw.encode(packet, size), (address, self.opts.port))
+        self.probes_sent += 1
+
+    async def run(self) -> None:
+        """Open the socket and probe until cancelled (a bind failure says why and returns)."""
+        loop = asyncio.get_running_loop()
+        try:
+            sock = self.open_socket()
+        except OSError as exc:
+            self.reason = f"cannot bind UDP {self.me.address}:{self.opts.port}: {exc.strerror}"
+            log.error("light tier off: %s", self.reason)
+            return
+        await loop.create_datagram_endpoint(lambda: self, sock=sock)
+        self.up, self.reason = True, ""
+        mtu_payload = lw.payload_size(self.opts.mtu, self.ipv6) if self.opts.mtu else 0
+        due: dict[str, float] = {}
+        mtu_due: dict[str, float] = {}
+        try:
+            while True:
+                chosen = self._update_peers()
+                interval = pair_interval(len(chosen), self.opts)
+                now = self.clock()
+                for i, m in enumerate(chosen):
+                    if m.address not in due:  # spread the peers over one interval
+                        due[m.address] = now + interval * i / max(1, len(chosen))
+                        mtu_due[m.address] = now + self.opts.mtu_interval * random.random()
+                for address in list(due):
+                    if address not in self.tracks:
+                        del due[address]
+                        mtu_due.pop(address, None)
+                        continue
+                    if due[address] <= now:
+                        self._send(address, lw.PROBE, self.opts.size)
+                        due[address] = max(due[address] + interval, now)
+                    if mtu_payload and mtu_due[address] <= now:
+                        self._send(address, lw.MTU_PROBE, mtu_payload)
+                        mtu_due[address] = now + self.opts.mtu_interval
+                await asyncio.sleep(self.opts.tick)
+        finally:
+            self.up = False
+            if self.transport is not None:
+                self.transport.close()
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> LightStatus:
+        now = self.clock()
+        paths = [t.summary(now, self.opts.mtu) for t in self.tracks.values()]
+        return LightStatus(
+            up=int(self.up),
+            reason=self.reason,
+            port=self.opts.port,
+            peers=len(self.tracks),
+            probes_sent=self.probes_sent,
+            echoes_received=self.echoes_received,
+            dropped_strangers=self.dropped_strangers,
+            dropped_malformed=self.dropped_malformed,
+            send_errors=self.send_errors,
+            paths=tuple(sorted((p for p in paths if p is not None), key=lambda p: p.destination)),
+        )

@@ -1,0 +1,198 @@
+"""Light-tier bookkeeping per peer: probes sent, echoes back, and a window's statistics (pure).
+
+``PeerTrack`` records every probe this node sent to one peer (its sequence
+number and send time) and every echo that came back (arrival time and the
+responder's counters). ``window(now)`` summarises the probes sent in
+``[now - grace - window, now - grace]``: ``grace`` leaves out probes whose
+echo may still be on its way, so they are not counted as lost.
+
+Loss by direction, from two echoes a < b of the window (see agent/lightwire.py):
+
+- forward: probes sent between them ``b.seq - a.seq``; the responder received
+  ``b.received - a.received`` of them;
+- return: the responder replied ``b.replied - a.replied`` echoes between them;
+  the echoes of probes ``a.seq+1 .. b.seq`` that arrived here.
+
+With fewer than two echoes in the window the direction cannot be told (a
+path that loses everything: loss 1, forward and return unknown). No clocks
+are read here: times are passed in (seconds, monotonic).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from netmesh.wire import LightPath
+
+
+@dataclass(slots=True)
+class Probe:
+    seq: int
+    sent_at: float
+    echo_at: float | None = None
+    received: int = 0  # responder's count of probes received, from the echo
+    replied: int = 0  # responder's count of echoes replied, from the echo
+    duplicates: int = 0
+    reordered: bool = False
+
+    @property
+    def rtt(self) -> float | None:
+        return None if self.echo_at is None else self.echo_at - self.sent_at
+
+
+@dataclass(slots=True)
+class Series:
+    """Probes of one kind (small or MTU-sized) to one peer, oldest first."""
+
+    keep_seconds: float
+    probes: deque[Probe] = field(default_factory=deque)
+    by_seq: dict[int, Probe] = field(default_factory=dict)
+    next_seq: int = 0
+    highest_echo: int = -1
+
+    def sent(self, at: float) -> int:
+        seq = self.next_seq
+        self.next_seq += 1
+        probe = Probe(seq, at)
+        self.probes.append(probe)
+        self.by_seq[seq] = probe
+        while self.probes and self.probes[0].sent_at < at - self.keep_seconds:
+            del self.by_seq[self.probes.popleft().seq]
+        return seq
+
+    def echoed(self, seq: int, at: float, received: int, replied: int) -> float | None:
+        """Record an echo; its RTT, or None for an unknown or duplicate echo."""
+        probe = self.by_seq.get(seq)
+        if probe is None:
+            return None
+        if probe.echo_at is not None:
+            probe.duplicates += 1
+            return None
+        probe.echo_at = at
+        probe.received = received
+        probe.replied = replied
+        if seq < self.highest_echo:
+            probe.reordered = True
+        self.highest_echo = max(self.highest_echo, seq)
+        return probe.rtt
+
+    def in_window(self, start: float, end: float) -> list[Probe]:
+        return [p for p in self.probes if start <= p.sent_at < end]
+
+
+def quantile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank quantile of a sorted, non-empty list."""
+    rank = max(1, math.ceil(q * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def _ratio(lost: int, total: int) -> float | None:
+    return None if total <= 0 else min(1.0, max(0.0, lost / total))
+
+
+@dataclass(frozen=True, slots=True)
+class Directions:
+    forward_sent: int = 0
+    forward_received: int = 0
+    return_sent: int = 0
+    return_received: int = 0
+    known: bool = False
+
+
+def directions(echoed: list[Probe]) -> Directions:
+    """Forward and return counts between the first and last echoed probe (by seq)."""
+    if len(echoed) < 2:
+        return Directions()
+    ordered = sorted(echoed, key=lambda p: p.seq)
+    a, b = ordered[0], ordered[-1]
+    fwd_sent = b.seq - a.seq
+    fwd_recv = b.received - a.received
+    ret_sent = b.replied - a.replied
+    ret_recv = len(ordered) - 1
+    if fwd_recv < 0 or ret_sent < 0:  # the responder restarted meanwhile
+        return Directions()
+    return Directions(
+        forward_sent=fwd_sent,
+        forward_received=min(fwd_recv, fwd_sent),
+        return_sent=ret_sent,
+        return_received=min(ret_recv, ret_sent),
+        known=True,
+    )
+
+
+def summarise(
+    destination: str,
+    small: list[Probe],
+    mtu: list[Probe],
+    *,
+    window: float,
+    mtu_size: int,
+) -> LightPath | None:
+    """One window's statistics for one peer (None when no probe was sent in it)."""
+    if not small:
+        return None
+    echoed = [p for p in small if p.echo_at is not None]
+    rtts = sorted(p.rtt for p in echoed if p.rtt is not None)
+    by_seq = [p.rtt for p in sorted(echoed, key=lambda p: p.seq) if p.rtt is not None]
+    jitter = (
+        sum(abs(b - a) for a, b in itertools.pairwise(by_seq)) / (len(by_seq) - 1)
+        if len(by_seq) > 1
+        else None
+    )
+    d = directions(echoed)
+    return LightPath(
+        destination=destination,
+        window_seconds=window,
+        sent=len(small),
+        received=len(echoed),
+        loss_ratio=_ratio(len(small) - len(echoed), len(small)) or 0.0,
+        forward_sent=d.forward_sent,
+        forward_received=d.forward_received,
+        forward_loss_ratio=_ratio(d.forward_sent - d.forward_received, d.forward_sent)
+        if d.known
+        else None,
+        return_sent=d.return_sent,
+        return_received=d.return_received,
+        return_loss_ratio=_ratio(d.return_sent - d.return_received, d.return_sent)
+        if d.known
+        else None,
+        rtt_min_seconds=rtts[0] if rtts else None,
+        rtt_median_seconds=quantile(rtts, 0.5) if rtts else None,
+        rtt_p99_seconds=quantile(rtts, 0.99) if rtts else None,
+        rtt_mean_seconds=sum(rtts) / len(rtts) if rtts else None,
+        jitter_seconds=jitter,
+        duplicates=sum(p.duplicates for p in small),
+        reordered=sum(1 for p in small if p.reordered),
+        mtu_size=mtu_size,
+        mtu_sent=len(mtu),
+        mtu_received=sum(1 for p in mtu if p.echo_at is not None),
+    )
+
+
+@dataclass(slots=True)
+class PeerTrack:
+    """Everything this node sent to one peer and got back, for ``keep`` seconds."""
+
+    destination: str
+    window: float
+    grace: float
+    small: Series = field(init=False)
+    mtu: Series = field(init=False)
+
+    def __post_init__(self) -> None:
+        keep = self.window + self.grace + 1.0
+        self.small = Series(keep)
+        self.mtu = Series(keep)
+
+    def summary(self, now: float, mtu_size: int) -> LightPath | None:
+        start, end = now - self.grace - self.window, now - self.grace
+        return summarise(
+            self.destination,
+            self.small.in_window(start, end),
+            self.mtu.in_window(start, end),
+            window=self.window,
+            mtu_size=mtu_size,
+        )

@@ -1,0 +1,68 @@
+"""This node's interfaces: which one carries an address, its MTU and link speed (sysfs, ioctl).
+
+Read once at start-up (or when asked); every function takes the sysfs root
+so tests can point it at a fake tree.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import pathlib
+import socket
+import struct
+
+SYS_CLASS_NET = pathlib.Path("/sys/class/net")
+_SIOCGIFADDR = 0x8915
+
+
+def _ipv4_of(ifname: str) -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            packed = fcntl.ioctl(
+                s.fileno(), _SIOCGIFADDR, struct.pack("256s", ifname[:15].encode())
+            )
+        except OSError:
+            return None
+    return socket.inet_ntoa(packed[20:24])
+
+
+def _ipv6_of(ifname: str) -> set[str]:
+    out: set[str] = set()
+    try:
+        lines = pathlib.Path("/proc/net/if_inet6").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 6 and parts[5] == ifname:
+            out.add(str(ipaddress.IPv6Address(bytes.fromhex(parts[0]))))
+    return out
+
+
+def interface_of(address: str) -> str | None:
+    """The interface that has ``address`` (IPv4 or IPv6), or None."""
+    ip = ipaddress.ip_address(address)
+    for _, name in socket.if_nameindex():
+        if ip.version == 4 and _ipv4_of(name) == str(ip):
+            return name
+        if ip.version == 6 and str(ip) in _ipv6_of(name):
+            return name
+    return None
+
+
+def _read_int(path: pathlib.Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def interface_mtu(ifname: str, sys_class_net: pathlib.Path = SYS_CLASS_NET) -> int | None:
+    return _read_int(sys_class_net / ifname / "mtu")
+
+
+def interface_speed_bits(ifname: str, sys_class_net: pathlib.Path = SYS_CLASS_NET) -> int | None:
+    """Link speed in bits/s from sysfs (Mbit/s there); None when unknown (-1, veth, down)."""
+    mbits = _read_int(sys_class_net / ifname / "speed")
+    return None if mbits is None or mbits <= 0 else mbits * 1_000_000
