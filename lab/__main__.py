@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from lab.experiment import run_experiment
-from lab.faults import Fault, FaultError, parse_delay, parse_loss, parse_rate
+from lab.faults import Fault, FaultError, parse_delay, parse_loss, parse_mtu, parse_rate
 from lab.lab import Lab, LabError
 from lab.settings import LabSettings
 from lab.shell import CommandError
@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--loss", help="loss into the node: 5%% or 0.05")
             p.add_argument("--rate", help="node egress rate: 200mbit")
             p.add_argument("--delay", help="delay into the node: 50ms (needs netem)")
+            p.add_argument("--mtu", help="the node's link MTU, lower than the lab's 1500: 1400")
         if name == "experiment":
             p.add_argument("--fault-node", default="", help="node to fault (default: random)")
             p.add_argument(
@@ -72,6 +73,7 @@ def fault_from(args: argparse.Namespace) -> Fault:
         loss=parse_loss(args.loss) if args.loss else 0.0,
         rate_bps=parse_rate(args.rate) if args.rate else 0,
         delay_ms=parse_delay(args.delay) if args.delay else 0.0,
+        mtu=parse_mtu(args.mtu) if args.mtu else 0,
     )
 
 
@@ -107,9 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "clear":
             say("cleared: " + ", ".join(lab.clear(args.node)))
         elif args.command == "experiment":
-            return run_experiment(
-                lab, args, fault_from(args) if (args.loss or args.rate or args.delay) else None
-            )
+            given = args.loss or args.rate or args.delay or args.mtu
+            return run_experiment(lab, args, fault_from(args) if given else None)
     except (LabError, FaultError, CommandError) as exc:
         print(f"netmesh-lab: {exc}", file=sys.stderr)
         return 1

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from lab.faults import Fault, parse_delay, parse_loss, parse_rate
+from lab.faults import Fault, parse_delay, parse_loss, parse_mtu, parse_rate
 from lab.lab import Lab, LabError, get_json
 from netmesh import catalogue
 
@@ -73,6 +73,7 @@ def make_plan(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> Plan:
             "loss",
             "rate",
             "delay",
+            "mtu",
             "baseline",
             "fault",
             "recovery",
@@ -84,6 +85,7 @@ def make_plan(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> Plan:
             loss=parse_loss(str(options["loss"])) if "loss" in options else 0.0,
             rate_bps=parse_rate(str(options["rate"])) if "rate" in options else 0,
             delay_ms=parse_delay(str(options["delay"])) if "delay" in options else 0.0,
+            mtu=parse_mtu(str(options["mtu"])) if "mtu" in options else 0,
         )
     if fault.empty():
         fault = Fault(loss=0.10)

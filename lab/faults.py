@@ -1,4 +1,8 @@
-"""Inject and clear faults on one lab node: loss, rate, delay.
+"""Inject and clear faults on one lab node: loss, rate, delay, MTU.
+
+- mtu: the node's link (eth0 in its namespace) gets a lower MTU while the
+  others keep 1500: frames larger than it die on the veth without an ICMP
+  error, as on a real L2 segment with an MTU mismatch (an MTU blackhole).
 
 - rate: tbf on the node's egress (eth0 in its namespace), replacing the baseline.
 - loss and delay into the node: netem on the bridge side of its veth (its
@@ -30,9 +34,10 @@ class Fault:
     loss: float = 0.0  # ratio 0-1, into the node
     rate_bps: int = 0  # node egress; 0 = baseline
     delay_ms: float = 0.0  # into the node
+    mtu: int = 0  # the node's link MTU; 0 = the lab's 1500
 
     def empty(self) -> bool:
-        return not (self.loss or self.rate_bps or self.delay_ms)
+        return not (self.loss or self.rate_bps or self.delay_ms or self.mtu)
 
     def describe(self) -> str:
         parts = []
@@ -42,6 +47,8 @@ class Fault:
             parts.append(f"rate {self.rate_bps / 1e6:g} Mbit/s out")
         if self.delay_ms:
             parts.append(f"{self.delay_ms:g} ms delay in")
+        if self.mtu:
+            parts.append(f"link MTU {self.mtu}")
         return ", ".join(parts) or "none"
 
     def to_json(self) -> dict[str, float]:
@@ -89,6 +96,21 @@ def parse_delay(text: str) -> float:
     return value
 
 
+LAB_MTU = 1500
+MIN_MTU = 576
+
+
+def parse_mtu(text: str) -> int:
+    """``1400`` → 1400 (576 .. 1499: lower than the lab's 1500)."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise FaultError(f"mtu {text!r}: use a whole number of bytes like 1400") from None
+    if not MIN_MTU <= value < LAB_MTU:
+        raise FaultError(f"mtu {value}: must be {MIN_MTU}..{LAB_MTU - 1} (lab links have 1500)")
+    return value
+
+
 def netem_available() -> bool:
     """Whether this kernel has the netem qdisc (tested in a scratch namespace)."""
     ns = f"nmlab-probe-{uuid.uuid4().hex[:8]}"
@@ -102,7 +124,7 @@ def netem_available() -> bool:
 def inject(node: LabNode, fault: Fault, *, netem: bool, baseline_bps: int) -> None:
     """Apply ``fault`` to ``node`` (replacing any earlier fault on it)."""
     if fault.empty():
-        raise FaultError("nothing to inject: give --loss, --rate and/or --delay")
+        raise FaultError("nothing to inject: give --loss, --rate, --delay and/or --mtu")
     if fault.delay_ms and not netem:
         raise FaultError(
             "delay needs the netem qdisc (CONFIG_NET_SCH_NETEM), which this kernel lacks; "
@@ -112,6 +134,8 @@ def inject(node: LabNode, fault: Fault, *, netem: bool, baseline_bps: int) -> No
     try:
         if fault.rate_bps:
             shape(node.netns, fault.rate_bps)
+        if fault.mtu:
+            run(in_ns(node.netns, ["ip", "link", "set", "eth0", "mtu", str(fault.mtu)]))
         if netem and (fault.loss or fault.delay_ms):
             args = []
             if fault.delay_ms:
@@ -162,6 +186,7 @@ def clear(node: LabNode, *, baseline_bps: int) -> None:
         unshape(node.netns)
     ok(["tc", "qdisc", "del", "dev", node.host_veth, "root"])
     ok(in_ns(node.netns, ["iptables", "-w", "5", "-F", CHAIN]))
+    ok(in_ns(node.netns, ["ip", "link", "set", "eth0", "mtu", str(LAB_MTU)]))
 
 
 def drop_rules(node: LabNode) -> str:

@@ -1,0 +1,98 @@
+"""The light tier for real: two tiers on loopback addresses probe each other; strangers refused."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+from collections.abc import Callable
+
+import pytest
+
+from agent import lightwire as lw
+from agent.light import LightOptions, LightTier, pair_interval, peers
+from netmesh.wire import Member, MemberList
+
+A = Member(name="a", address="127.0.0.61")
+B = Member(name="b", address="127.0.0.62")
+
+
+def options(**kw: float) -> LightOptions:
+    values: dict[str, float] = {
+        "port": random.randint(30000, 40000),
+        "window": 1.0,
+        "grace": 0.3,
+        "mtu": 1500,
+        "mtu_interval": 0.2,
+    }
+    values.update(kw)
+    return LightOptions(**values)  # type: ignore[arg-type]
+
+
+async def until(check: Callable[[], bool], seconds: float, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_two_tiers_measure_each_other_and_refuse_strangers() -> None:
+    opts = options()
+    members = MemberList(epoch=1, members=(A, B))
+    a, b = LightTier(opts, A, lambda: members), LightTier(opts, B, lambda: members)
+    tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
+    try:
+
+        def measured() -> bool:
+            paths = a.status().paths
+            return bool(paths) and paths[0].sent >= 5 and paths[0].mtu_sent >= 1
+
+        await until(measured, 5, "a window of a -> b")
+        (path,) = a.status().paths
+        assert path.destination == "b"
+        assert path.loss_ratio == 0 and path.forward_loss_ratio == 0
+        assert path.rtt_median_seconds is not None and 0 < path.rtt_median_seconds < 0.05
+        assert path.mtu_size == 1500 and path.mtu_received == path.mtu_sent
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.63", 0))
+            probe = lw.encode(lw.Packet(lw.PROBE, 1, 0, 0), 64)
+            s.sendto(probe, (B.address, opts.port))  # not a member
+            s.sendto(b"hello" * 20, (B.address, opts.port))  # not a light-tier packet
+            s.settimeout(0.5)
+            with pytest.raises(TimeoutError):
+                s.recvfrom(2048)  # nothing answers a stranger
+        await until(lambda: b.dropped_strangers >= 1, 2, "the stranger counted")
+        await until(lambda: b.dropped_malformed >= 1, 2, "the malformed packet counted")
+        assert b.status().up == 1
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_port_in_use_turns_the_tier_off_with_the_reason() -> None:
+    opts = options()
+    members = MemberList(epoch=1, members=(A, B))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((A.address, opts.port))
+        tier = LightTier(opts, A, lambda: members)
+        await asyncio.wait_for(tier.run(), 2)
+    status = tier.status()
+    assert status.up == 0 and "cannot bind UDP" in status.reason
+
+
+def test_peers_full_mesh_then_ring_and_rate_spread() -> None:
+    ms = MemberList(
+        epoch=1, members=tuple(Member(name=f"n{i}", address="10.0.0.1") for i in range(8))
+    )
+    opts = LightOptions(port=1, full_mesh_max=8, ring_peers=3, rate=20, max_pair_rate=10)
+    assert len(peers(ms, "n0", opts)) == 7
+    small = LightOptions(port=1, full_mesh_max=5, ring_peers=3)
+    chosen = peers(ms, "n0", small)
+    assert len(chosen) == 3 and "n0" not in {m.name for m in chosen}
+    assert pair_interval(1, opts) == pytest.approx(0.1)  # the per-pair cap
+    assert pair_interval(7, opts) == pytest.approx(7 / 20)  # the node's budget
+    assert pair_interval(0, opts) == float("inf")

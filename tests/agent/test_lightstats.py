@@ -1,0 +1,129 @@
+"""Light-tier windows: loss by direction from the responder's counters, RTT, jitter, MTU."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent import lightwire as lw
+from agent.lightstats import PeerTrack, Series, directions, quantile
+
+
+def simulate(
+    track: PeerTrack, n: int, forward_lost: set[int], return_lost: set[int], rtt: float = 0.001
+) -> None:
+    """n probes one per 0.1 s; the responder counts what reaches it and echoes every one."""
+    received = replied = 0
+    for i in range(n):
+        at = i * 0.1
+        seq = track.small.sent(at)
+        if seq in forward_lost:
+            continue
+        received += 1
+        replied += 1
+        if seq in return_lost:
+            continue
+        track.small.echoed(seq, at + rtt, received, replied)
+
+
+def test_clean_path_has_no_loss_either_way() -> None:
+    track = PeerTrack("b", window=5.0, grace=1.0)
+    simulate(track, 100, set(), set())
+    p = track.summary(now=10.0, mtu_size=0)
+    assert p is not None
+    assert p.sent == 50 and p.received == 50 and p.loss_ratio == 0
+    assert p.forward_loss_ratio == 0 and p.return_loss_ratio == 0
+    assert p.rtt_median_seconds == pytest.approx(0.001)
+    assert p.jitter_seconds == pytest.approx(0.0)
+
+
+def test_forward_and_return_loss_are_told_apart() -> None:
+    fwd = PeerTrack("b", window=5.0, grace=1.0)
+    simulate(fwd, 100, forward_lost={45, 47, 49, 51, 53}, return_lost=set())
+    p = fwd.summary(now=10.0, mtu_size=0)
+    assert p is not None and p.forward_loss_ratio is not None and p.return_loss_ratio is not None
+    assert p.forward_loss_ratio > 0.05 and p.return_loss_ratio == 0
+    ret = PeerTrack("b", window=5.0, grace=1.0)
+    simulate(ret, 100, forward_lost=set(), return_lost={45, 47, 49, 51, 53})
+    q = ret.summary(now=10.0, mtu_size=0)
+    assert q is not None and q.forward_loss_ratio is not None and q.return_loss_ratio is not None
+    assert q.forward_loss_ratio == 0 and q.return_loss_ratio > 0.05
+    assert p.loss_ratio == q.loss_ratio  # the round trip cannot tell them apart
+
+
+@given(
+    st.sets(st.integers(1, 98), max_size=30),
+    st.sets(st.integers(1, 98), max_size=30),
+)
+def test_directions_count_exactly_what_was_lost(fwd: set[int], ret: set[int]) -> None:
+    """Between the first and last echoed probe, the counts are exact."""
+    track = PeerTrack("b", window=100.0, grace=0.0)
+    simulate(track, 100, fwd, ret - fwd)
+    echoed = [p for p in track.small.probes if p.echo_at is not None]
+    d = directions(echoed)
+    assert d.known
+    assert d.forward_sent == 99 and d.forward_received == 99 - len(fwd)
+    assert d.return_sent == 99 - len(fwd) and d.return_received == 99 - len(fwd) - len(ret - fwd)
+
+
+def test_in_flight_probes_are_not_lost_and_nothing_back_means_unknown_direction() -> None:
+    track = PeerTrack("b", window=5.0, grace=1.0)
+    for i in range(60):
+        track.small.sent(i * 0.1)  # nothing ever comes back
+    p = track.summary(now=6.05, mtu_size=0)
+    assert p is not None
+    assert p.sent == 50 and p.loss_ratio == 1.0
+    assert p.forward_loss_ratio is None and p.return_loss_ratio is None
+
+
+def test_duplicates_reordering_and_strange_echoes() -> None:
+    s = Series(keep_seconds=60)
+    for i in range(4):
+        s.sent(float(i))
+    assert s.echoed(1, 1.1, 2, 2) == pytest.approx(0.1)
+    assert s.echoed(0, 1.2, 2, 2) == pytest.approx(1.2)  # after seq 1: reordered
+    assert s.echoed(0, 1.3, 2, 2) is None  # a duplicate
+    assert s.echoed(99, 1.3, 3, 3) is None  # never sent
+    assert s.by_seq[0].reordered and s.by_seq[0].duplicates == 1
+
+
+def test_mtu_probes_that_vanish_show_in_the_window() -> None:
+    track = PeerTrack("b", window=5.0, grace=1.0)
+    simulate(track, 100, set(), set())
+    for i in range(5):
+        track.mtu.sent(5.0 + i * 0.5)  # none answered
+    p = track.summary(now=10.0, mtu_size=1500)
+    assert p is not None and p.mtu_size == 1500 and p.mtu_sent == 5 and p.mtu_received == 0
+    assert p.loss_ratio == 0
+
+
+def test_old_probes_are_forgotten() -> None:
+    s = Series(keep_seconds=2.0)
+    for i in range(100):
+        s.sent(i * 0.1)
+    assert len(s.probes) == len(s.by_seq) <= 21
+
+
+def test_quantile_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (
+        quantile(values, 0.5) == 50 and quantile(values, 0.99) == 99 and quantile([3.0], 0.99) == 3
+    )
+
+
+def test_wire_roundtrip_and_refusals() -> None:
+    probe = lw.Packet(lw.PROBE, 7, 3, 123)
+    data = lw.encode(probe, 200)
+    assert len(data) == 200 and lw.decode(data) == probe
+    echo = lw.echo_of(probe, 3, 4)
+    assert lw.decode(lw.encode(echo)) == lw.Packet(lw.ECHO, 7, 3, 123, 3, 4)
+    for bad, why in (
+        (b"short", "shorter"),
+        (b"XXXX" + data[4:], "magic"),
+        (data[:4] + bytes([9]) + data[5:], "version"),
+        (data[:5] + bytes([77]) + data[6:], "kind"),
+    ):
+        with pytest.raises(lw.Malformed, match=why):
+            lw.decode(bad)
+    assert lw.payload_size(1500) == 1472 and lw.payload_size(1500, ipv6=True) == 1452

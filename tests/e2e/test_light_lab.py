@@ -1,0 +1,127 @@
+"""The light tier in the lab (root): loss by direction and an MTU blackhole, seen by the collector.
+
+Three nodes, each agent probing the others continuously (the agents' default
+light-tier settings); iperf3 tests are spaced by a small budget so the light
+tier is what measures. Faults are the lab's own: receiver-side loss into one
+node (iptables statistic on its INPUT) and a lowered link MTU on one node.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from lab.faults import Fault
+from lab.lab import Lab
+from tests.e2e.labs import running_lab
+from tests.helpers import wait_for
+
+PREFIX = f"nml{os.getpid() % 10000}"
+SUBNET = f"10.{200 + os.getpid() % 15}.9.0/24"
+
+Samples = dict[str, dict[tuple[str, str], float]]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(
+        tmp_path_factory.mktemp("lab"),
+        nodes=3,
+        prefix=PREFIX,
+        subnet=SUBNET,
+        traffic=False,
+        probe_mode="off",
+        bandwidth_budget=0.05,
+    ) as lab:
+        yield lab
+
+
+def light(lab: Lab) -> Samples:
+    with urllib.request.urlopen(lab.collector_url + "/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out: Samples = {}
+    for fam in text_string_to_metric_families(text):
+        if fam.name.startswith("netmesh_light_"):
+            for s in fam.samples:
+                key = (s.labels["source_node"], s.labels["destination_node"])
+                out.setdefault(s.name, {})[key] = s.value
+    return out
+
+
+def names(lab: Lab) -> list[str]:
+    return [n.name for n in lab.topo.nodes]
+
+
+def every_path(lab: Lab, samples: Samples, family: str) -> dict[tuple[str, str], float] | None:
+    values = samples.get(family, {})
+    wanted = {(a, b) for a in names(lab) for b in names(lab) if a != b}
+    return values if wanted <= values.keys() else None
+
+
+def test_clean_mesh_measures_every_pair_without_loss(lab: Lab) -> None:
+    def clean() -> Samples | None:
+        s = light(lab)
+        rtt = every_path(lab, s, "netmesh_light_rtt_median_seconds")
+        loss = every_path(lab, s, "netmesh_light_loss_ratio")
+        if rtt is None or loss is None or any(v > 0.02 for v in loss.values()):
+            return None
+        return s
+
+    s = wait_for(clean, 60, 1.0, "light-tier data for every pair, no loss")
+    assert all(0 < v < 0.05 for v in s["netmesh_light_rtt_median_seconds"].values())
+    assert all(v == 0 for v in s["netmesh_light_mtu_loss_ratio"].values())
+
+
+def test_loss_into_a_node_is_forward_loss_towards_it_and_return_loss_from_it(lab: Lab) -> None:
+    victim = names(lab)[1]
+    others = [n for n in names(lab) if n != victim]
+    lab.inject(victim, Fault(loss=0.3))
+    try:
+
+        def attributed() -> Samples | None:
+            s = light(lab)
+            fwd, ret = (
+                s.get("netmesh_light_forward_loss_ratio", {}),
+                s.get("netmesh_light_return_loss_ratio", {}),
+            )
+            for o in others:
+                into, out_of = (o, victim), (victim, o)
+                if not (fwd.get(into, 0) > 0.15 and ret.get(out_of, 0) > 0.15):
+                    return None
+            return s
+
+        s = wait_for(attributed, 60, 1.0, f"forward loss into {victim}, return loss from it")
+        fwd, ret = s["netmesh_light_forward_loss_ratio"], s["netmesh_light_return_loss_ratio"]
+        for o in others:
+            assert ret[(o, victim)] < 0.05, "echoes from the victim's responder are not dropped"
+            assert fwd[(victim, o)] < 0.05, "the victim's probes leave it unharmed"
+        a, b = others
+        assert s["netmesh_light_loss_ratio"][(a, b)] < 0.05, "a path that avoids the victim"
+    finally:
+        lab.clear(victim)
+
+
+def test_lowered_mtu_is_an_mtu_blackhole_while_small_probes_pass(lab: Lab) -> None:
+    victim = names(lab)[2]
+    others = [n for n in names(lab) if n != victim]
+    lab.inject(victim, Fault(mtu=1400))
+    try:
+
+        def blackhole() -> Samples | None:
+            s = light(lab)
+            mtu = s.get("netmesh_light_mtu_loss_ratio", {})
+            if all(mtu.get((o, victim), 0) >= 0.99 for o in others):
+                return s
+            return None
+
+        s = wait_for(blackhole, 60, 1.0, f"MTU probes into {victim} vanish")
+        for o in others:
+            assert s["netmesh_light_loss_ratio"][(o, victim)] < 0.05, "small probes pass"
+        a, b = others
+        assert s["netmesh_light_mtu_loss_ratio"][(a, b)] == 0, "a path that avoids the victim"
+    finally:
+        lab.clear(victim)
