@@ -167,7 +167,15 @@ async def run_rca(app: web.Application) -> None:
     results = {name: state.agents[name].report.results for name in state.sorted_names()}
     flows = {name: state.agents[name].report.retransmits for name in results}
     nodes = {m.name for m in app[MEMBERSHIP].current().members} | results.keys()
-    for _ in app[RCA].steps(results, flows, _node_resolver(state), now=state.clock(), nodes=nodes):
+    light = {
+        name: report.light.paths
+        for name in results
+        if (report := state.agents[name].report).light is not None
+    }
+    steps = app[RCA].steps(
+        results, flows, _node_resolver(state), now=state.clock(), nodes=nodes, light=light
+    )
+    for _ in steps:
         await asyncio.sleep(0)
 
 

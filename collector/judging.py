@@ -46,6 +46,13 @@ class Criteria:
     max_suspects: int = 3
     cluster_wide_ratio: float = 0.5
     max_len: int = 2
+    # the light tier (collector/lightjudge.py)
+    light_alpha: float = 0.001
+    light_loss_floor: float = 0.001
+    light_min_lost: int = 3
+    light_rtt_factor: float = 3.0
+    light_rtt_min_increase: float = 0.001
+    light_mtu_min_probes: int = 2
 
     def to_json(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.__dict__.items()}

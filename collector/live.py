@@ -15,8 +15,9 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from collector.judging import Baselines, Criteria, PathJudge
+from collector.lightjudge import judge_light
 from collector.verdict import Analysis, analyse
-from netmesh.wire import RetransmitFlow, TestResult
+from netmesh.wire import LightPath, RetransmitFlow, TestResult
 
 
 def add_retransmits(
@@ -109,12 +110,14 @@ class LiveRca:
         *,
         now: float,
         nodes: Iterable[str] = (),
+        light: Mapping[str, Sequence[LightPath]] | None = None,
         budget: float = 0.005,
     ) -> Iterator[None]:
         """One run; yields whenever ``budget`` seconds went by.
 
         ``results``: node → its latest results; ``flows``: node → its eBPF
-        flows (``resolve_node`` maps a remote IP to a node). The mining
+        flows (``resolve_node`` maps a remote IP to a node); ``light``: node →
+        its light-tier windows (judged together, collector/lightjudge.py). The mining
         (``analyse``) is one step; with nothing failing it is short.
         """
         spent = 0.0
@@ -137,6 +140,14 @@ class LiveRca:
         self.judge.keep_only(results.keys())
         outcomes, failing, names = self.judge.assemble(results.keys(), rates)
         names.update(nodes)
+        if light:
+            judged = judge_light(light, self.criteria, at=now)
+            spent += self.perf() - started
+            yield
+            started = self.perf()
+            outcomes = [*outcomes, *judged]
+            failing = [*failing, *(o for o in judged if o.failed)]
+            names.update(light.keys())
         spent += self.perf() - started
         yield
         started = self.perf()

@@ -172,6 +172,33 @@ class CollectorSettings:
         ),
     )
 
+    rca_light_alpha: float = field(
+        default=0.001,
+        metadata=doc(
+            "RCA: significance of the binomial test that fails a direction whose light-tier "
+            "loss is above the mesh's typical loss."
+        ),
+    )
+    rca_light_loss_floor: float = field(
+        default=0.001,
+        metadata=doc("RCA: the typical light-tier loss is taken as at least this ratio."),
+    )
+    rca_light_min_lost: int = field(
+        default=3, metadata=doc("RCA: light-tier packets a direction must lose to fail.")
+    )
+    rca_light_rtt_factor: float = field(
+        default=3.0,
+        metadata=doc("RCA: a light-tier RTT median above this x the mesh's typical one fails."),
+    )
+    rca_light_rtt_min_increase: float = field(
+        default=0.001,
+        metadata=doc("RCA: ... and at least this many seconds above it."),
+    )
+    rca_light_mtu_min_probes: int = field(
+        default=2,
+        metadata=doc("RCA: lost don't-fragment probes (none answered) that make an MTU blackhole."),
+    )
+
     def __post_init__(self) -> None:
         p = Problems()
         p.check(self.mode in MODES, f"mode {self.mode!r}: one of {', '.join(MODES)}")
@@ -237,6 +264,12 @@ class CollectorSettings:
         p.check(self.rca_min_peers >= 1, "rca_min_peers: must be >= 1")
         p.check(self.rca_min_lift >= 0, "rca_min_lift: must be >= 0")
         p.check(self.rca_max_suspects >= 1, "rca_max_suspects: must be >= 1")
+        p.check(0 < self.rca_light_alpha < 1, "rca_light_alpha: must be between 0 and 1")
+        p.check(0 < self.rca_light_loss_floor < 1, "rca_light_loss_floor: must be in (0, 1)")
+        p.check(self.rca_light_min_lost >= 1, "rca_light_min_lost: must be >= 1")
+        p.check(self.rca_light_rtt_factor > 1, "rca_light_rtt_factor: must be > 1")
+        p.check(self.rca_light_rtt_min_increase >= 0, "rca_light_rtt_min_increase: must be >= 0")
+        p.check(self.rca_light_mtu_min_probes >= 1, "rca_light_mtu_min_probes: must be >= 1")
         p.raise_if_any("collector")
 
 

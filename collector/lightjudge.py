@@ -1,0 +1,149 @@
+"""Judging the light tier: loss by direction against the mesh, RTT against peers, MTU blackholes.
+
+Each agent reports, per peer, one window of light-tier probes (netmesh/wire.py
+``LightPath``). Loss is judged per direction of the *traffic that was lost*:
+traffic from a to b is the forward half of a's probes to b plus the return
+half (the echoes) of b's probes to a, so both agents' windows add up. The
+outcome of an ordered pair (a, b, ``light``) fails when:
+
+- **loss**: its lost count is significantly above the mesh's typical loss:
+  a one-sided binomial test, P(X >= lost | n, p0) < ``light_alpha``, where p0
+  is the median loss of all directed pairs (at least ``light_loss_floor``) —
+  so one bad node stands out against its peers, however long it has been
+  bad, and not against its own past; at least ``light_min_lost`` lost;
+- **no echo at all** on a's probes to b (direction unknown): the pair a → b;
+- **latency**: the median RTT of a's probes to b is above
+  ``light_rtt_factor`` x the median of all pairs' medians and at least
+  ``light_rtt_min_increase`` seconds above it;
+- **MTU blackhole**: a's don't-fragment probes at the path MTU to b vanished
+  (``light_mtu_min_probes`` or more, none answered) while small probes pass.
+
+Outcomes are ``PathOutcome``s with protocol ``light``, mined with the
+heavy-tier ones (collector/mining.py): the verdict's direction (into or out
+of a node) follows from which side of the lost traffic the node is on.
+Pure: reports in, outcomes out.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from collector.judging import Criteria, PathOutcome
+from netmesh.wire import LightPath
+
+LIGHT = "light"
+
+
+@dataclass(slots=True)
+class Directed:
+    """Traffic from ``source`` to ``destination``: packets sent and lost, from both agents."""
+
+    sent: int = 0
+    lost: int = 0
+
+
+def binomial_sf(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed in log space (exact, no SciPy)."""
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    if p <= 0:
+        return 0.0
+    if p >= 1:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    log_n = math.lgamma(n + 1)
+    total = 0.0
+    for i in range(k, n + 1):
+        term = math.exp(
+            log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
+        )
+        total += term
+        if term < total * 1e-12 and i > n * p:
+            break
+    return min(1.0, total)
+
+
+def directed_traffic(light: Mapping[str, Sequence[LightPath]]) -> dict[tuple[str, str], Directed]:
+    """Sent and lost per direction, from every agent's forward and return counts."""
+    out: dict[tuple[str, str], Directed] = {}
+    for node, paths in light.items():
+        for p in paths:
+            if p.forward_loss_ratio is not None:
+                d = out.setdefault((node, p.destination), Directed())
+                d.sent += p.forward_sent
+                d.lost += p.forward_sent - p.forward_received
+            if p.return_loss_ratio is not None:
+                d = out.setdefault((p.destination, node), Directed())
+                d.sent += p.return_sent
+                d.lost += p.return_sent - p.return_received
+    return out
+
+
+def _outcome(source: str, destination: str, at: float, reasons: list[str]) -> PathOutcome:
+    return PathOutcome(
+        source=source,
+        destination=destination,
+        protocol=LIGHT,
+        result="ok",
+        started_at=at,
+        reasons=tuple(reasons),
+    )
+
+
+def judge_light(
+    light: Mapping[str, Sequence[LightPath]], criteria: Criteria, *, at: float = 0.0
+) -> list[PathOutcome]:
+    """One outcome per ordered pair the light tier saw (see the module docstring)."""
+    traffic = directed_traffic(light)
+    ratios = [d.lost / d.sent for d in traffic.values() if d.sent > 0]
+    p0 = max(criteria.light_loss_floor, statistics.median(ratios) if ratios else 0.0)
+    medians = [
+        p.rtt_median_seconds
+        for paths in light.values()
+        for p in paths
+        if p.rtt_median_seconds is not None
+    ]
+    typical_rtt = statistics.median(medians) if medians else None
+
+    reasons: dict[tuple[str, str], list[str]] = {pair: [] for pair in traffic}
+    for (a, b), d in traffic.items():
+        if d.sent <= 0 or d.lost < criteria.light_min_lost or d.lost / d.sent <= p0:
+            continue
+        p_value = binomial_sf(d.lost, d.sent, p0)
+        if p_value < criteria.light_alpha:
+            reasons[(a, b)].append(
+                f"light-tier loss {d.lost}/{d.sent} ({d.lost / d.sent:.1%}) from {a} to {b}, "
+                f"typical {p0:.2%} (p={p_value:.1g})"
+            )
+    for node, paths in light.items():
+        for p in paths:
+            pair = (node, p.destination)
+            found = reasons.setdefault(pair, [])
+            if p.sent > 0 and p.received == 0:
+                found.append(f"light tier: none of {p.sent} probes answered")
+                continue
+            if (
+                typical_rtt is not None
+                and p.rtt_median_seconds is not None
+                and p.rtt_median_seconds > criteria.light_rtt_factor * typical_rtt
+                and p.rtt_median_seconds - typical_rtt >= criteria.light_rtt_min_increase
+            ):
+                found.append(
+                    f"light-tier RTT median {p.rtt_median_seconds * 1e3:.2f} ms, typical "
+                    f"{typical_rtt * 1e3:.2f} ms"
+                )
+            if (
+                p.mtu_sent >= criteria.light_mtu_min_probes
+                and p.mtu_received == 0
+                and p.loss_ratio < 0.5
+            ):
+                found.append(
+                    f"MTU blackhole: {p.mtu_sent} don't-fragment probes of {p.mtu_size} bytes "
+                    "lost, small probes pass"
+                )
+    return [_outcome(a, b, at, r) for (a, b), r in sorted(reasons.items())]
