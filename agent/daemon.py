@@ -241,6 +241,7 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
             collector_url=settings.collector_url,
             interval=settings.report_interval,
             timeout=settings.report_timeout,
+            token_file=settings.auth_token_file,
         )
         work.append(("reporter", reporter.run))
     async with contextlib.AsyncExitStack() as stack:

@@ -3,6 +3,11 @@
 When the collector is unreachable the agent keeps testing its last known
 members. Retries back off exponentially (up to ``max_backoff``) and the log
 says so once per change of state, not once per attempt.
+
+With a token file the report carries ``Authorization: Bearer <token>``, the
+file re-read before every report (the kubelet rotates a projected
+ServiceAccount token in place). The collector's refusals are counted apart:
+401 (or no readable token) ``unauthenticated``, 403 ``forbidden``.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from collections.abc import Callable
 import aiohttp
 
 from agent.state import AgentState
+from netmesh.tokenfile import TokenFileError, bearer, read_token
 from netmesh.wire import WireError, parse_member_response
 
 log = logging.getLogger(__name__)
 
 REPORTS_PATH = "/api/v1/reports"
+REFUSALS = {401: "unauthenticated", 403: "forbidden"}  # any other status: "rejected"
 
 
 class Reporter:
@@ -32,6 +39,7 @@ class Reporter:
         interval: float,
         timeout: float,
         max_backoff: float = 60.0,
+        token_file: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.state = state
@@ -39,6 +47,7 @@ class Reporter:
         self.interval = interval
         self.timeout = timeout
         self.max_backoff = max(max_backoff, interval)
+        self.token_file = token_file
         self.clock = clock
         self._failing: str | None = None
 
@@ -53,12 +62,19 @@ class Reporter:
 
     async def push_once(self, session: aiohttp.ClientSession) -> bool:
         """One report; True when the collector accepted it and sent a valid member list."""
+        headers: dict[str, str] = {}
+        if self.token_file:
+            try:
+                headers = bearer(read_token(self.token_file))
+            except TokenFileError as exc:
+                return self._failed("unauthenticated", str(exc))
         body = self.state.report(self.clock()).to_json()
         try:
-            async with session.post(self.url, json=body) as resp:
+            async with session.post(self.url, json=body, headers=headers) as resp:
                 text = await resp.text()
                 if resp.status != 200:
-                    return self._failed("rejected", f"HTTP {resp.status}: {text[:200]}")
+                    result = REFUSALS.get(resp.status, "rejected")
+                    return self._failed(result, f"HTTP {resp.status}: {text.strip()[:300]}")
                 members = parse_member_response(json.loads(text), self.state.members)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return self._failed("unreachable", f"{type(exc).__name__}: {exc}")

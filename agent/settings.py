@@ -103,6 +103,13 @@ class AgentSettings:
         default=(),
         metadata=doc("Peers without a collector: name=ip[:port],…", parse=parse_peers),
     )
+    auth_token_file: str = field(
+        default="",
+        metadata=doc(
+            "File with the bearer token presented to the collector, re-read before every "
+            "report (Kubernetes: the projected ServiceAccount token); empty = none."
+        ),
+    )
     report_interval: float = field(
         default=10.0, metadata=doc("Seconds between reports pushed to the collector.")
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from collector.app import create_app
+from collector.app import AuthConfigError, create_app
 from collector.kube import make_api
 from collector.settings import CollectorSettings
 from netmesh.config import SettingsError, load
@@ -51,15 +51,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
     logging.getLogger("collector").info(
-        "collector in %s mode on %s:%d (report TTL %.0fs)",
+        "collector in %s mode on %s:%d (report TTL %.0fs, auth %s)",
         settings.mode,
         settings.bind_address,
         settings.port,
         settings.report_ttl,
+        settings.auth_mode,
     )
+    try:
+        app = create_app(settings, kube_api=kube_api)
+    except AuthConfigError as exc:
+        print(f"netmesh-collector: {exc}", file=sys.stderr)
+        return 2
     # run_app handles SIGTERM/SIGINT and runs the cleanup_ctx (watch threads stop).
     web.run_app(
-        create_app(settings, kube_api=kube_api),
+        app,
         host=settings.bind_address,
         port=settings.port,
         access_log=None,

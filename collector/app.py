@@ -32,17 +32,33 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from collector import handlers
-from collector.appkeys import GC, INFORMERS, MEMBER_BODY, MEMBERSHIP, PROCESS, RCA, SETTINGS, STATE
+from collector.appkeys import (
+    AUTH,
+    GC,
+    INFORMERS,
+    MEMBER_BODY,
+    MEMBERSHIP,
+    PROCESS,
+    RCA,
+    REJECT_LIMITER,
+    SETTINGS,
+    STATE,
+)
+from collector.auth import Authenticator, NoAuth, StaticToken, TokenReviewAuth
 from collector.gcpolicy import GcPolicy
+from collector.kube import make_api
 from collector.live import LiveRca
 from collector.memberbody import MemberListBody
 from collector.membership import KubernetesMembership, NodeRules, StaticMembership
-from collector.podmap import PodMap
+from collector.podmap import PodInfo, PodKey, PodMap
+from collector.ratelimit import RejectLimiter
 from collector.settings import CollectorSettings, rca_criteria
 from collector.state import CollectorState, Limits
+from collector.tokenreview import KubeReviewer
 from collector.watches import watches
 from netmesh.config import project
 from netmesh.tasks import background
+from netmesh.tokenfile import MIN_SHARED_TOKEN_LENGTH, TokenFileError, read_token
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +98,25 @@ def create_app(
             clock=clock,
         )
         app[MEMBERSHIP] = membership
+        if settings.auth_mode == "tokenreview" and kube_api is None:
+            kube_api = make_api(settings.kubeconfig)
         app.cleanup_ctx.append(watches(settings, state, pod_map, membership, kube_api))
+
+        def agent_pod(key: PodKey) -> PodInfo | None:
+            # Looked up at call time: every re-list replaces membership.agent_pods.
+            return membership.agent_pods.get(key)
+
     else:
         app[MEMBERSHIP] = StaticMembership(state, clock=clock)
+        agent_pod = _no_pods
+    app[AUTH] = authenticator(settings, state, kube_api, agent_pod, clock)
+    state.stats.auth_mode = app[AUTH].mode
+    app[REJECT_LIMITER] = RejectLimiter(
+        rate=settings.auth_reject_rate,
+        burst=settings.auth_reject_burst,
+        max_sources=settings.auth_reject_sources,
+    )
+    app.cleanup_ctx.append(_auth)
     app[MEMBER_BODY] = MemberListBody()
     app[GC] = GcPolicy(state.stats.gc)
     app.cleanup_ctx.append(_expiry)
@@ -99,6 +131,63 @@ def create_app(
         app.cleanup_ctx.append(_rca)
     _routes(app.router)
     return app
+
+
+def _no_pods(key: PodKey) -> PodInfo | None:
+    return None
+
+
+class AuthConfigError(ValueError):
+    """The authentication settings cannot work (e.g. an unreadable token file)."""
+
+
+def authenticator(
+    settings: CollectorSettings,
+    state: CollectorState,
+    kube_api: Any,
+    agent_pod: Callable[[PodKey], PodInfo | None],
+    clock: Callable[[], float],
+) -> Authenticator:
+    """The authenticator of ``settings.auth_mode`` (collector/auth.py)."""
+    mode = settings.auth_mode
+    if mode == "token":
+        try:
+            token = read_token(settings.auth_token_file)
+        except TokenFileError as exc:
+            raise AuthConfigError(str(exc)) from None
+        if len(token) < MIN_SHARED_TOKEN_LENGTH:
+            raise AuthConfigError(
+                f"token file {settings.auth_token_file}: a shared token needs at least "
+                f"{MIN_SHARED_TOKEN_LENGTH} characters"
+            )
+        return StaticToken(token)
+    if mode == "tokenreview":
+        reviewer = KubeReviewer(
+            kube_api.api_client,
+            audience=settings.auth_audience,
+            timeout=settings.auth_review_timeout,
+        )
+        return TokenReviewAuth(
+            reviewer.review,
+            agent_pod,
+            audience=settings.auth_audience,
+            namespace=settings.agent_namespace,
+            cache_ttl=settings.auth_cache_ttl,
+            cache_size=settings.auth_cache_size,
+            clock=clock,
+            counts=state.stats.token_reviews,
+            close=reviewer.close,
+        )
+    log.warning(
+        "reports are UNAUTHENTICATED (auth none): anyone who reaches this collector can report "
+        "as any node; set --auth-token-file (and the agents' --auth-token-file)"
+    )
+    return NoAuth()
+
+
+async def _auth(app: web.Application) -> AsyncIterator[None]:
+    yield
+    app[AUTH].close()
 
 
 def _routes(router: web.UrlDispatcher) -> None:

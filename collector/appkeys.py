@@ -11,11 +11,13 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from collector.auth import Authenticator
 from collector.gcpolicy import GcPolicy
 from collector.kube import Informer
 from collector.live import LiveRca
 from collector.memberbody import MemberListBody
 from collector.membership import Membership
+from collector.ratelimit import RejectLimiter
 from collector.settings import CollectorSettings
 from collector.state import CollectorState
 
@@ -27,3 +29,5 @@ INFORMERS: web.AppKey[list[Informer[Any]]] = web.AppKey("informers")
 PROCESS = web.AppKey("process", CollectorRegistry)
 GC = web.AppKey("gc", GcPolicy)
 RCA = web.AppKey("rca", LiveRca)
+AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
+REJECT_LIMITER = web.AppKey("reject_limiter", RejectLimiter)

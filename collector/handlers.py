@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import pathlib
 from typing import NoReturn
 
@@ -15,10 +16,25 @@ from aiohttp import web
 
 from collector import exposition as ex
 from collector import views
-from collector.appkeys import INFORMERS, MEMBER_BODY, MEMBERSHIP, PROCESS, RCA, SETTINGS, STATE
+from collector.appkeys import (
+    AUTH,
+    INFORMERS,
+    MEMBER_BODY,
+    MEMBERSHIP,
+    PROCESS,
+    RCA,
+    REJECT_LIMITER,
+    SETTINGS,
+    STATE,
+)
+from collector.auth import Caller, Rejected
 from collector.metrics import WatchStatus, metric_groups
+from collector.ratelimit import retry_after_header
 from collector.state import CollectorState, TooManyAgents
+from netmesh.tokenfile import AUTHORIZATION, from_header
 from netmesh.wire import WireError, parse_report
+
+log = logging.getLogger(__name__)
 
 WEB_DIR = pathlib.Path(__file__).parent / "web"
 STREAM_CHUNK = 1 << 20  # bytes per write while streaming /metrics
@@ -31,9 +47,66 @@ def _reject(
     raise status(text=f"report rejected ({reason}): {text}\n")
 
 
+_REFUSALS: dict[int, type[web.HTTPException]] = {
+    401: web.HTTPUnauthorized,
+    403: web.HTTPForbidden,
+    503: web.HTTPServiceUnavailable,
+}
+
+
+def _too_many(request: web.Request, wait: float) -> NoReturn:
+    request.app[STATE].stats.reports["rate_limited"] += 1
+    raise web.HTTPTooManyRequests(
+        headers={"Retry-After": retry_after_header(wait)},
+        text=f"report rejected (rate_limited): too many rejected reports from {request.remote}; "
+        f"retry after {wait:.1f}s\n",
+    )
+
+
+def _refuse(request: web.Request, exc: Rejected, node: str = "") -> NoReturn:
+    """401/403 with the reason, charged to the source's budget (429 once it is spent); 503."""
+    limiter = request.app[REJECT_LIMITER]
+    source = request.remote or ""
+    if exc.status in (401, 403):
+        wait = limiter.retry_after(source)
+        if wait > 0:
+            _too_many(request, wait)
+        limiter.charge(source)
+    log.info("report from %s%s rejected (%s): %s", source, node, exc.result, exc.reason)
+    request.app[STATE].stats.reports[exc.result] += 1
+    headers = {"WWW-Authenticate": 'Bearer realm="netmesh"'} if exc.status == 401 else None
+    raise _REFUSALS[exc.status](
+        headers=headers, text=f"report rejected ({exc.result}): {exc.reason}\n"
+    )
+
+
+async def _authenticate(request: web.Request) -> Caller:
+    """The caller, from the cache or a shared token at once, else verified (rate limited)."""
+    auth = request.app[AUTH]
+    token = from_header(request.headers.get(AUTHORIZATION))
+    try:
+        caller = auth.lookup(token)
+        if caller is None and token is not None:
+            # A source whose rejections used up its budget gets no more reviews for now.
+            wait = request.app[REJECT_LIMITER].retry_after(request.remote or "")
+            if wait > 0:
+                _too_many(request, wait)
+            caller = await auth.verify(token)
+    except Rejected as exc:
+        _refuse(request, exc)
+    if caller is None:  # an authenticator that neither answers nor rejects
+        raise web.HTTPInternalServerError(text="no authentication answer\n")
+    return caller
+
+
 async def post_report(request: web.Request) -> web.Response:
-    """An agent's report → 200 with the member list, or a 4xx with a reason (state unchanged)."""
+    """An agent's report → 200 with the member list, or a 4xx with a reason (state unchanged).
+
+    Authentication comes first (401 before the body is read), authorisation
+    for the report's node once it is parsed (403); neither touches the state.
+    """
     state = request.app[STATE]
+    caller = await _authenticate(request)
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
@@ -55,6 +128,10 @@ async def post_report(request: web.Request) -> web.Response:
         _reject(state, web.HTTPUnprocessableEntity, reason, str(exc))
     except RecursionError:
         _reject(state, web.HTTPBadRequest, "invalid", "nested too deeply")
+    try:
+        request.app[AUTH].authorize(caller, report.node)
+    except Rejected as exc:
+        _refuse(request, exc, f" ({caller}) for node {report.node}")
     try:
         state.accept(report)
     except TooManyAgents as exc:
@@ -124,11 +201,14 @@ async def rca(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Alive when the loop answers and every watch thread runs."""
+    """Alive when the loop answers and every watch thread runs; ``auth`` names the auth mode."""
+    auth = request.app[AUTH].mode
     dead = [i.name for i in request.app[INFORMERS] if not i.alive]
     if dead:
-        return web.json_response({"status": "watch threads ended", "watches": dead}, status=500)
-    return web.json_response({"status": "ok"})
+        return web.json_response(
+            {"status": "watch threads ended", "watches": dead, "auth": auth}, status=500
+        )
+    return web.json_response({"status": "ok", "auth": auth})
 
 
 async def readyz(request: web.Request) -> web.Response:

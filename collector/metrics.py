@@ -132,6 +132,10 @@ def metric_groups(
             }
         )
     )
+    out.append(ex.render_family(cat.AUTH_MODE, [((s.auth_mode,), 1.0)]))
+    out.append(
+        ex.render_family(cat.TOKEN_REVIEWS, (((r,), n) for r, n in sorted(s.token_reviews.items())))
+    )
     out.append(ex.render_family(cat.WATCH_UP, (((w.resource,), w.up) for w in watches)))
     out.append(
         ex.render_family(

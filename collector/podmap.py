@@ -40,6 +40,7 @@ class PodInfo:
     ready: bool
     deleting: bool
     iperf3_port: int | None = None
+    uid: str = ""  # binds a pod-bound ServiceAccount token to this very pod (collector/auth.py)
 
     @property
     def key(self) -> PodKey:
@@ -128,6 +129,7 @@ def parse_pod(obj: Any) -> PodInfo | None:
         ready=_condition(status, "Ready"),
         deleting=bool(meta.get("deletionTimestamp")),
         iperf3_port=port,
+        uid=_str(meta, "uid"),
     )
 
 

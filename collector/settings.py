@@ -13,6 +13,7 @@ from netmesh.addresses import is_ip
 from netmesh.config import Problems, doc, project, valid_port
 
 MODES = ("static", "kubernetes")
+AUTH_MODES = ("auto", "tokenreview", "token", "none")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -55,6 +56,64 @@ class CollectorSettings:
         default=500,
         metadata=doc(
             "Cap on retransmission series per agent; smaller flows fold into an 'other' bucket."
+        ),
+    )
+    # ---- who may report (collector/auth.py, collector/ratelimit.py)
+    auth: str = field(
+        default="auto",
+        metadata=doc(
+            "How reports are authenticated: auto (kubernetes mode: tokenreview; static mode: "
+            "token if auth_token_file is set, else none), tokenreview, token or none "
+            "(anyone who reaches the collector can report as any node)."
+        ),
+    )
+    auth_token_file: str = field(
+        default="",
+        metadata=doc(
+            "Token mode: file with the shared bearer token every agent presents "
+            "(the agents' auth_token_file)."
+        ),
+    )
+    auth_audience: str = field(
+        default="netmesh-collector",
+        metadata=doc(
+            "Tokenreview mode: the audience agents' ServiceAccount tokens must be issued for "
+            "(the projected volume's audience)."
+        ),
+    )
+    auth_cache_ttl: float = field(
+        default=300.0,
+        metadata=doc(
+            "Tokenreview mode: seconds a positive TokenReview answer is reused (never past the "
+            "token's own expiry); 0 = review every report."
+        ),
+    )
+    auth_cache_size: int = field(
+        default=20_000,
+        metadata=doc("Tokenreview mode: most reviewed tokens remembered (oldest forgotten first)."),
+    )
+    auth_review_timeout: float = field(
+        default=5.0,
+        metadata=doc(
+            "Tokenreview mode: seconds one TokenReview call may take; then the report gets 503 "
+            "and the agent retries."
+        ),
+    )
+    auth_reject_rate: float = field(
+        default=1.0,
+        metadata=doc(
+            "Rejected reports (401/403) per second one source IP may send on average; beyond "
+            "that (and the burst) its unverified reports get 429."
+        ),
+    )
+    auth_reject_burst: int = field(
+        default=20, metadata=doc("Rejected reports one source IP may send at once before 429.")
+    )
+    auth_reject_sources: int = field(
+        default=10_000,
+        metadata=doc(
+            "Source IPs the rejection rate limit remembers (least recently rejected forgotten "
+            "first)."
         ),
     )
     # ---- kubernetes mode
@@ -234,6 +293,7 @@ class CollectorSettings:
             valid_port(self.agent_iperf3_port),
             f"agent_iperf3_port {self.agent_iperf3_port}: must be between 1 and 65535",
         )
+        self._check_auth(p)
         p.check(self.watch_timeout >= 1, "watch_timeout: must be >= 1 s")
         p.check(self.api_timeout > 0, "api_timeout: must be > 0")
         p.check(
@@ -271,6 +331,32 @@ class CollectorSettings:
         p.check(self.rca_light_rtt_min_increase >= 0, "rca_light_rtt_min_increase: must be >= 0")
         p.check(self.rca_light_mtu_min_probes >= 1, "rca_light_mtu_min_probes: must be >= 1")
         p.raise_if_any("collector")
+
+    def _check_auth(self, p: Problems) -> None:
+        p.check(self.auth in AUTH_MODES, f"auth {self.auth!r}: one of {', '.join(AUTH_MODES)}")
+        mode = self.auth_mode
+        if mode == "tokenreview":
+            p.check(self.mode == "kubernetes", "auth tokenreview: needs mode kubernetes")
+            p.check(bool(self.auth_audience), "auth_audience: required in tokenreview mode")
+        if mode == "token":
+            p.check(bool(self.auth_token_file), "auth token: needs auth_token_file")
+        elif self.auth_token_file:
+            p.check(False, f"auth_token_file: set, but auth is {mode} (token mode reads it)")
+        p.check(self.auth_cache_ttl >= 0, "auth_cache_ttl: must be >= 0 (0 = no cache)")
+        p.check(self.auth_cache_size >= 1, "auth_cache_size: must be >= 1")
+        p.check(self.auth_review_timeout > 0, "auth_review_timeout: must be > 0")
+        p.check(self.auth_reject_rate > 0, "auth_reject_rate: must be > 0")
+        p.check(self.auth_reject_burst >= 1, "auth_reject_burst: must be >= 1")
+        p.check(self.auth_reject_sources >= 1, "auth_reject_sources: must be >= 1")
+
+    @property
+    def auth_mode(self) -> str:
+        """The authentication in force: ``auth`` with ``auto`` resolved."""
+        if self.auth != "auto":
+            return self.auth
+        if self.mode == "kubernetes":
+            return "tokenreview"
+        return "token" if self.auth_token_file else "none"
 
 
 def rca_criteria(settings: CollectorSettings) -> Criteria:

@@ -57,6 +57,8 @@ class Stats:
     task_failures: collections.Counter[str] = field(default_factory=collections.Counter)
     block_renders: collections.Counter[str] = field(default_factory=collections.Counter)
     render_seconds: float = 0.0
+    auth_mode: str = "none"  # collector/auth.py: none, token or tokenreview
+    token_reviews: collections.Counter[str] = field(default_factory=collections.Counter)
     gc: FullCollections = field(default_factory=FullCollections)
 
 

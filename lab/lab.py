@@ -5,6 +5,10 @@ processes carrying the lab's marker), then builds the network, starts the
 collector on the bridge address and one agent (plus an HTTP traffic
 generator) in every node namespace, and waits until every agent is a member.
 Any failure on the way tears everything down again.
+
+The lab runs authenticated: ``up`` writes a fresh random token (mode 0600) to
+``<state dir>/<prefix>/auth-token`` and hands that file to the collector and
+every agent (``NETMESH_AUTH_TOKEN_FILE``); ``down`` removes it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import logging
 import os
 import pathlib
+import secrets
 import sys
 import time
 import urllib.error
@@ -76,6 +81,7 @@ class Lab:
         self.topo: Topology = build(settings.prefix, settings.subnet, settings.nodes)
         self.dir = pathlib.Path(settings.state_dir) / settings.prefix
         self.state_path = self.dir / "state.json"
+        self.token_path = self.dir / "auth-token"
 
     # ------------------------------------------------------------------ state
     @property
@@ -96,6 +102,14 @@ class Lab:
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
         tmp.replace(self.state_path)
+
+    def write_token(self) -> None:
+        """A new random token for this lab, readable by root only."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.token_path.unlink(missing_ok=True)
+        fd = os.open(self.token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
 
     def is_up(self) -> bool:
         return bool(self.load_state()) and bool(netns.leftovers(self.settings.prefix)[0])
@@ -130,6 +144,7 @@ class Lab:
             "created_at": time.time(),
         }
         self.save_state(state)
+        self.write_token()
         logs = self.dir / "logs"
         py = sys.executable
         progress(f"starting the collector on {self.collector_url}")
@@ -143,6 +158,7 @@ class Lab:
                 "NETMESH_PORT": str(s.collector_port),
                 "NETMESH_REPORT_TTL": "30",
                 "NETMESH_STALE_AFTER": "15",
+                "NETMESH_AUTH_TOKEN_FILE": str(self.token_path),
             },
         )
         wait_until(lambda: get_json(self.collector_url + "/healthz"), 20, "the collector")
@@ -187,6 +203,7 @@ class Lab:
             "NETMESH_HTTP_PORT": str(AGENT_HTTP_PORT),
             "NETMESH_IPERF3_PORT": str(IPERF3_PORT),
             "NETMESH_COLLECTOR_URL": self.collector_url,
+            "NETMESH_AUTH_TOKEN_FILE": str(self.token_path),
             "NETMESH_REPORT_INTERVAL": str(s.report_interval),
             "NETMESH_REPORT_TIMEOUT": str(min(2.0, s.report_interval)),
             "NETMESH_TEST_DURATION": str(s.test_duration),
@@ -224,6 +241,7 @@ class Lab:
         removed += netns.destroy(self.settings.prefix)
         if self.state_path.exists():
             self.state_path.unlink()
+        self.token_path.unlink(missing_ok=True)
         return removed
 
     # ------------------------------------------------------------------ faults

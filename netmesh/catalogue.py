@@ -397,8 +397,8 @@ COLLECTOR_UP = _metric(
 REPORTS_SENT = _metric(
     "counter",
     "netmesh_agent_reports_total",
-    "Reports the agent pushed to the collector, by result (ok, unreachable, rejected, "
-    "bad_response).",
+    "Reports the agent pushed to the collector, by result (ok, unreachable, unauthenticated = "
+    "401 or no readable token, forbidden = 403, rejected = any other refusal, bad_response).",
     labels=("result",),
     exposed_by=AGENT_ONLY,
 )
@@ -454,7 +454,22 @@ RETRANSMITS = _metric(
 COLLECTOR_REPORTS = _metric(
     "counter",
     "netmesh_collector_reports_total",
-    "Reports received, by result (accepted or the reason for rejecting it).",
+    "Reports received, by result (accepted or the reason for rejecting it: unauthenticated, "
+    "forbidden, rate_limited, auth_unavailable, invalid, ...).",
+    labels=("result",),
+)
+AUTH_MODE = _metric(
+    "gauge",
+    "netmesh_collector_auth_mode",
+    "1 for how reports are authenticated: mode = tokenreview, token or none (none: anyone "
+    "who reaches the collector can report as any node).",
+    labels=("mode",),
+)
+TOKEN_REVIEWS = _metric(
+    "counter",
+    "netmesh_collector_token_reviews_total",
+    "TokenReview calls to the API server (one per token not in the cache), by result "
+    "(authenticated, unauthenticated, error).",
     labels=("result",),
 )
 COLLECTOR_AGENTS = _metric(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pathlib
 from typing import Any
 
 import aiohttp
@@ -21,9 +22,13 @@ B = Member(name="b", address="127.0.0.2", iperf3_port=5201)
 class Collector:
     def __init__(self) -> None:
         self.reports: list[Any] = []
+        self.tokens: list[str | None] = []
         self.mode = "ok"
 
     async def handle(self, request: web.Request) -> web.Response:
+        self.tokens.append(request.headers.get("Authorization"))
+        if self.mode in ("401", "403"):
+            return web.Response(status=int(self.mode), text=f"report rejected: {self.mode}")
         body = await request.json()
         self.reports.append(parse_report(body))  # the agent's report must validate
         if self.mode == "reject":
@@ -79,3 +84,34 @@ async def test_unreachable_collector() -> None:
     async with aiohttp.ClientSession() as session:
         assert not await reporter.push_once(session)
     assert state.reports["unreachable"] == 1 and not state.collector_up
+
+
+async def test_token_presented_reread_and_refusals_counted(
+    collector: Any, tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    c, url = collector
+    token_file = tmp_path / "token"
+    token_file.write_text("first-token\n")
+    state = AgentState(me=ME, http_port=9101)
+    reporter = Reporter(
+        state, collector_url=url, interval=1.0, timeout=1.0, token_file=str(token_file)
+    )
+    caplog.set_level(logging.INFO, logger="agent.reporter")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
+        assert await reporter.push_once(session)
+        token_file.write_text("rotated-token")  # the kubelet rotates the file in place
+        assert await reporter.push_once(session)
+        assert c.tokens == ["Bearer first-token", "Bearer rotated-token"]
+        for mode, result in (("401", "unauthenticated"), ("403", "forbidden")):
+            c.mode = mode
+            assert not await reporter.push_once(session)
+            assert not await reporter.push_once(session)
+            assert state.reports[result] == 2 and not state.collector_up
+        token_file.unlink()
+        sent = len(c.tokens)
+        assert not await reporter.push_once(session)
+        assert len(c.tokens) == sent, "posted without the token it could not read"
+        assert state.reports["unauthenticated"] == 3
+    warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3, warnings  # once per change: 401, 403, unreadable file
+    assert "HTTP 403" in warnings[1] and "rotated-token" not in "".join(warnings)

@@ -12,7 +12,13 @@ Enough of the API for the collector's watches, driven through the real
   what a real API server sends, HTTP 200 and one ERROR event with a 410
   Status;
 - ``drop_watches()`` cuts every open watch connection mid-stream;
-- ``fail_lists(n)`` answers the next n lists with HTTP 500.
+- ``fail_lists(n)`` answers the next n lists with HTTP 500;
+- ``POST /apis/authentication.k8s.io/v1/tokenreviews``: ``issue_token`` makes a
+  pod-bound ServiceAccount token (a JWT-shaped string with ``exp``); a review
+  answers as a real API server does: authenticated with the pod's name, uid
+  and node in ``user.extra``, or not, with an error, for an unknown token, an
+  expired one, the wrong audience, or a pod that is gone or was replaced;
+  ``fail_reviews(n)`` answers the next n reviews with HTTP 500.
 
 Objects are plain dicts; the test mutates the store with ``put`` / ``delete``.
 """
@@ -20,9 +26,14 @@ Objects are plain dicts; the test mutates the store with ``put`` / ``delete``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import json
+import secrets
+import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -44,8 +55,14 @@ def pod(
     labels: dict[str, str] | None = None,
     deleting: bool = False,
     iperf3_port: int | None = None,
+    uid: str | None = None,
 ) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels or {}}
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": labels or {},
+        "uid": uid or f"uid-{namespace}-{name}",
+    }
     if deleting:
         meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
     container: dict[str, Any] = {"name": "main", "image": "x"}
@@ -107,8 +124,28 @@ def _matches(obj: dict[str, Any], selector: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class IssuedToken:
+    namespace: str
+    service_account: str
+    pod: str
+    uid: str
+    node: str
+    audience: str
+    expires: float
+    node_claim: bool
+
+
+def _b64(obj: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+
 class FakeKube:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock  # what "now" is for token expiry
+        self.tokens: dict[str, IssuedToken] = {}
+        self.reviews = 0
+        self._failing_reviews = 0
         self.rv = 100
         self.store: dict[str, dict[tuple[str, str], dict[str, Any]]] = {r: {} for r in RESOURCES}
         self.history: list[tuple[int, str, str, dict[str, Any]]] = []  # rv, resource, type, obj
@@ -127,6 +164,7 @@ class FakeKube:
         app.router.add_get("/api/v1/pods", self._pods)
         app.router.add_get("/api/v1/namespaces/{namespace}/pods", self._pods)
         app.router.add_get("/api/v1/nodes", self._nodes)
+        app.router.add_post("/apis/authentication.k8s.io/v1/tokenreviews", self._tokenreview)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         port = free_port()
@@ -177,6 +215,78 @@ class FakeKube:
     def fail_lists(self, n: int) -> None:
         self._failing_lists = n
 
+    def issue_token(
+        self,
+        pod_name: str,
+        namespace: str = "netmesh",
+        *,
+        audience: str = "netmesh-collector",
+        expires_in: float = 600.0,
+        service_account: str = "netmesh-agent",
+        node_claim: bool = True,
+    ) -> str:
+        """A pod-bound ServiceAccount token for a pod in the store (its uid and node)."""
+        obj = self.store["pods"][(namespace, pod_name)]
+        expires = self.clock() + expires_in
+        token = ".".join(
+            (
+                _b64({"alg": "RS256", "kid": "fake"}),
+                _b64({"aud": [audience], "exp": int(expires), "sub": service_account}),
+                secrets.token_urlsafe(32),
+            )
+        )
+        self.tokens[token] = IssuedToken(
+            namespace=namespace,
+            service_account=service_account,
+            pod=pod_name,
+            uid=obj["metadata"]["uid"],
+            node=obj["spec"]["nodeName"],
+            audience=audience,
+            expires=expires,
+            node_claim=node_claim,
+        )
+        return token
+
+    def fail_reviews(self, n: int) -> None:
+        self._failing_reviews = n
+
+    def review_status(self, token: str, audiences: list[str]) -> dict[str, Any]:
+        """What kube-apiserver's authenticators answer for ``token`` (status of a TokenReview)."""
+        issued = self.tokens.get(token)
+        if issued is None:
+            return {"user": {}, "error": "[invalid bearer token, token lookup failed]"}
+        if issued.expires <= self.clock():
+            return {"user": {}, "error": "[invalid bearer token, token is expired]"}
+        if issued.audience not in audiences:
+            return {
+                "user": {},
+                "error": f"[invalid bearer token, token audiences [{issued.audience!r}] is "
+                f"invalid for the target audiences {audiences!r}]",
+            }
+        pod_obj = self.store["pods"].get((issued.namespace, issued.pod))
+        if pod_obj is None or pod_obj["metadata"]["uid"] != issued.uid:
+            return {
+                "user": {},
+                "error": f"[invalid bearer token, pod {issued.pod} not found or replaced]",
+            }
+        extra = {
+            "authentication.kubernetes.io/pod-name": [issued.pod],
+            "authentication.kubernetes.io/pod-uid": [issued.uid],
+            "authentication.kubernetes.io/credential-id": ["JTI=fake"],
+        }
+        if issued.node_claim:
+            extra["authentication.kubernetes.io/node-name"] = [issued.node]
+        return {
+            "authenticated": True,
+            "user": {
+                "username": f"system:serviceaccount:{issued.namespace}:{issued.service_account}",
+                "uid": f"sa-uid-{issued.service_account}",
+                "groups": ["system:serviceaccounts", f"system:serviceaccounts:{issued.namespace}"],
+                "extra": extra,
+            },
+            "audiences": [issued.audience],
+        }
+
     @property
     def open_watches(self) -> int:
         return len(self._open)
@@ -192,6 +302,28 @@ class FakeKube:
 
     async def _nodes(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "nodes", None)
+
+    async def _tokenreview(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.reviews += 1
+        if self._failing_reviews > 0:
+            self._failing_reviews -= 1
+            return web.json_response(
+                {"kind": "Status", "status": "Failure", "code": 500, "message": "injected"},
+                status=500,
+            )
+        spec = body.get("spec") or {}
+        audiences = spec.get("audiences") or ["https://kubernetes.default.svc"]
+        return web.json_response(
+            {
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenReview",
+                "metadata": {"creationTimestamp": None},
+                "spec": spec,
+                "status": self.review_status(str(spec.get("token", "")), list(audiences)),
+            },
+            status=201,
+        )
 
     async def _serve(
         self, request: web.Request, resource: str, namespace: str | None

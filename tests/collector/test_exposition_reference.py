@@ -147,6 +147,13 @@ class _Reference(Collector):
             metric = _family(fam, ())
             metric.add_metric([], value)
             yield metric
+        auth_mode = _family(cat.AUTH_MODE, ("mode",))
+        auth_mode.add_metric([s.auth_mode], 1.0)
+        yield auth_mode
+        reviews = _family(cat.TOKEN_REVIEWS, ("result",))
+        for outcome, n in s.token_reviews.items():
+            reviews.add_metric([outcome], n)
+        yield reviews
         watch_up = _family(cat.WATCH_UP, ("resource",))
         for w in self.watches:
             watch_up.add_metric([w.resource], float(w.up))

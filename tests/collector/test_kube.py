@@ -26,6 +26,7 @@ from tests.helpers import async_wait_for
 AGENT_LABELS = {"app.kubernetes.io/name": "netmesh-agent"}
 KUBE = {
     "mode": "kubernetes",
+    "auth": "none",  # the watches here; authentication: tests/collector/test_auth_kube.py
     "watch_timeout": 30,
     "api_timeout": 5.0,
     "watch_backoff": 0.1,

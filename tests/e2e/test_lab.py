@@ -7,12 +7,14 @@ both protocols after a given time, polled with a deadline.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from lab.lab import Lab, get_json
 from lab.netns import leftovers
 from lab.settings import LabSettings
 from tests.agents import sample
+from tests.collector.reports import report
 from tests.e2e.conftest import need_root
 from tests.e2e.labs import running_lab
 from tests.helpers import wait_for
@@ -252,6 +255,25 @@ def test_probe_and_metrics_visible(lab: Lab) -> None:
     text = collector_metrics(lab)
     for node in lab.topo.nodes:
         assert sample(text, "netmesh_agent_up", node=node.name) == 1.0
+
+
+def test_lab_runs_authenticated(lab: Lab) -> None:
+    """The agents' reports carry the lab's token and are accepted; none without it."""
+    assert lab.token_path.stat().st_mode & 0o777 == 0o600
+    text = collector_metrics(lab)
+    assert sample(text, "netmesh_collector_auth_mode", mode="token") == 1.0
+    assert (sample(text, "netmesh_collector_reports_total", result="accepted") or 0) > 0
+    assert sample(text, "netmesh_collector_reports_total", result="unauthenticated") is None
+    forged = report(lab.topo.nodes[0].name).to_json()
+    request = urllib.request.Request(
+        lab.collector_url + "/api/v1/reports",
+        data=json.dumps(forged).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=5)
+    assert info.value.code == 401
+    assert get_json(lab.collector_url + "/healthz")["auth"] == "token"
 
 
 def test_down_is_idempotent_and_complete(tmp_path: pathlib.Path) -> None:

@@ -1,15 +1,21 @@
 """Security and operability policy, checked on the rendered objects.
 
-The agent: no API token, host network, every node, the two BPF capabilities
+The agent: no API token and no RBAC, only a short-lived pod-bound token for
+the collector's audience; host network, every node, the two BPF capabilities
 and nothing else, read-only mounts. The collector: non-root, read-only root
 filesystem, no capabilities, RuntimeDefault seccomp. RBAC: read-only on pods
-and nodes. Everywhere: resources, probes, a pinned image tag.
+and nodes, plus create on tokenreviews. Everywhere: resources, probes, a
+pinned image tag.
 """
 
 from __future__ import annotations
 
+import pathlib
 from typing import Any
 
+from agent.settings import AgentSettings
+from collector.settings import CollectorSettings
+from netmesh.config import load
 from tests.manifests.conftest import Render, Renderer, containers, workloads
 
 # What the agent's eBPF probe needs (measured by test_least_privilege.py).
@@ -29,6 +35,33 @@ def test_agent_has_no_token_and_no_api_access(default: Render) -> None:
     for binding in default.kind("ClusterRoleBinding") + default.kind("RoleBinding"):
         names = {s["name"] for s in binding["subjects"]}
         assert pod["serviceAccountName"] not in names, binding["metadata"]["name"]
+
+
+def test_agent_token_is_short_lived_and_only_for_the_collector(default: Render) -> None:
+    pod = _pod(default.one("DaemonSet", "netmesh-agent"))
+    (c,) = pod["containers"]
+    projected = [v for v in pod["volumes"] if "projected" in v]
+    (volume,) = projected
+    (source,) = volume["projected"]["sources"]
+    token = source["serviceAccountToken"]
+    collector = load(CollectorSettings, [], default.configmap_data("netmesh-collector"))
+    assert collector.auth_mode == "tokenreview"
+    # Audience-bound: the API server (audience of its own) refuses this token.
+    assert token["audience"] == collector.auth_audience
+    assert 600 <= token["expirationSeconds"] <= 3600  # short-lived (600 s is the API minimum)
+    (mount,) = [m for m in c["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    env = {
+        **default.configmap_data("netmesh-agent"),
+        "NETMESH_NODE_NAME": "node-a",
+        "NETMESH_ADVERTISE_ADDRESS": "192.0.2.10",
+    }
+    agent = load(AgentSettings, [], env)
+    assert pathlib.PurePosixPath(agent.auth_token_file) == (
+        pathlib.PurePosixPath(mount["mountPath"]) / token["path"]
+    )
+    # The projected volume holds nothing else (no CA bundle, no namespace, no API token).
+    assert set(source) == {"serviceAccountToken"}
 
 
 def test_agent_runs_on_every_node_on_the_host_network(default: Render) -> None:
@@ -87,11 +120,20 @@ def test_collector_is_unprivileged(default: Render) -> None:
         assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
 
 
-def test_rbac_is_read_only_on_pods_and_nodes(default: Render) -> None:
+TOKEN_REVIEW_RULE = {
+    "apiGroups": ["authentication.k8s.io"],
+    "resources": ["tokenreviews"],
+    "verbs": ["create"],
+}
+
+
+def test_rbac_reads_pods_and_nodes_and_reviews_tokens_only(default: Render) -> None:
     roles = default.kind("ClusterRole") + default.kind("Role")
     assert [r["metadata"]["name"] for r in roles] == ["netmesh-collector"]
     for role in roles:
-        for rule in role["rules"]:
+        reads = [r for r in role["rules"] if r != TOKEN_REVIEW_RULE]
+        assert len(reads) == len(role["rules"]) - 1, "create on tokenreviews, exactly once"
+        for rule in reads:
             assert rule["apiGroups"] == [""]
             assert set(rule["resources"]) <= {"pods", "nodes"}
             assert set(rule["verbs"]) <= {"get", "list", "watch"}

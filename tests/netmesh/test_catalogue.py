@@ -81,6 +81,9 @@ def rendered() -> tuple[Seen, Seen]:
     collector.stats.block_renders["path"] += 3
     collector.stats.task_failures["expiry"] += 1
     collector.stats.expired += 1
+    collector.stats.reports["unauthenticated"] += 1
+    collector.stats.auth_mode = "tokenreview"
+    collector.stats.token_reviews["authenticated"] += 2
     members = StaticMembership(collector, clock=clock).current()
     members = type(members)(
         epoch=members.epoch, members=(*members.members, Member(name="d", address="10.0.0.4"))
