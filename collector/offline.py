@@ -26,7 +26,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import TextIO, cast
+from typing import Any, TextIO, cast
 
 from collector.judging import Criteria
 from collector.pairs import LABEL_HELP, Evidence, Kind, Level, find_evidence
@@ -167,50 +167,48 @@ def _evidence(series: Sequence[Series], args: argparse.Namespace, level: str) ->
     return find_evidence(series, level=cast(Level, level), kind=kind)
 
 
+def _given(value: float | None, default: float) -> float:
+    """A flag whose default depends on the method (None: not given)."""
+    return default if value is None else value
+
+
+def _seed(args: argparse.Namespace, series: Sequence[Series]) -> tuple[str, dict[str, Any]]:
+    evidence = _evidence(series, args, args.endpoints)
+    if evidence is None:
+        raise OfflineError(f"no series names a source and a destination (labels: {LABEL_HELP})")
+    criteria = SeedCriteria(
+        threshold=args.retransmits_above,
+        min_support=args.min_support,
+        min_confidence=_given(args.min_confidence, SeedCriteria().min_confidence),
+        max_len=args.max_len,
+    )
+    result = analyse_seed(evidence, criteria)
+    return seed_table(result, args.top), result.to_json()
+
+
+def _netmesh(args: argparse.Namespace, series: Sequence[Series]) -> tuple[str, dict[str, Any]]:
+    criteria = Criteria(
+        loss_ratio=args.loss_ratio,
+        retransmit_ratio=args.retransmit_ratio,
+        bandwidth_fraction=args.bandwidth_fraction,
+        ebpf_retransmits_per_second=args.ebpf_retransmits_per_second,
+        min_failing_paths=args.min_failing_paths,
+        min_confidence=_given(args.min_confidence, Criteria().min_confidence),
+        max_suspects=args.max_suspects,
+        cluster_wide_ratio=args.cluster_wide_ratio,
+    )
+    ebpf = [s for s in series if s["metric"].get("__name__") == RETRANSMITS]
+    evidence = _evidence(ebpf, args, "node") if ebpf else None
+    analysis, window, outcomes = analyse_series(series, criteria, evidence, args.ebpf_window)
+    return table(analysis, window, outcomes), to_json(analysis, window)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = parser().parse_args(argv)
     out = out or sys.stdout
     try:
         series = _series(args)
-        if args.method == "seed":
-            evidence = _evidence(series, args, args.endpoints)
-            if evidence is None:
-                raise OfflineError(
-                    "no series names a source and a destination (labels: " + LABEL_HELP + ")"
-                )
-            seed = SeedCriteria(
-                threshold=args.retransmits_above,
-                min_support=args.min_support,
-                min_confidence=(
-                    SeedCriteria().min_confidence
-                    if args.min_confidence is None
-                    else args.min_confidence
-                ),
-                max_len=args.max_len,
-            )
-            result = analyse_seed(evidence, seed)
-            text, body = seed_table(result, args.top), result.to_json()
-        else:
-            criteria = Criteria(
-                loss_ratio=args.loss_ratio,
-                retransmit_ratio=args.retransmit_ratio,
-                bandwidth_fraction=args.bandwidth_fraction,
-                ebpf_retransmits_per_second=args.ebpf_retransmits_per_second,
-                min_failing_paths=args.min_failing_paths,
-                min_confidence=(
-                    Criteria().min_confidence
-                    if args.min_confidence is None
-                    else args.min_confidence
-                ),
-                max_suspects=args.max_suspects,
-                cluster_wide_ratio=args.cluster_wide_ratio,
-            )
-            ebpf = [s for s in series if s["metric"].get("__name__") == RETRANSMITS]
-            evidence = _evidence(ebpf, args, "node") if ebpf else None
-            analysis, window, outcomes = analyse_series(
-                series, criteria, evidence, args.ebpf_window
-            )
-            text, body = table(analysis, window, outcomes), to_json(analysis, window)
+        text, body = (_seed if args.method == "seed" else _netmesh)(args, series)
     except OfflineError as exc:
         print(f"netmesh-rca: {exc}", file=sys.stderr)
         return 1

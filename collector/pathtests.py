@@ -23,7 +23,7 @@ from typing import Any, cast
 from collector.judging import Baselines, Criteria, PathOutcome, judge_all
 from collector.mining import Rule
 from collector.pairs import Evidence
-from collector.rangequery import OfflineError, Series, window_of
+from collector.rangequery import OfflineError, Series
 from collector.verdict import Analysis, analyse
 from netmesh import catalogue as cat
 from netmesh.wire import TestResult, Transport
@@ -134,10 +134,9 @@ def analyse_series(
             if rate is not None:
                 rates[(r.source, r.destination)] = rate
         outcomes += judge_all([r], criteria, baselines, rates, prune=False)
-    _, _, samples = window_of(series)
     window = Window(
         series=len(series),
-        samples=samples,
+        samples=sum(len(s["values"]) for s in series),
         tests=len(tests),
         paths=len({(r.source, r.destination, r.protocol) for _, r in tests}),
         start=tests[0][1].started_at,

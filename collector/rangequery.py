@@ -172,9 +172,3 @@ def check_series(obj: Any, where: str) -> Series:
         if not math.isfinite(t):
             raise OfflineError(f"{where}: values[{i}] has a time that is not a number")
     return {"metric": metric, "values": values}
-
-
-def window_of(series: Sequence[Series]) -> tuple[float | None, float | None, int]:
-    """First and last sample time of ``series``, and the number of samples."""
-    times = [float(t) for s in series for t, _ in s["values"]]
-    return (min(times) if times else None, max(times) if times else None, len(times))
