@@ -4,332 +4,38 @@
 
     netmesh-rca --prometheus http://prometheus:9090 --since 2h     # query, save JSONL, mine
     netmesh-rca --input netmesh-rca-20240101-120000.jsonl          # re-analyse a saved file
+    netmesh-rca --input retransmissions.jsonl --method seed        # the source design's method
 
-Retrieve: one range query per path gauge (``netmesh_path_*``, the collector's
-series) over the window; every series is saved as one JSON line, exactly as
-Prometheus returns it (``{"metric": {...}, "values": [[t, "v"], ...]}``), so
-``curl .../query_range | jq -c '.data.result[]'`` makes a valid input too.
+Two methods over the same window:
 
-Analyse: each distinct value of a path's ``netmesh_path_last_test_timestamp_seconds``
-is one test (without that series, every sample of ``netmesh_path_success`` is
-one); its measurements are the other gauges at that instant. Every test is
-judged with the live criteria (collector/judging.py; bandwidth against the
-path's own median of its previous tests in the window) and the rules are
-mined over all tests of the window. eBPF retransmission counters are not
-used offline (their pod labels need the cluster's pod → node map).
+- ``netmesh`` (default): the path tests judged by the live criteria, with the
+  eBPF retransmissions per node pair as one more criterion, mined into node
+  rules and a verdict (``collector/pathtests.py``);
+- ``seed``: the source design's method on the eBPF retransmission counters
+  alone: ordered endpoint pairs as transactions, apriori, association rules
+  (``collector/seed.py``).
+
+Retrieval and the JSONL files: ``collector/rangequery.py``; which series are
+retransmission evidence, and how a pair counts: ``collector/pairs.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import math
-import re
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, TextIO, cast
 
-from collector.judging import Baselines, Criteria, PathOutcome, judge_all
-from collector.mining import Rule
-from collector.verdict import Analysis, analyse
+from collector.judging import Criteria
+from collector.pairs import LABEL_HELP, Evidence, Kind, Level, find_evidence
+from collector.pathtests import METRICS, SUCCESS, analyse_series, table, to_json
+from collector.rangequery import OfflineError, Series, load, parse_duration, retrieve, save
+from collector.seed import SeedCriteria, analyse_seed, seed_table
 from netmesh import catalogue as cat
-from netmesh.wire import PROTOCOLS, TestResult, Transport
 
-SUCCESS = cat.PATH_SUCCESS.name
-TIMESTAMP = cat.PATH_TIMESTAMP.name
-METRICS = tuple(
-    f.name
-    for f in (
-        cat.PATH_SUCCESS,
-        cat.PATH_TIMESTAMP,
-        cat.PATH_LOSS,
-        cat.PATH_BANDWIDTH,
-        cat.PATH_SENT,
-        cat.PATH_RETRANSMITS,
-        cat.PATH_DURATION,
-    )
-)
-LABELS = cat.PATH_LABELS
-MAX_POINTS = 10_000  # Prometheus refuses more than 11,000 points per series
-
-
-class OfflineError(Exception):
-    """Something the user must fix; the message says what."""
-
-
-# --------------------------------------------------------------------------- retrieve
-
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> float:
-    """``90s``, ``15m``, ``2h``, ``7d`` → seconds."""
-    m = _DURATION.match(text.strip())
-    if not m or float(m.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: use a duration like 30s, 15m, 2h or 7d")
-    return float(m.group(1)) * _UNITS[m.group(2)]
-
-
-def query_range(
-    base: str, query: str, *, start: float, end: float, step: float, timeout: float
-) -> list[dict[str, Any]]:
-    params = urllib.parse.urlencode({"query": query, "start": start, "end": end, "step": step})
-    url = base.rstrip("/") + "/api/v1/query_range?" + params
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            raw = resp.read()
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")
-        with contextlib.suppress(ValueError, AttributeError):
-            detail = str(json.loads(detail).get("error", detail))
-        raise OfflineError(f"Prometheus at {base} rejected {query!r}: {detail}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise OfflineError(f"cannot reach Prometheus at {base}: {reason}") from None
-    try:
-        body = json.loads(raw)
-        result = body["data"]["result"]
-        if body.get("status") != "success" or not isinstance(result, list):
-            raise ValueError(body.get("error", "not a success"))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise OfflineError(
-            f"{base} did not answer like Prometheus' query_range API ({exc}); is it Prometheus?"
-        ) from None
-    return [dict(series) for series in result]
-
-
-def retrieve(
-    base: str, since: float, *, step: float | None, selector: str, timeout: float, now: float
-) -> list[dict[str, Any]]:
-    """Every netmesh path gauge over the last ``since`` seconds, one series per item."""
-    if not base.startswith(("http://", "https://")):
-        raise OfflineError(f"--prometheus {base!r}: give a URL like http://prometheus:9090")
-    step = step or max(1.0, math.ceil(since / MAX_POINTS))
-    if since / step > MAX_POINTS:
-        raise OfflineError(
-            f"--step {step:g}s gives {since / step:.0f} points per series over --since "
-            f"{since:g}s; Prometheus allows about 11000: use a larger --step"
-        )
-    out: list[dict[str, Any]] = []
-    for name in METRICS:
-        out += query_range(
-            base, f"{name}{{{selector}}}", start=now - since, end=now, step=step, timeout=timeout
-        )
-    if not any(s.get("metric", {}).get("__name__") == SUCCESS for s in out):
-        raise OfflineError(
-            f"Prometheus at {base} has no {SUCCESS}{{{selector}}} samples in the last "
-            f"{since:g}s: is it scraping the netmesh collector (and is the selector right)?"
-        )
-    return out
-
-
-def save(series: Iterable[dict[str, Any]], path: str) -> int:
-    n = 0
-    with open(path, "w") as fh:
-        for s in series:
-            fh.write(json.dumps(s, separators=(",", ":")) + "\n")
-            n += 1
-    return n
-
-
-def load(path: str) -> list[dict[str, Any]]:
-    """Read a JSONL file of series; a malformed line is an error naming it."""
-    try:
-        fh = open(path)  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise OfflineError(f"cannot read {path}: {exc.strerror or exc}") from None
-    out: list[dict[str, Any]] = []
-    with fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except ValueError as exc:
-                raise OfflineError(f"{where}: not JSON ({exc})") from None
-            out.append(check_series(obj, where))
-    if not out:
-        raise OfflineError(f"{path}: no series (the file is empty)")
-    if not any(s["metric"].get("__name__") == SUCCESS for s in out):
-        raise OfflineError(f"{path}: no {SUCCESS} series; nothing to analyse")
-    return out
-
-
-def check_series(obj: Any, where: str) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise OfflineError(f"{where}: expected an object with 'metric' and 'values'")
-    metric, values = obj.get("metric"), obj.get("values")
-    if not isinstance(metric, dict) or not isinstance(metric.get("__name__"), str):
-        raise OfflineError(f"{where}: 'metric' must be an object with a '__name__'")
-    if metric["__name__"] in METRICS:
-        missing = [label for label in LABELS if not isinstance(metric.get(label), str)]
-        if missing:
-            raise OfflineError(f"{where}: {metric['__name__']} without label(s) {missing}")
-        if metric["protocol"] not in PROTOCOLS:
-            raise OfflineError(f"{where}: unknown protocol {metric['protocol']!r}")
-    if not isinstance(values, list):
-        raise OfflineError(f"{where}: 'values' must be a list of [time, \"value\"] pairs")
-    for i, pair in enumerate(values):
-        try:
-            t, v = pair
-            t, v = float(t), float(v)
-        except (TypeError, ValueError):
-            raise OfflineError(
-                f'{where}: values[{i}] = {pair!r} is not a [time, "value"] pair'
-            ) from None
-        if not math.isfinite(t):
-            raise OfflineError(f"{where}: values[{i}] has a time that is not a number")
-    return {"metric": metric, "values": values}
-
-
-# --------------------------------------------------------------------------- analyse
-
-
-@dataclass(frozen=True)
-class Window:
-    series: int
-    samples: int
-    tests: int
-    paths: int
-    start: float | None
-    end: float | None
-
-
-def tests_from_series(series: Sequence[dict[str, Any]]) -> list[TestResult]:
-    """Reconstruct the path tests of the window from the gauges' samples."""
-    by_path: dict[tuple[str, str, str], dict[str, dict[float, float]]] = defaultdict(dict)
-    for s in series:
-        m = s["metric"]
-        name = m["__name__"]
-        if name not in METRICS:
-            continue
-        key = (m["source_node"], m["destination_node"], m["protocol"])
-        points = by_path[key].setdefault(name, {})
-        for t, v in s["values"]:
-            points[float(t)] = float(v)
-    tests: list[TestResult] = []
-    for (src, dst, proto), metrics in sorted(by_path.items()):
-        success = metrics.get(SUCCESS)
-        if not success:
-            continue
-        stamps = metrics.get(TIMESTAMP)
-        instants: list[tuple[float, float]] = []  # (sample time, test start)
-        if stamps:
-            seen: set[float] = set()
-            for t in sorted(stamps):
-                if stamps[t] not in seen and t in success:
-                    seen.add(stamps[t])
-                    instants.append((t, stamps[t]))
-        else:
-            instants = [(t, t) for t in sorted(success)]
-        for t, started in instants:
-
-            def at(
-                name: str, t: float = t, m: dict[str, dict[float, float]] = metrics
-            ) -> float | None:
-                return m.get(name, {}).get(t)
-
-            ok = success[t] == 1.0
-            bw, sent = (
-                at(cat.PATH_BANDWIDTH.name),
-                at(cat.PATH_SENT.name),
-            )
-            retx = at(cat.PATH_RETRANSMITS.name)
-            tests.append(
-                TestResult(
-                    source=src,
-                    destination=dst,
-                    protocol=cast(Transport, proto),  # checked in check_series
-                    result="ok" if ok else "error",
-                    message="" if ok else f"failed ({SUCCESS} 0)",
-                    started_at=started,
-                    duration_seconds=at(cat.PATH_DURATION.name) or 0.0,
-                    sent_bits_per_second=None if sent is None or not ok else sent * 8,
-                    received_bits_per_second=None if bw is None or not ok else bw * 8,
-                    retransmits=None if retx is None or not ok else int(retx),
-                    loss_ratio=at(cat.PATH_LOSS.name) if ok else None,
-                )
-            )
-    tests.sort(key=lambda r: (r.started_at, r.source, r.destination, r.protocol))
-    return tests
-
-
-def analyse_series(
-    series: Sequence[dict[str, Any]], criteria: Criteria
-) -> tuple[Analysis, Window, list[PathOutcome]]:
-    tests = tests_from_series(series)
-    if not tests:
-        raise OfflineError(f"the samples hold no path tests (no {SUCCESS} values)")
-    baselines = Baselines()
-    outcomes: list[PathOutcome] = []
-    for r in tests:  # in time order: each test against the path's earlier tests
-        outcomes += judge_all([r], criteria, baselines, prune=False)
-    window = Window(
-        series=len(series),
-        samples=sum(len(s["values"]) for s in series),
-        tests=len(tests),
-        paths=len({(r.source, r.destination, r.protocol) for r in tests}),
-        start=tests[0].started_at,
-        end=tests[-1].started_at,
-    )
-    return analyse(outcomes, criteria), window, outcomes
-
-
-def _when(t: float | None) -> str:
-    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
-
-
-def table(analysis: Analysis, window: Window, outcomes: Sequence[PathOutcome]) -> str:
-    """The ranked report printed to the terminal."""
-    lines = [
-        f"window: {_when(window.start)} .. {_when(window.end)}; {window.tests} tests on "
-        f"{window.paths} paths ({window.series} series, {window.samples} samples)",
-        f"failing tests: {len(analysis.failing)} of {analysis.transactions} "
-        f"({analysis.failing_ratio:.1%})",
-        f"verdict: {analysis.verdict}" + (f" — {analysis.summary}" if analysis.summary else ""),
-    ]
-    if analysis.verdict in ("ok", "no-data"):
-        return "\n".join(lines)
-    involved: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for o in outcomes:
-        for node in (o.source, o.destination):
-            involved[node][0] += 1
-            involved[node][1] += o.failed
-    best: dict[str, Rule] = {}
-    for rule in analysis.rules:  # ranked: the first {role=node} -> {FAIL} is the best
-        (item,) = rule.antecedent if len(rule.antecedent) == 1 else ("",)
-        if rule.consequent == frozenset({"FAIL"}) and "=" in item:
-            best.setdefault(item.split("=", 1)[1], rule)
-    named = {s.node: i for i, s in enumerate(analysis.suspects, 1)}
-    head = (
-        f"{'rank':>4}  {'node':<24}{'score':>7}{'failing/tests':>15}  "
-        f"{'best rule':<34}{'conf':>6}{'lift':>7}"
-    )
-    lines += ["", head, "-" * len(head)]
-    for rank, (node, score) in enumerate(analysis.ranking(), 1):
-        top = best.get(node)
-        fail, total = involved[node][1], involved[node][0]
-        mark = " <- suspect" if node in named else ""
-        lines.append(
-            f"{rank:>4}  {node:<24}{score:>7.2f}{f'{fail}/{total}':>15}  "
-            f"{(top.text() if top else '-'):<34}"
-            f"{(f'{top.confidence:.2f}' if top else '-'):>6}"
-            f"{(f'{top.lift:.2f}' if top else '-'):>7}{mark}"
-        )
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- CLI
+RETRANSMITS = cat.RETRANSMITS.name
 
 
 def parser() -> argparse.ArgumentParser:
@@ -341,6 +47,13 @@ def parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--prometheus", metavar="URL", help="Prometheus base URL to query")
     src.add_argument("--input", metavar="FILE", help="re-analyse a saved JSONL file")
+    p.add_argument(
+        "--method",
+        choices=("netmesh", "seed"),
+        default="netmesh",
+        help="netmesh: path tests + eBPF evidence, node verdict (default); seed: the "
+        "source design's rules over eBPF retransmissions alone",
+    )
     p.add_argument(
         "--since",
         type=parse_duration,
@@ -373,51 +86,137 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--loss-ratio", type=float, default=c.loss_ratio)
     p.add_argument("--retransmit-ratio", type=float, default=c.retransmit_ratio)
     p.add_argument("--bandwidth-fraction", type=float, default=c.bandwidth_fraction)
+    p.add_argument(
+        "--ebpf-retransmits-per-second",
+        type=float,
+        default=c.ebpf_retransmits_per_second,
+        help="netmesh method: a TCP test FAILs when its node pair retransmitted "
+        "faster (collector setting rca_ebpf_retransmits_per_second); 0 = off",
+    )
+    p.add_argument(
+        "--ebpf-window",
+        type=parse_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="netmesh method: window of that rate (rca_ebpf_window, default 30s)",
+    )
     p.add_argument("--min-failing-paths", type=int, default=c.min_failing_paths)
-    p.add_argument("--min-confidence", type=float, default=c.min_confidence)
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        help=f"rules' least confidence (default {c.min_confidence:g}; "
+        f"seed: {SeedCriteria().min_confidence:g})",
+    )
     p.add_argument("--max-suspects", type=int, default=c.max_suspects)
     p.add_argument("--cluster-wide-ratio", type=float, default=c.cluster_wide_ratio)
-    return p  # fmt: skip
+    s = SeedCriteria()
+    g = p.add_argument_group("seed method", f"pair series: labels {LABEL_HELP}")
+    g.add_argument(
+        "--endpoints",
+        choices=("pod", "node"),
+        default="pod",
+        help="pair retransmissions per pod (default) or per node",
+    )
+    g.add_argument(
+        "--retransmits-above",
+        type=float,
+        default=s.threshold,
+        metavar="N",
+        help="a pair FAILs when its retransmissions in the window exceed N (default 0: any)",
+    )
+    g.add_argument(
+        "--values",
+        choices=("auto", "counter", "gauge"),
+        default="auto",
+        help="pair series are counters (increase in the window) or gauges (largest "
+        "value); auto: counter when the name ends in _total or there is none",
+    )
+    g.add_argument("--min-support", type=float, default=s.min_support)
+    g.add_argument("--max-len", type=int, default=s.max_len, help="largest itemset (default 2)")
+    g.add_argument("--top", type=int, default=10, help="itemsets printed (default 10)")
+    return p
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
-    args = parser().parse_args(argv)
+def _series(args: argparse.Namespace) -> list[Series]:
+    if not args.prometheus:
+        return load(args.input)
+    seed = args.method == "seed"
+    series = retrieve(
+        args.prometheus,
+        args.since,
+        (RETRANSMITS,) if seed else (*METRICS, RETRANSMITS),
+        required=RETRANSMITS if seed else SUCCESS,
+        step=args.step,
+        selector=args.selector,
+        timeout=args.timeout,
+        now=time.time(),
+    )
+    path = args.save or time.strftime("netmesh-rca-%Y%m%d-%H%M%S.jsonl")
+    n = save(series, path)
+    print(
+        f"saved {n} series to {path} (re-analyse: netmesh-rca --input {path}"
+        + (" --method seed)" if seed else ")"),
+        file=sys.stderr,
+    )
+    return series
+
+
+def _evidence(series: Sequence[Series], args: argparse.Namespace, level: str) -> Evidence | None:
+    kind = None if args.values == "auto" else cast(Kind, args.values)
+    return find_evidence(series, level=cast(Level, level), kind=kind)
+
+
+def _given(value: float | None, default: float) -> float:
+    """A flag whose default depends on the method (None: not given)."""
+    return default if value is None else value
+
+
+def _seed(args: argparse.Namespace, series: Sequence[Series]) -> tuple[str, dict[str, Any]]:
+    evidence = _evidence(series, args, args.endpoints)
+    if evidence is None:
+        raise OfflineError(f"no series names a source and a destination (labels: {LABEL_HELP})")
+    criteria = SeedCriteria(
+        threshold=args.retransmits_above,
+        min_support=args.min_support,
+        min_confidence=_given(args.min_confidence, SeedCriteria().min_confidence),
+        max_len=args.max_len,
+    )
+    result = analyse_seed(evidence, criteria)
+    return seed_table(result, args.top), result.to_json()
+
+
+def _netmesh(args: argparse.Namespace, series: Sequence[Series]) -> tuple[str, dict[str, Any]]:
     criteria = Criteria(
         loss_ratio=args.loss_ratio,
         retransmit_ratio=args.retransmit_ratio,
         bandwidth_fraction=args.bandwidth_fraction,
+        ebpf_retransmits_per_second=args.ebpf_retransmits_per_second,
         min_failing_paths=args.min_failing_paths,
-        min_confidence=args.min_confidence,
+        min_confidence=_given(args.min_confidence, Criteria().min_confidence),
         max_suspects=args.max_suspects,
         cluster_wide_ratio=args.cluster_wide_ratio,
     )
+    ebpf = [s for s in series if s["metric"].get("__name__") == RETRANSMITS]
+    evidence = _evidence(ebpf, args, "node") if ebpf else None
+    analysis, window, outcomes = analyse_series(series, criteria, evidence, args.ebpf_window)
+    return table(analysis, window, outcomes), to_json(analysis, window)
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    args = parser().parse_args(argv)
+    out = out or sys.stdout
     try:
-        if args.prometheus:
-            series = retrieve(
-                args.prometheus,
-                args.since,
-                step=args.step,
-                selector=args.selector,
-                timeout=args.timeout,
-                now=time.time(),
-            )
-            path = args.save or time.strftime("netmesh-rca-%Y%m%d-%H%M%S.jsonl")
-            n = save(series, path)
-            print(f"saved {n} series to {path} (re-analyse: netmesh-rca --input {path})",
-                  file=sys.stderr)  # fmt: skip
-        else:
-            series = load(args.input)
-        analysis, window, outcomes = analyse_series(series, criteria)
+        series = _series(args)
+        text, body = (_seed if args.method == "seed" else _netmesh)(args, series)
     except OfflineError as exc:
         print(f"netmesh-rca: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        body = analysis.to_json(limit=200)
-        body["window"] = window.__dict__
         json.dump(body, out, indent=2)
         out.write("\n")
     else:
-        print(table(analysis, window, outcomes), file=out)
+        print(text, file=out)
     return 0
 
 

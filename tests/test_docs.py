@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -13,6 +14,7 @@ def test_readme_settings_tables_are_current() -> None:
     proc = subprocess.run(
         [sys.executable, "scripts/gen_docs.py", "--check"],
         cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this checkout's code, not an installed one
         capture_output=True,
         text=True,
         check=False,

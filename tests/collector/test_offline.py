@@ -1,5 +1,6 @@
-"""netmesh-rca (collector/offline.py): a real collector scraped by a real Prometheus on
-loopback → range queries → JSONL → ranked table; --input re-analysis; clear errors."""
+"""netmesh-rca's netmesh method (collector/offline.py, rangequery.py, pathtests.py): a real
+collector scraped by a real Prometheus on loopback → range queries → JSONL → ranked table;
+--input re-analysis; clear errors."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from collector.offline import main, parse_duration
+from collector.offline import main
+from collector.rangequery import parse_duration
 from tests.collector.reports import report
 from tests.helpers import free_port, wait_for
 
@@ -229,7 +231,8 @@ def test_not_prometheus_is_a_clear_error(stack: Stack) -> None:
     [
         ("", "no series (the file is empty)"),
         ("{not json\n", ":1: not JSON"),
-        ('{"metric": {}, "values": []}\n', ":1: 'metric' must be an object with a '__name__'"),
+        ('{"metric": {}, "values": []}\n', "no path tests (no netmesh_path_success values)"),
+        ('{"metric": [], "values": []}\n', ":1: 'metric' must be an object of label names"),
         (
             '{"metric": {"__name__": "netmesh_path_success"}, "values": []}\n',
             ":1: netmesh_path_success without label(s)",
@@ -242,7 +245,7 @@ def test_not_prometheus_is_a_clear_error(stack: Stack) -> None:
         (
             '{"metric": {"__name__": "netmesh_path_loss_ratio", "source_node": "a", '
             '"destination_node": "b", "protocol": "udp"}, "values": [[1, "0"]]}\n',
-            "no netmesh_path_success series",
+            "no path tests (no netmesh_path_success values)",
         ),
     ],
 )

@@ -10,7 +10,11 @@ shortened (files.short_rules: expressions and thresholds unchanged).
 2. loss on loopback (iptables on lo, towards node-b's iperf3 port only):
    NetmeshPathFailing (the collector's judgement) goes pending/firing for
    paths to node-b, and the
-   probe counts TCP retransmissions; then every panel query of
+   probe counts TCP retransmissions; ``netmesh-rca --prometheus … --since 10m``
+   names node-b first by both methods over the eBPF series (``--method seed``:
+   the source design's rules over netmesh_tcp_retransmits_total alone; the
+   default method: path tests with the eBPF rate as one more criterion);
+   then every panel query of
    dashboards/netmesh.json, with the variables resolved the way Grafana does
    (label values, cascading), must return data through the HTTP API;
 3. node-c's iperf3 port drops everything and node-c's agent is frozen
@@ -47,6 +51,7 @@ from tests.helpers import free_port, wait_for
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 NODES = {"node-a": "127.0.0.2", "node-b": "127.0.0.3", "node-c": "127.0.0.4"}
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 PAIRS = [(s, d) for s in NODES for d in NODES if s != d]
 
 
@@ -155,7 +160,7 @@ def stack(tmp_path: pathlib.Path) -> Iterator[Stack]:
         s.collector_port = free_port()
         collector = start_service(
             "collector",
-            [str(pathlib.Path(sys.executable).parent / "netmesh-collector")],
+            [sys.executable, "-m", "collector"],  # this checkout's (cwd), not an installed one
             tmp_path,
             {
                 "NETMESH_BIND_ADDRESS": "127.0.0.1",
@@ -267,6 +272,49 @@ def _run_panel_queries(stack: Stack) -> list[str]:
     return empty
 
 
+def _rca(stack: Stack, *args: str) -> tuple[dict[str, Any], str]:
+    """``netmesh-rca --prometheus`` (this checkout's): its --json body and its table."""
+    common = ["--prometheus", stack.prom_url, "--since", "10m", "--step", "1s", *args]
+    out: list[str] = []
+    for extra in (["--json"], []):
+        proc = subprocess.run(
+            [sys.executable, "-m", "collector.offline", *common, *extra,
+             "--save", str(stack.tmp / f"rca-{len(out)}.jsonl")],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        out.append(proc.stdout)
+    return json.loads(out[0]), out[1]
+
+
+def _offline_rca_names(stack: Stack, bad: str) -> None:
+    """Both methods name ``bad`` first. The seed method with a threshold: on this busy loopback
+    the kernel retransmits a little on every pair (up to ~20 per pair in ten minutes, measured),
+    so the design's "any retransmission" fails every pair; the faulty pairs count thousands."""
+    seen: dict[str, str] = {}
+    seed = ["--method", "seed", "--retransmits-above", "100"]
+
+    def seed_names_bad() -> bool:
+        body, seen["seed"] = _rca(stack, *seed, "--endpoints", "node")
+        return bool(body["first"] == bad)
+
+    def default_names_bad() -> bool:
+        body, seen["netmesh"] = _rca(stack)
+        return bool(body["suspects"]) and body["suspects"][0]["node"] == bad
+
+    try:
+        wait_for(seed_names_bad, 60, 1, f"netmesh-rca --method seed naming {bad} first")
+        body, _ = _rca(stack, *seed)  # pod endpoints: node names for node IPs
+        assert body["first"] == bad, body["ranking"]
+        assert all(dst == bad for _, dst in body["failing_pairs"]), body["failing_pairs"]
+        wait_for(default_names_bad, 60, 1, f"netmesh-rca naming {bad} first")
+        body, _ = _rca(stack)
+        assert body["window"]["ebpf_series"] > 0
+    finally:
+        for method, text in seen.items():
+            print(f"--- netmesh-rca ({method}):\n{text}")
+
+
 def test_dashboard_and_alerts_on_a_real_prometheus(stack: Stack) -> None:
     try:
         # --- data arrives: every ordered pair, both protocols, succeeding
@@ -314,6 +362,9 @@ def test_dashboard_and_alerts_on_a_real_prometheus(stack: Stack) -> None:
             "eBPF-counted TCP retransmissions (recorded rate > 0)",
         )
         assert not _alert_active(stack, "NetmeshPathFailing", destination_node="node-a")
+
+        # --- netmesh-rca over the window: node-b first by both methods
+        _offline_rca_names(stack, "node-b")
 
         # --- every panel query has data, the RCA row included
         empty: list[str] = []
