@@ -44,6 +44,8 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gen_manifests import stale  # noqa: E402  (same check: file missing or different)
+
 from agent.probe_logic import MAX_LOCAL_CIDRS  # noqa: E402
 from agent.probe_logic import MODES as PROBE_MODES  # noqa: E402
 from agent.settings import AgentSettings  # noqa: E402
@@ -585,14 +587,6 @@ def render() -> dict[pathlib.Path, str]:
         CHART / "files" / "prometheusrule-spec.yaml": rule_spec(),
         CHART / "files" / dash_name: dash_text,
     }
-
-
-def stale(rendered: dict[pathlib.Path, str]) -> list[str]:
-    return [
-        str(path.relative_to(ROOT))
-        for path, text in rendered.items()
-        if not path.is_file() or path.read_text() != text
-    ]
 
 
 def main(argv: list[str]) -> int:

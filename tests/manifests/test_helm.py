@@ -30,7 +30,6 @@ import sys
 import tarfile
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
 
@@ -43,6 +42,7 @@ from tests.manifests.test_render import (
     OPERATOR_KINDS,
     _env_of,
     _structural_operator_check,
+    schema_problems,
     test_prometheus_rule_passes_promtool,
 )
 
@@ -159,16 +159,10 @@ def helm_render(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Rende
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_every_toggle_is_valid_kubernetes(helm_render: Render, version: str) -> None:
-    problems = []
     for doc in helm_render.docs:
         if doc["kind"] in OPERATOR_KINDS:
             _structural_operator_check(doc)
-            continue
-        try:
-            kubernetes_validate.validate(doc, version, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.path)
-            problems.append(f"{doc['kind']}/{doc['metadata']['name']} {where}: {exc.message}")
+    problems = schema_problems(helm_render.docs, version)
     assert not problems, "\n".join(problems)
 
 
