@@ -18,10 +18,13 @@ from typing import Any
 
 import yaml
 
-from netmesh import catalogue
-from netmesh.config import settings_table
-
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# This checkout's packages, not whichever checkout the venv's editable install points at.
+sys.path.insert(0, str(ROOT))
+
+from netmesh import catalogue  # noqa: E402
+from netmesh.config import settings_table  # noqa: E402
+
 README = ROOT / "README.md"
 VALUES = ROOT / "charts" / "netmesh" / "values.yaml"
 
