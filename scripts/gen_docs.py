@@ -1,4 +1,7 @@
-"""Regenerate README.md's generated tables: settings (Settings dataclasses), metrics (catalogue).
+"""Regenerate README.md's generated tables: settings, metrics, Helm chart parameters.
+
+Settings come from the Settings dataclasses, metrics from the catalogue, the
+chart's parameters from the ``# --`` comments of charts/netmesh/values.yaml.
 
 python scripts/gen_docs.py          rewrite README.md
 python scripts/gen_docs.py --check  exit 1 if README.md is out of date
@@ -7,14 +10,23 @@ python scripts/gen_docs.py --check  exit 1 if README.md is out of date
 from __future__ import annotations
 
 import importlib
+import json
 import pathlib
 import re
 import sys
+from typing import Any
 
-from netmesh import catalogue
-from netmesh.config import settings_table
+import yaml
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# This checkout's packages, not whichever checkout the venv's editable install points at.
+sys.path.insert(0, str(ROOT))
+
+from netmesh import catalogue  # noqa: E402
+from netmesh.config import settings_table  # noqa: E402
+
+README = ROOT / "README.md"
+VALUES = ROOT / "charts" / "netmesh" / "values.yaml"
 
 # marker name -> "module:Class"
 TABLES = {
@@ -45,15 +57,47 @@ def metrics_table() -> str:
     return "\n".join(rows)
 
 
+def helm_values_table(path: pathlib.Path = VALUES) -> str:
+    """Every leaf key of values.yaml: dotted name, default, its ``# --`` comment."""
+    values = yaml.safe_load(path.read_text())
+    rows = ["| parameter | default | meaning |", "|---|---|---|"]
+    stack: list[tuple[int, str]] = []
+    comment = ""
+    for line in path.read_text().splitlines():
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        if stripped.startswith("# -- "):
+            comment = stripped[5:]
+            continue
+        match = re.match(r"([A-Za-z0-9_]+):", stripped)
+        if not match or not comment:
+            continue
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, match.group(1)))
+        names = [name for _, name in stack]
+        value: Any = values
+        for name in names:
+            value = value[name]
+        if not isinstance(value, dict) or not value or names[-1] in {"resources", "labels"}:
+            shown = json.dumps(value).replace("|", "\\|")
+            meaning = comment.replace("|", "\\|")
+            rows.append(f"| `{'.'.join(names)}` | `{shown}` | {meaning} |")
+        comment = ""
+    return "\n".join(rows)
+
+
 def table(marker: str) -> str:
     if marker == "metrics":
         return metrics_table()
+    if marker == "helm-values":
+        return helm_values_table()
     module, cls = TABLES[marker].split(":")
     return settings_table(getattr(importlib.import_module(module), cls))
 
 
 def render(text: str) -> str:
-    for marker in (*TABLES, "metrics"):
+    for marker in (*TABLES, "metrics", "helm-values"):
         begin, end = f"<!-- BEGIN {marker} -->", f"<!-- END {marker} -->"
         if begin not in text:
             continue

@@ -20,6 +20,15 @@
 #
 #   scripts/install-deps.sh --checkov  the checkov scanner in a venv of its own
 #                          (its pins conflict with the project's; tests/manifests)
+#   scripts/install-deps.sh --helm     only the pinned helm (also part of the
+#                          default run unless NETMESH_PACKAGES=runtime)
+#
+# helm (tests/manifests/test_helm.py, the chart in charts/netmesh) is built from
+# source with `go install` through the Go module proxy (no registry ships it):
+#   NETMESH_BIN=DIR        where helm goes (default: /usr/local/lib/netmesh/bin,
+#                          where the tests look for it)
+#   NETMESH_GO_CACHE=DIR   Go module and build caches (default:
+#                          /var/cache/netmesh/go; set a fresh one to time a cold build)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,12 +38,14 @@ profile=${NETMESH_PACKAGES:-all}
 do_system=1
 do_venv=1
 do_checkov=0
+do_helm=1
 case "${1:-}" in
   --system) do_venv=0 ;;
-  --venv) do_system=0 ;;
-  --checkov) do_system=0; do_venv=0; do_checkov=1 ;;
+  --venv) do_system=0; do_helm=0 ;;
+  --checkov) do_system=0; do_venv=0; do_helm=0; do_checkov=1 ;;
+  --helm) do_system=0; do_venv=0 ;;
   "") ;;
-  *) echo "usage: $0 [--system|--venv|--checkov]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--system|--venv|--checkov|--helm]" >&2; exit 2 ;;
 esac
 case "$profile" in
   all|runtime) ;;
@@ -52,7 +63,7 @@ packages=(
 runtime_packages=(
   iperf3 python3 python3-venv python3-pip python3-bpfcc bpftool ca-certificates
 )
-[ "$profile" = runtime ] && packages=("${runtime_packages[@]}")
+[ "$profile" = runtime ] && packages=("${runtime_packages[@]}") && do_helm=0
 
 install_system() {
   if [ "$(id -u)" -ne 0 ]; then
@@ -143,7 +154,34 @@ install_checkov() {
   log "checkov ready: $dir/bin/checkov"
 }
 
+# The pinned helm, built by `go install` (idempotent: skipped when the binary
+# was built from exactly this module version). GOTOOLCHAIN=local: never fetch
+# another Go toolchain; CGO off: a static binary, no C compiler needed.
+HELM_VERSION=v3.22.0
+install_helm() {
+  bin=${NETMESH_BIN:-/usr/local/lib/netmesh/bin}
+  cache=${NETMESH_GO_CACHE:-/var/cache/netmesh/go}
+  go=$(command -v go || echo /usr/local/go/bin/go)
+  if [ ! -x "$go" ]; then
+    log "helm: no Go toolchain (go not on PATH nor /usr/local/go/bin); issue 20 is blocked"; exit 1
+  fi
+  if [ -x "$bin/helm" ] && "$go" version -m "$bin/helm" 2>/dev/null \
+      | grep -Eq "^[[:space:]]+mod[[:space:]]+helm\.sh/helm/v3[[:space:]]+$HELM_VERSION([[:space:]]|$)"; then
+    log "helm $HELM_VERSION already installed: $bin/helm"; return 0
+  fi
+  log "building helm $HELM_VERSION with go install (Go module proxy) into $bin"
+  mkdir -p "$bin" "$cache"
+  if ! env GOBIN="$bin" GOPATH="$cache/path" GOMODCACHE="$cache/mod" GOCACHE="$cache/build" \
+      GOFLAGS=-buildvcs=false GOTOOLCHAIN=local CGO_ENABLED=0 \
+      "$go" install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+      "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; then
+    log "helm: go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION failed (error above)"; exit 1
+  fi
+  log "helm ready: $("$bin/helm" version --short)"
+}
+
 [ $do_system = 1 ] && install_system
+[ $do_helm = 1 ] && install_helm
 [ $do_venv = 1 ] && install_venv
 [ $do_checkov = 1 ] && install_checkov
 exit 0
