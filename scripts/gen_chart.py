@@ -100,6 +100,14 @@ BOUNDS: dict[str, dict[str, dict[str, Any]]] = {
         "probe_local_cidrs": {"maxItems": MAX_LOCAL_CIDRS},
         "probe_series_cap": {"minimum": 1, "maximum": MAX_RETRANSMIT_FLOWS - 1},
         "probe_interval": {"minimum": 0.5},
+        "bandwidth_budget": {"exclusiveMinimum": 0, "maximum": 1},
+        "light_port": {"minimum": 0, "maximum": 65535},
+        "light_rate": {"exclusiveMinimum": 0, "maximum": 100_000},
+        "light_max_pair_rate": {"exclusiveMinimum": 0, "maximum": 1000},
+        "light_full_mesh_max": {"minimum": 1},
+        "light_ring_peers": {"minimum": 1},
+        "light_window": {"minimum": 1, "maximum": 3600},
+        "light_mtu_interval": {"minimum": 0},
     },
     "collector": {
         "mode": {"enum": list(COLLECTOR_MODES)},
@@ -131,6 +139,11 @@ BOUNDS: dict[str, dict[str, dict[str, Any]]] = {
         "rca_min_peers": {"minimum": 1},
         "rca_min_lift": {"minimum": 0},
         "rca_max_suspects": {"minimum": 1},
+        "rca_light_alpha": {"exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "rca_light_loss_floor": {"exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "rca_light_min_lost": {"minimum": 1},
+        "rca_light_rtt_min_increase": {"minimum": 0},
+        "rca_light_mtu_min_probes": {"minimum": 1},
     },
 }
 
@@ -140,6 +153,7 @@ ENV_FILES = {"agent": MANIFESTS / "agent.env", "collector": MANIFESTS / "collect
 PORTS = {
     ("agent", "http_port"): "netmesh.agentHttpPort",
     ("agent", "iperf3_port"): "netmesh.agentIperf3Port",
+    ("agent", "light_port"): "netmesh.agentLightPort",
     ("collector", "port"): "netmesh.collectorPort",
 }
 BITRATE_PATTERN = r"^[0-9]+(\.[0-9]+)?[kKmMgG]?$"

@@ -83,7 +83,7 @@ EXTRA: dict[str, dict[str, Any]] = {
         "collector": {"serviceAccount": {"create": False, "name": "my-collector"}},
     },
     "other-ports": {
-        "agent": {"httpPort": 9201, "iperf3Port": 5301},
+        "agent": {"httpPort": 9201, "iperf3Port": 5301, "lightPort": 5302},
         "collector": {"port": 9200},
         "networkPolicy": {"enabled": True},
     },
@@ -192,6 +192,7 @@ def test_ports_and_names_follow_the_values(tmp_path: pathlib.Path) -> None:
         "http": 9201,
         "iperf3": 5301,
         "iperf3-udp": 5301,
+        "light": 5302,
     }
     collector = r.configmap_data("netmesh-collector")
     assert collector["NETMESH_AGENT_IPERF3_PORT"] == "5301"

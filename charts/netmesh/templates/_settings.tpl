@@ -27,6 +27,9 @@ NETMESH_UDP_BITRATE: {{ (ternary $v.udpBitrate ($v.udpBitrate | int64 | toString
 {{- if not (kindIs "invalid" $v.guardSeconds) }}
 NETMESH_GUARD_SECONDS: {{ $v.guardSeconds | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.bandwidthBudget) }}
+NETMESH_BANDWIDTH_BUDGET: {{ $v.bandwidthBudget | toString | quote }}
+{{- end }}
 {{- if not (kindIs "invalid" $v.concurrency) }}
 NETMESH_CONCURRENCY: {{ $v.concurrency | int64 | toString | quote }}
 {{- end }}
@@ -40,6 +43,9 @@ NETMESH_COLLECTOR_URL: {{ include "netmesh.collectorUrl" $ | quote }}
 {{- end }}
 {{- if not (kindIs "invalid" $v.staticPeers) }}
 NETMESH_STATIC_PEERS: {{ $v.staticPeers | join "," | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.authTokenFile) }}
+NETMESH_AUTH_TOKEN_FILE: {{ $v.authTokenFile | toString | quote }}
 {{- end }}
 {{- if not (kindIs "invalid" $v.reportInterval) }}
 NETMESH_REPORT_INTERVAL: {{ $v.reportInterval | toString | quote }}
@@ -80,6 +86,30 @@ NETMESH_PROBE_INTERVAL: {{ $v.probeInterval | toString | quote }}
 {{- if not (kindIs "invalid" $v.probePrintSource) }}
 NETMESH_PROBE_PRINT_SOURCE: {{ $v.probePrintSource | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.lightPort) }}
+NETMESH_LIGHT_PORT: {{ $v.lightPort | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.lightRate) }}
+NETMESH_LIGHT_RATE: {{ $v.lightRate | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.lightMaxPairRate) }}
+NETMESH_LIGHT_MAX_PAIR_RATE: {{ $v.lightMaxPairRate | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.lightFullMeshMax) }}
+NETMESH_LIGHT_FULL_MESH_MAX: {{ $v.lightFullMeshMax | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.lightRingPeers) }}
+NETMESH_LIGHT_RING_PEERS: {{ $v.lightRingPeers | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.lightWindow) }}
+NETMESH_LIGHT_WINDOW: {{ $v.lightWindow | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.lightMtu) }}
+NETMESH_LIGHT_MTU: {{ $v.lightMtu | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.lightMtuInterval) }}
+NETMESH_LIGHT_MTU_INTERVAL: {{ $v.lightMtuInterval | toString | quote }}
+{{- end }}
 {{- end }}
 
 {{/* NETMESH_ variables of the collector (ConfigMap data). */}}
@@ -114,6 +144,33 @@ NETMESH_MAX_SERIES_PER_AGENT: {{ $v.maxSeriesPerAgent | int64 | toString | quote
 {{- end }}
 {{- if not (kindIs "invalid" $v.maxRetransmitSeriesPerAgent) }}
 NETMESH_MAX_RETRANSMIT_SERIES_PER_AGENT: {{ $v.maxRetransmitSeriesPerAgent | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.auth) }}
+NETMESH_AUTH: {{ $v.auth | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.authTokenFile) }}
+NETMESH_AUTH_TOKEN_FILE: {{ $v.authTokenFile | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.authAudience) }}
+NETMESH_AUTH_AUDIENCE: {{ $v.authAudience | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.authCacheTtl) }}
+NETMESH_AUTH_CACHE_TTL: {{ $v.authCacheTtl | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.authCacheSize) }}
+NETMESH_AUTH_CACHE_SIZE: {{ $v.authCacheSize | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.authReviewTimeout) }}
+NETMESH_AUTH_REVIEW_TIMEOUT: {{ $v.authReviewTimeout | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.authRejectRate) }}
+NETMESH_AUTH_REJECT_RATE: {{ $v.authRejectRate | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.authRejectBurst) }}
+NETMESH_AUTH_REJECT_BURST: {{ $v.authRejectBurst | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.authRejectSources) }}
+NETMESH_AUTH_REJECT_SOURCES: {{ $v.authRejectSources | int64 | toString | quote }}
 {{- end }}
 {{- if not (kindIs "invalid" $v.kubeconfig) }}
 NETMESH_KUBECONFIG: {{ $v.kubeconfig | toString | quote }}
@@ -203,6 +260,24 @@ NETMESH_RCA_MAX_SUSPECTS: {{ $v.rcaMaxSuspects | int64 | toString | quote }}
 {{- if not (kindIs "invalid" $v.rcaClusterWideRatio) }}
 NETMESH_RCA_CLUSTER_WIDE_RATIO: {{ $v.rcaClusterWideRatio | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.rcaLightAlpha) }}
+NETMESH_RCA_LIGHT_ALPHA: {{ $v.rcaLightAlpha | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaLightLossFloor) }}
+NETMESH_RCA_LIGHT_LOSS_FLOOR: {{ $v.rcaLightLossFloor | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaLightMinLost) }}
+NETMESH_RCA_LIGHT_MIN_LOST: {{ $v.rcaLightMinLost | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaLightRttFactor) }}
+NETMESH_RCA_LIGHT_RTT_FACTOR: {{ $v.rcaLightRttFactor | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaLightRttMinIncrease) }}
+NETMESH_RCA_LIGHT_RTT_MIN_INCREASE: {{ $v.rcaLightRttMinIncrease | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaLightMtuMinProbes) }}
+NETMESH_RCA_LIGHT_MTU_MIN_PROBES: {{ $v.rcaLightMtuMinProbes | int64 | toString | quote }}
+{{- end }}
 {{- end }}
 
 {{- define "netmesh.agentHttpPort" -}}
@@ -211,6 +286,10 @@ NETMESH_RCA_CLUSTER_WIDE_RATIO: {{ $v.rcaClusterWideRatio | toString | quote }}
 
 {{- define "netmesh.agentIperf3Port" -}}
 {{- if kindIs "invalid" .Values.agent.iperf3Port }}5201{{ else }}{{ .Values.agent.iperf3Port | int64 }}{{ end }}
+{{- end }}
+
+{{- define "netmesh.agentLightPort" -}}
+{{- if kindIs "invalid" .Values.agent.lightPort }}5202{{ else }}{{ .Values.agent.lightPort | int64 }}{{ end }}
 {{- end }}
 
 {{- define "netmesh.collectorPort" -}}
