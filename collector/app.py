@@ -13,6 +13,8 @@ Endpoints:
 - ``GET /metrics``: every agent's series, pod names, self-metrics;
 - ``GET /api/v1/nodes``: members and reporting agents, last report, probe, health;
 - ``GET /api/v1/matrix``: latest bandwidth, RTT, loss, success per path and protocol;
+- ``GET /api/v1/light``: the latest light-tier window per ordered pair (loss by
+  direction, RTT, MTU probe), when each was reported, and the collector's clock;
 - ``GET /api/v1/rca``: the latest root-cause analysis (collector/live.py), recomputed
   every ``rca_interval`` seconds when reports arrived;
 - ``GET /`` and ``/static/*``: the web page (collector/web/, plain HTML/CSS/JS);
@@ -198,6 +200,7 @@ def _routes(router: web.UrlDispatcher) -> None:
     router.add_get("/metrics", handlers.metrics)
     router.add_get("/api/v1/nodes", handlers.nodes)
     router.add_get("/api/v1/matrix", handlers.matrix)
+    router.add_get("/api/v1/light", handlers.light)
     router.add_get("/healthz", handlers.healthz)
     router.add_get("/readyz", handlers.readyz)
 

@@ -193,6 +193,12 @@ async def matrix(request: web.Request) -> web.Response:
     return web.json_response(views.matrix(request.app[STATE], members))
 
 
+async def light(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    members = request.app[MEMBERSHIP].current()
+    return web.json_response(views.light(state, members, now=state.clock()))
+
+
 async def rca(request: web.Request) -> web.Response:
     """The latest root-cause analysis (verdict, ranked suspects, rules, failing paths)."""
     app = request.app

@@ -2,6 +2,7 @@
 
 - ``nodes``: /api/v1/nodes — members and reporting agents, last report, probe, health;
 - ``matrix``: /api/v1/matrix — the latest result per path and protocol;
+- ``light``: /api/v1/light — the latest light-tier window per ordered pair;
 - ``rca``: /api/v1/rca — the latest root-cause analysis, or why there is none.
 """
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from collector.live import LiveRca
 from collector.state import AgentEntry, CollectorState
+from netmesh.catalogue import LIGHT_GAUGES
 from netmesh.wire import Member, MemberList
 
 RCA_JSON_LIMIT = 200  # rules and paths listed by /api/v1/rca (the totals are given)
@@ -92,6 +94,42 @@ def matrix(state: CollectorState, members: MemberList) -> dict[str, Any]:
         for r in state.latest_results()
     ]
     return {"nodes": names, "paths": paths}
+
+
+def light(state: CollectorState, members: MemberList, now: float) -> dict[str, Any]:
+    """Every agent's latest light-tier window per peer, with the collector's clock (``now``).
+
+    ``values`` are keyed by the /metrics family names (netmesh/catalogue.py)
+    and computed by the same functions, so the two never disagree; None = no
+    sample. ``reported_at`` is when the collector received the report (its
+    clock, like ``now``), so a client can tell which windows came after a time.
+    """
+    names = sorted({m.name for m in members.members} | state.agents.keys())
+    agents = []
+    paths = []
+    for name in state.sorted_names():
+        entry = state.agents[name]
+        status = entry.report.light
+        agents.append(
+            {
+                "node": name,
+                "up": state.is_fresh(entry, now),
+                "reported_at": entry.received_at,
+                "light_up": None if status is None else bool(status.up),
+                "light_reason": None if status is None else status.reason,
+            }
+        )
+        for p in () if status is None else status.paths:
+            paths.append(
+                {
+                    "source": name,
+                    "destination": p.destination,
+                    "reported_at": entry.received_at,
+                    "window_seconds": p.window_seconds,
+                    "values": {fam.name: value_of(p) for fam, value_of in LIGHT_GAUGES},
+                }
+            )
+    return {"now": now, "nodes": names, "agents": agents, "paths": paths}
 
 
 def rca(live: LiveRca, *, enabled: bool, now: float) -> dict[str, Any]:

@@ -208,77 +208,61 @@ def _mtu_loss(p: LightPath) -> float | None:
     return 1.0 - min(p.mtu_received, p.mtu_sent) / p.mtu_sent
 
 
-# Gauges of the light tier's latest window per path (value None = no sample).
+# The light tier's latest window per path: one gauge each (value None = no sample).
+LIGHT_PROBES = _light(
+    "netmesh_light_probes", "Light-tier probes sent on the path in the latest window."
+)
+LIGHT_LOSS = _light(
+    "netmesh_light_loss_ratio",
+    "Light-tier probes without an echo in the latest window (round trip, 0-1).",
+    "ratio",
+)
+LIGHT_FORWARD_LOSS = _light(
+    "netmesh_light_forward_loss_ratio",
+    "Light-tier probes the destination did not receive (source to destination, 0-1).",
+    "ratio",
+)
+LIGHT_RETURN_LOSS = _light(
+    "netmesh_light_return_loss_ratio",
+    "Light-tier echoes the source did not receive (destination to source, 0-1).",
+    "ratio",
+)
+LIGHT_RTT_MIN = _light(
+    "netmesh_light_rtt_min_seconds",
+    "Minimum light-tier RTT in the latest window.",
+    "seconds",
+)
+LIGHT_RTT_MEDIAN = _light(
+    "netmesh_light_rtt_median_seconds",
+    "Median light-tier RTT in the latest window.",
+    "seconds",
+)
+LIGHT_RTT_P99 = _light(
+    "netmesh_light_rtt_p99_seconds",
+    "99th percentile of the light-tier RTT in the latest window.",
+    "seconds",
+)
+LIGHT_JITTER = _light(
+    "netmesh_light_jitter_seconds",
+    "Mean difference of consecutive light-tier RTTs in the latest window.",
+    "seconds",
+)
+LIGHT_MTU_LOSS = _light(
+    "netmesh_light_mtu_loss_ratio",
+    "Don't-fragment probes at the path MTU without an echo in the latest window (0-1); "
+    "high while small probes pass = an MTU blackhole.",
+    "ratio",
+)
 LIGHT_GAUGES: tuple[tuple[MetricFamily, LightValue], ...] = (
-    (
-        _light("netmesh_light_probes", "Light-tier probes sent on the path in the latest window."),
-        lambda p: float(p.sent),
-    ),
-    (
-        _light(
-            "netmesh_light_loss_ratio",
-            "Light-tier probes without an echo in the latest window (round trip, 0-1).",
-            "ratio",
-        ),
-        lambda p: p.loss_ratio,
-    ),
-    (
-        _light(
-            "netmesh_light_forward_loss_ratio",
-            "Light-tier probes the destination did not receive (source to destination, 0-1).",
-            "ratio",
-        ),
-        lambda p: p.forward_loss_ratio,
-    ),
-    (
-        _light(
-            "netmesh_light_return_loss_ratio",
-            "Light-tier echoes the source did not receive (destination to source, 0-1).",
-            "ratio",
-        ),
-        lambda p: p.return_loss_ratio,
-    ),
-    (
-        _light(
-            "netmesh_light_rtt_min_seconds",
-            "Minimum light-tier RTT in the latest window.",
-            "seconds",
-        ),
-        lambda p: p.rtt_min_seconds,
-    ),
-    (
-        _light(
-            "netmesh_light_rtt_median_seconds",
-            "Median light-tier RTT in the latest window.",
-            "seconds",
-        ),
-        lambda p: p.rtt_median_seconds,
-    ),
-    (
-        _light(
-            "netmesh_light_rtt_p99_seconds",
-            "99th percentile of the light-tier RTT in the latest window.",
-            "seconds",
-        ),
-        lambda p: p.rtt_p99_seconds,
-    ),
-    (
-        _light(
-            "netmesh_light_jitter_seconds",
-            "Mean difference of consecutive light-tier RTTs in the latest window.",
-            "seconds",
-        ),
-        lambda p: p.jitter_seconds,
-    ),
-    (
-        _light(
-            "netmesh_light_mtu_loss_ratio",
-            "Don't-fragment probes at the path MTU without an echo in the latest window (0-1); "
-            "high while small probes pass = an MTU blackhole.",
-            "ratio",
-        ),
-        _mtu_loss,
-    ),
+    (LIGHT_PROBES, lambda p: float(p.sent)),
+    (LIGHT_LOSS, lambda p: p.loss_ratio),
+    (LIGHT_FORWARD_LOSS, lambda p: p.forward_loss_ratio),
+    (LIGHT_RETURN_LOSS, lambda p: p.return_loss_ratio),
+    (LIGHT_RTT_MIN, lambda p: p.rtt_min_seconds),
+    (LIGHT_RTT_MEDIAN, lambda p: p.rtt_median_seconds),
+    (LIGHT_RTT_P99, lambda p: p.rtt_p99_seconds),
+    (LIGHT_JITTER, lambda p: p.jitter_seconds),
+    (LIGHT_MTU_LOSS, _mtu_loss),
 )
 LIGHT_FAMILIES = tuple(f for f, _ in LIGHT_GAUGES)
 

@@ -6,9 +6,10 @@ from collector import views
 from collector.live import LiveRca
 from collector.settings import CollectorSettings, rca_criteria
 from collector.state import CollectorState, Limits
+from netmesh import catalogue as cat
 from netmesh.wire import Member, MemberList, ProbeStatus, Report
 from tests.collector.conftest import FakeClock
-from tests.collector.reports import report
+from tests.collector.reports import light_path, light_status, report
 
 NOW = 1_700_000_000.0
 
@@ -125,3 +126,43 @@ def test_rca_after_a_run_says_when_and_how_long() -> None:
     assert body["duration_seconds"] >= 0
     assert body["verdict"] not in ("off", "no-data")
     assert body["suspects"] and body["suspects"][0]["node"] == "c"
+
+
+def test_light_lists_every_agents_latest_window_per_peer_with_the_metrics_values() -> None:
+    clock = FakeClock(NOW)
+    lossy = light_path("a", lost=30, mtu_sent=2, mtu_received=0)
+    state = state_with(
+        report("a", "10.0.0.1", light=light_status(light_path("b"))),
+        report("c", "10.0.0.3"),  # no light tier in its report
+        clock=clock,
+    )
+    clock.advance(5)
+    state.accept(report("b", "10.0.0.2", light=light_status(lossy, reason="")))
+    members = MemberList(epoch=3, members=(Member(name="z", address="10.0.0.26"),))
+    body = views.light(state, members, now=clock.now + 1)
+    assert body["now"] == NOW + 6
+    assert body["nodes"] == ["a", "b", "c", "z"]
+    assert body["agents"] == [
+        {"node": "a", "up": True, "reported_at": NOW, "light_up": True, "light_reason": ""},
+        {"node": "b", "up": True, "reported_at": NOW + 5, "light_up": True, "light_reason": ""},
+        {"node": "c", "up": True, "reported_at": NOW, "light_up": None, "light_reason": None},
+    ]
+    ab, ba = body["paths"]
+    assert (ab["source"], ab["destination"], ab["reported_at"]) == ("a", "b", NOW)
+    assert (ba["source"], ba["destination"], ba["reported_at"]) == ("b", "a", NOW + 5)
+    assert ba["window_seconds"] == 10.0
+    # keyed by the /metrics families and computed by the same functions
+    assert ba["values"] == {fam.name: value_of(lossy) for fam, value_of in cat.LIGHT_GAUGES}
+    assert ba["values"][cat.LIGHT_LOSS.name] == 0.3
+    assert ba["values"][cat.LIGHT_MTU_LOSS.name] == 1.0
+    assert ab["values"][cat.LIGHT_RTT_MEDIAN.name] == 0.0002
+
+
+def test_light_of_a_down_light_tier_and_of_nothing() -> None:
+    state = state_with(report("a", light=light_status(reason="bind: address in use")))
+    body = views.light(state, MemberList(epoch=0, members=()), now=NOW + 60)
+    assert body["agents"][0]["light_up"] is False and not body["agents"][0]["up"]
+    assert body["agents"][0]["light_reason"] == "bind: address in use"
+    assert body["paths"] == []
+    empty = views.light(state_with(), MemberList(epoch=0, members=()), now=NOW)
+    assert empty == {"now": NOW, "nodes": [], "agents": [], "paths": []}

@@ -25,3 +25,19 @@ def running_lab(state_dir: pathlib.Path, **settings: Any) -> Iterator[Lab]:
         lab.down()
     ns, links = leftovers(lab.settings.prefix)
     assert not ns and not links, f"lab left {ns} {links}"
+
+
+def light_lab(
+    state_dir: pathlib.Path, prefix: str, subnet: str
+) -> contextlib.AbstractContextManager[Lab]:
+    """Three nodes probing each other with the light tier's defaults; iperf3 spaced by a small
+    budget so the light tier is what measures; no HTTP traffic, no eBPF probe."""
+    return running_lab(
+        state_dir,
+        nodes=3,
+        prefix=prefix,
+        subnet=subnet,
+        traffic=False,
+        probe_mode="off",
+        bandwidth_budget=0.05,
+    )

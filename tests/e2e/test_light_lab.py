@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lab.faults import Fault
 from lab.lab import Lab
-from tests.e2e.labs import running_lab
+from tests.e2e.labs import light_lab
 from tests.helpers import wait_for
 
 PREFIX = f"nml{os.getpid() % 10000}"
@@ -28,15 +28,7 @@ Samples = dict[str, dict[tuple[str, str], float]]
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(
-        tmp_path_factory.mktemp("lab"),
-        nodes=3,
-        prefix=PREFIX,
-        subnet=SUBNET,
-        traffic=False,
-        probe_mode="off",
-        bandwidth_budget=0.05,
-    ) as lab:
+    with light_lab(tmp_path_factory.mktemp("lab"), PREFIX, SUBNET) as lab:
         yield lab
 
 
