@@ -52,6 +52,7 @@ class Series:
     by_seq: dict[int, Probe] = field(default_factory=dict)
     next_seq: int = 0
     highest_echo: int = -1
+    first_echo: int | None = None  # seq of the first probe ever answered
 
     def sent(self, at: float) -> int:
         seq = self.next_seq
@@ -76,11 +77,19 @@ class Series:
         probe.replied = replied
         if seq < self.highest_echo:
             probe.reordered = True
+        if self.first_echo is None or seq < self.first_echo:
+            self.first_echo = seq
         self.highest_echo = max(self.highest_echo, seq)
         return probe.rtt
 
     def in_window(self, start: float, end: float) -> list[Probe]:
-        return [p for p in self.probes if start <= p.sent_at < end]
+        """Probes sent in [start, end). Once the peer has answered, probes sent before its
+        first answer are left out: they met no responder yet, or one that did not know
+        this node as a member yet (agents start and learn members at different times)."""
+        first = self.first_echo
+        return [
+            p for p in self.probes if start <= p.sent_at < end and (first is None or p.seq >= first)
+        ]
 
 
 def quantile(sorted_values: list[float], q: float) -> float:

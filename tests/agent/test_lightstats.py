@@ -127,3 +127,20 @@ def test_wire_roundtrip_and_refusals() -> None:
         with pytest.raises(lw.Malformed, match=why):
             lw.decode(bad)
     assert lw.payload_size(1500) == 1472 and lw.payload_size(1500, ipv6=True) == 1452
+
+
+def test_probes_before_the_peers_first_answer_are_not_loss() -> None:
+    """A peer that starts (or learns of this node) later: its silence before is no loss."""
+    track = PeerTrack("b", window=5.0, grace=1.0)
+    for i in range(20):
+        track.small.sent(i * 0.1)  # nobody answers yet
+    for received, i in enumerate(range(20, 41), start=1):
+        seq = track.small.sent(i * 0.1)
+        track.small.echoed(seq, i * 0.1 + 0.001, received, received)
+    p = track.summary(now=4.05, mtu_size=0)  # the window 0 .. 3.05 s: 20 silent, 11 answered
+    assert p is not None and p.sent == 11 and p.loss_ratio == 0
+    dead = PeerTrack("c", window=5.0, grace=1.0)
+    for i in range(100):
+        dead.small.sent(i * 0.1)
+    q = dead.summary(now=10.0, mtu_size=0)
+    assert q is not None and q.loss_ratio == 1.0, "a peer that never answered is all loss"
