@@ -41,6 +41,7 @@ IPV6_MTU_DISCOVER = 23
 IP_PMTUDISC_PROBE = 3  # DF set, the path-MTU cache ignored
 IPV6_PMTUDISC_PROBE = 3
 MAX_SESSIONS = 8192  # responder: (prober, session) counters kept, least recent dropped
+MTU_PROBES_PER_WINDOW = 3  # MTU probes are counted over this many of their intervals
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,7 +189,12 @@ class LightTier(asyncio.DatagramProtocol):
                 del self.tracks[address]
         for address, name in wanted.items():
             if address not in self.tracks:
-                self.tracks[address] = PeerTrack(name, self.opts.window, self.opts.grace)
+                self.tracks[address] = PeerTrack(
+                    name,
+                    self.opts.window,
+                    self.opts.grace,
+                    mtu_window=MTU_PROBES_PER_WINDOW * self.opts.mtu_interval,
+                )
         self.names = wanted
         return chosen
 

@@ -188,20 +188,21 @@ class PeerTrack:
     destination: str
     window: float
     grace: float
+    mtu_window: float = 0.0  # MTU probes are rare: counted over max(window, mtu_window)
     small: Series = field(init=False)
     mtu: Series = field(init=False)
 
     def __post_init__(self) -> None:
-        keep = self.window + self.grace + 1.0
-        self.small = Series(keep)
-        self.mtu = Series(keep)
+        self.small = Series(self.window + self.grace + 1.0)
+        self.mtu = Series(max(self.window, self.mtu_window) + self.grace + 1.0)
 
     def summary(self, now: float, mtu_size: int) -> LightPath | None:
-        start, end = now - self.grace - self.window, now - self.grace
+        end = now - self.grace
+        mtu_start = end - max(self.window, self.mtu_window)
         return summarise(
             self.destination,
-            self.small.in_window(start, end),
-            self.mtu.in_window(start, end),
+            self.small.in_window(end - self.window, end),
+            self.mtu.in_window(mtu_start, end),
             window=self.window,
             mtu_size=mtu_size,
         )

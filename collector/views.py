@@ -12,7 +12,7 @@ from typing import Any
 
 from collector.live import LiveRca
 from collector.state import AgentEntry, CollectorState
-from netmesh.catalogue import LIGHT_GAUGES
+from netmesh.catalogue import LIGHT_GAUGES, mtu_loss
 from netmesh.wire import Member, MemberList
 
 RCA_JSON_LIMIT = 200  # rules and paths listed by /api/v1/rca (the totals are given)
@@ -74,7 +74,8 @@ def _node(
 
 
 def matrix(state: CollectorState, members: MemberList) -> dict[str, Any]:
-    """The latest result of every path and protocol, and every node's name."""
+    """The latest result of every path and protocol (``light``: the light tier's latest
+    window), and every node's name."""
     names = sorted({m.name for m in members.members} | state.agents.keys())
     paths = [
         {
@@ -93,6 +94,30 @@ def matrix(state: CollectorState, members: MemberList) -> dict[str, Any]:
         }
         for r in state.latest_results()
     ]
+    for name in state.sorted_names():
+        report = state.agents[name].report
+        for lp in () if report.light is None else report.light.paths:
+            paths.append(
+                {
+                    "source": name,
+                    "destination": lp.destination,
+                    "protocol": "light",
+                    "result": "ok" if lp.received else "no-echo",
+                    "success": lp.received > 0,
+                    "message": "" if lp.received else f"none of {lp.sent} probes answered",
+                    "started_at": report.generated_at,
+                    "bandwidth_bits_per_second": None,
+                    "rtt_seconds": lp.rtt_median_seconds,
+                    "rtt_p99_seconds": lp.rtt_p99_seconds,
+                    "retransmits": None,
+                    "jitter_seconds": lp.jitter_seconds,
+                    "loss_ratio": lp.loss_ratio,
+                    "forward_loss_ratio": lp.forward_loss_ratio,
+                    "return_loss_ratio": lp.return_loss_ratio,
+                    "mtu_loss_ratio": mtu_loss(lp),
+                    "probes": lp.sent,
+                }
+            )
     return {"nodes": names, "paths": paths}
 
 

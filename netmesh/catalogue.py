@@ -202,7 +202,7 @@ def _light(name: str, help_text: str, unit: str = "") -> MetricFamily:
     return _metric("gauge", name, help_text, unit=unit, labels=LIGHT_LABELS, exposed_by=BOTH)
 
 
-def _mtu_loss(p: LightPath) -> float | None:
+def mtu_loss(p: LightPath) -> float | None:
     if not p.mtu_sent:
         return None
     return 1.0 - min(p.mtu_received, p.mtu_sent) / p.mtu_sent
@@ -262,7 +262,7 @@ LIGHT_GAUGES: tuple[tuple[MetricFamily, LightValue], ...] = (
     (LIGHT_RTT_MEDIAN, lambda p: p.rtt_median_seconds),
     (LIGHT_RTT_P99, lambda p: p.rtt_p99_seconds),
     (LIGHT_JITTER, lambda p: p.jitter_seconds),
-    (LIGHT_MTU_LOSS, _mtu_loss),
+    (LIGHT_MTU_LOSS, mtu_loss),
 )
 LIGHT_FAMILIES = tuple(f for f, _ in LIGHT_GAUGES)
 

@@ -208,6 +208,7 @@ class LightPath:
     duplicates: int = 0
     reordered: int = 0
     mtu_size: int = 0  # IP packet size of the don't-fragment probe (0 = off)
+    # MTU probes over the last few MTU intervals (they are rare), not just the window
     mtu_sent: int = 0
     mtu_received: int = 0
 

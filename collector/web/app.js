@@ -28,7 +28,23 @@ const MEASURES = {
     value: (p) => p.retransmits,
     text: (v) => String(v),
   },
+  lightLoss: {
+    protocol: "light", label: "light-tier loss", higherIsBetter: false, fixedMax: 0.05,
+    value: (p) => p.loss_ratio,
+    text: (v) => (v * 100).toFixed(v < 0.1 ? 2 : 1) + " %",
+  },
+  lightRtt: {
+    protocol: "light", label: "light-tier RTT (median)", higherIsBetter: false,
+    value: (p) => p.rtt_seconds,
+    text: (v) => fmtSeconds(v),
+  },
+  mtu: {
+    protocol: "light", label: "MTU probes lost", higherIsBetter: false, fixedMax: 0.5,
+    value: (p) => p.mtu_loss_ratio,
+    text: (v) => (v >= 0.5 ? "MTU ✗ " : "") + Math.round(v * 100) + " %",
+  },
 };
+function pct(v) { return v === null || v === undefined ? "–" : (v * 100).toFixed(v < 0.1 ? 2 : 1) + " %"; }
 
 let paused = false;
 let last = { matrix: null, nodes: null, rca: null, serverNow: null };
@@ -171,7 +187,8 @@ function renderMatrix(matrix, rca, serverNow) {
       const p = byKey.get(s + "\u0000" + d + "\u0000" + measure.protocol);
       const tcp = byKey.get(s + "\u0000" + d + "\u0000tcp");
       const udp = byKey.get(s + "\u0000" + d + "\u0000udp");
-      const reasons = [tcp, udp].flatMap((x) => x
+      const light = byKey.get(s + "\u0000" + d + "\u0000light");
+      const reasons = [tcp, udp, light].flatMap((x) => x
         ? (failing.get(s + "\u0000" + d + "\u0000" + x.protocol) || []).map((r) => x.protocol + ": " + r)
         : []);
       const classes = [];
@@ -188,6 +205,13 @@ function renderMatrix(matrix, rca, serverNow) {
       if (reasons.length) classes.push("fail");
       if (suspects.has(s) || suspects.has(d)) classes.push("suspect-path");
       const tip = [`${s} → ${d}`];
+      if (light) {
+        tip.push(light.success
+          ? `light: loss ${pct(light.loss_ratio)} (forward ${pct(light.forward_loss_ratio)}, ` +
+            `return ${pct(light.return_loss_ratio)}), RTT median ${fmtSeconds(light.rtt_seconds)}, ` +
+            `p99 ${fmtSeconds(light.rtt_p99_seconds)}, MTU probes lost ${pct(light.mtu_loss_ratio)}`
+          : `light: ${light.message}`);
+      }
       for (const x of [tcp, udp]) {
         if (!x) continue;
         const age = serverNow ? fmtAge(serverNow - x.started_at) : "";
@@ -204,7 +228,7 @@ function renderMatrix(matrix, rca, serverNow) {
         "aria-label": tip.join(". "),
       }, text);
       if (reasons.length) {
-        const protos = [tcp, udp].filter((x) => x && failing.has(s + "\u0000" + d + "\u0000" + x.protocol)).map((x) => x.protocol);
+        const protos = [tcp, udp, light].filter((x) => x && failing.has(s + "\u0000" + d + "\u0000" + x.protocol)).map((x) => x.protocol);
         cell.append(el("small", { text: protos.join("+") + " FAIL" }));
       }
       row.append(cell);
@@ -307,6 +331,11 @@ function renderAgents(nodes) {
   table.append(body);
 }
 
+{
+  // ?measure=lightLoss (any key of MEASURES) picks the colouring, e.g. for a bookmark.
+  const wanted = new URLSearchParams(location.search).get("measure");
+  if (wanted && Object.hasOwn(MEASURES, wanted)) $("measure").value = wanted;
+}
 $("measure").addEventListener("change", () => render());
 $("pause").addEventListener("click", (ev) => {
   paused = !paused;

@@ -144,3 +144,12 @@ def test_probes_before_the_peers_first_answer_are_not_loss() -> None:
         dead.small.sent(i * 0.1)
     q = dead.summary(now=10.0, mtu_size=0)
     assert q is not None and q.loss_ratio == 1.0, "a peer that never answered is all loss"
+
+
+def test_mtu_probes_are_counted_over_their_own_longer_window() -> None:
+    track = PeerTrack("b", window=5.0, grace=1.0, mtu_window=30.0)
+    simulate(track, 400, set(), set())  # small probes up to t = 40 s
+    for t in (5.0, 15.0, 25.0, 35.0):  # the MTU window is 9 .. 39 s
+        track.mtu.sent(t)  # one every 10 s, none answered
+    p = track.summary(now=40.0, mtu_size=1500)
+    assert p is not None and p.sent == 50 and p.mtu_sent == 3 and p.mtu_received == 0

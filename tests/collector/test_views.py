@@ -166,3 +166,26 @@ def test_light_of_a_down_light_tier_and_of_nothing() -> None:
     assert body["paths"] == []
     empty = views.light(state_with(), MemberList(epoch=0, members=()), now=NOW)
     assert empty == {"now": NOW, "nodes": [], "agents": [], "paths": []}
+
+
+def test_matrix_carries_the_light_tier_as_its_own_protocol() -> None:
+    state = CollectorState(Limits())
+    state.accept(
+        report(
+            "a",
+            "10.0.0.1",
+            light=light_status(
+                light_path("b", lost=3),
+                light_path("c", received=0, loss_ratio=1.0, forward_loss_ratio=None),
+            ),
+        )
+    )
+    members = MemberList(epoch=1, members=())
+    light = {
+        p["destination"]: p
+        for p in views.matrix(state, members)["paths"]
+        if p["protocol"] == "light"
+    }
+    assert light["b"]["success"] and light["b"]["loss_ratio"] == 0.03
+    assert light["b"]["forward_loss_ratio"] == 3 / 99 and light["b"]["mtu_loss_ratio"] == 0
+    assert not light["c"]["success"] and "none of 100 probes" in light["c"]["message"]
