@@ -53,6 +53,7 @@ class Series:
     next_seq: int = 0
     highest_echo: int = -1
     first_echo: int | None = None  # seq of the first probe ever answered
+    answered_since: float | None = None  # when that probe was sent
 
     def sent(self, at: float) -> int:
         seq = self.next_seq
@@ -79,6 +80,7 @@ class Series:
             probe.reordered = True
         if self.first_echo is None or seq < self.first_echo:
             self.first_echo = seq
+            self.answered_since = probe.sent_at
         self.highest_echo = max(self.highest_echo, seq)
         return probe.rtt
 
@@ -199,6 +201,10 @@ class PeerTrack:
     def summary(self, now: float, mtu_size: int) -> LightPath | None:
         end = now - self.grace
         mtu_start = end - max(self.window, self.mtu_window)
+        # MTU probes sent before the peer answered any small probe met no responder
+        # (or one that did not know this node yet): not evidence of an MTU problem.
+        since = self.small.answered_since
+        mtu_start = mtu_start if since is None else max(mtu_start, since)
         return summarise(
             self.destination,
             self.small.in_window(end - self.window, end),

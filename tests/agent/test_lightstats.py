@@ -153,3 +153,15 @@ def test_mtu_probes_are_counted_over_their_own_longer_window() -> None:
         track.mtu.sent(t)  # one every 10 s, none answered
     p = track.summary(now=40.0, mtu_size=1500)
     assert p is not None and p.sent == 50 and p.mtu_sent == 3 and p.mtu_received == 0
+
+
+def test_mtu_probes_before_the_peer_answered_anything_are_not_evidence() -> None:
+    track = PeerTrack("b", window=5.0, grace=1.0, mtu_window=30.0)
+    track.mtu.sent(0.5)  # the peer is not up yet
+    for i in range(10):
+        track.small.sent(i * 0.1)  # unanswered too
+    for received, i in enumerate(range(10, 100), start=1):
+        seq = track.small.sent(i * 0.1)
+        track.small.echoed(seq, i * 0.1 + 0.001, received, received)
+    p = track.summary(now=10.0, mtu_size=1500)
+    assert p is not None and p.mtu_sent == 0

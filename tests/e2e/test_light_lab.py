@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lab.faults import Fault
-from lab.lab import Lab
+from lab.lab import Lab, get_json
 from tests.e2e.labs import light_lab
 from tests.helpers import wait_for
 
@@ -59,7 +59,8 @@ def test_clean_mesh_measures_every_pair_without_loss(lab: Lab) -> None:
         s = light(lab)
         rtt = every_path(lab, s, "netmesh_light_rtt_median_seconds")
         loss = every_path(lab, s, "netmesh_light_loss_ratio")
-        if rtt is None or loss is None or any(v > 0.02 for v in loss.values()):
+        mtu = every_path(lab, s, "netmesh_light_mtu_loss_ratio")  # an MTU probe every 10 s
+        if rtt is None or loss is None or mtu is None or any(v > 0.02 for v in loss.values()):
             return None
         return s
 
@@ -117,5 +118,19 @@ def test_lowered_mtu_is_an_mtu_blackhole_while_small_probes_pass(lab: Lab) -> No
         s = wait_for(blackhole, 60, 1.0, f"MTU probes into {victim} vanish, small ones pass")
         a, b = others
         assert s["netmesh_light_mtu_loss_ratio"][(a, b)] == 0, "a path that avoids the victim"
+
+        def named() -> dict[str, object] | None:
+            rca = get_json(lab.collector_url + "/api/v1/rca")
+            mtu = [
+                p
+                for p in rca.get("failing_paths", [])
+                if any("MTU blackhole" in r for r in p["reasons"])
+            ]
+            suspects = [x["node"] for x in rca.get("suspects", [])]
+            return rca if suspects[:1] == [victim] and mtu else None
+
+        rca = wait_for(named, 60, 1.0, f"the RCA names {victim} with MTU-blackhole paths")
+        for p in rca["failing_paths"]:  # type: ignore[attr-defined]
+            assert victim in (p["source"], p["destination"]), p
     finally:
         lab.clear(victim)
