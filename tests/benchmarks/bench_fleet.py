@@ -36,6 +36,7 @@ import json
 import os
 import pathlib
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -60,6 +61,7 @@ from benchlib import (
 
 from collector.membership import StaticMembership
 from collector.state import CollectorState, Limits
+from netmesh.tokenfile import bearer
 from netmesh.wire import parse_report
 from tests.helpers import free_port
 
@@ -107,8 +109,12 @@ class Latencies:
         self.errors[what] = self.errors.get(what, 0) + 1
 
 
-def start_collector(port: int, agents: int, log: pathlib.Path) -> subprocess.Popen[bytes]:
+def start_collector(
+    port: int, agents: int, log: pathlib.Path, token_file: pathlib.Path | None = None
+) -> subprocess.Popen[bytes]:
+    auth = {"NETMESH_AUTH_TOKEN_FILE": str(token_file)} if token_file else {}
     env = {
+        **auth,
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "NETMESH_MODE": "static",
@@ -154,12 +160,13 @@ async def post(
     lat: Latencies,
     *,
     agent: Agent | None = None,
+    auth: dict[str, str] | None = None,
 ) -> None:
     try:
         async with session.post(
             url,
             data=body,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **(auth or {})},
             timeout=aiohttp.ClientTimeout(total=REPORT_TIMEOUT),
         ) as resp:
             answer = await resp.read()
@@ -210,6 +217,7 @@ async def fleet(
 ) -> dict:
     out: dict = {}
     reports_url = url + "/api/v1/reports"
+    auth = bearer(args.token_value) if args.token_value else None
     me = os.getpid()
     conn = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=conn) as session:
@@ -219,7 +227,9 @@ async def fleet(
 
         async def one(body: bytes, agent: Agent) -> None:
             async with sem:
-                await post(session, reports_url, body, time.monotonic(), lat, agent=agent)
+                await post(
+                    session, reports_url, body, time.monotonic(), lat, agent=agent, auth=auth
+                )
 
         t0 = time.monotonic()
         await asyncio.gather(*(one(b, a) for b, a in zip(bodies, agents, strict=True)))
@@ -272,7 +282,7 @@ async def fleet(
                 skipped += 1  # the agent's previous report is still pending
                 continue
             in_flight[i] = asyncio.create_task(
-                post(session, reports_url, agents[i].body(), due, lat, agent=agents[i])
+                post(session, reports_url, agents[i].body(), due, lat, agent=agents[i], auth=auth)
             )
         await asyncio.gather(*in_flight.values())
         scrape_task.cancel()
@@ -331,6 +341,12 @@ def main() -> int:
     )
     parser.add_argument("--scrapes", type=int, default=3, help="idle scrapes")
     parser.add_argument(
+        "--token",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="reports carry a shared bearer token the collector checks (static mode's auth)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", default=quick_default(), help="1,000 agents, 12 s steady"
     )
     args = parser.parse_args()
@@ -352,7 +368,14 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
         log = pathlib.Path(tmp) / "collector.log"
-        proc = start_collector(port, args.agents, log)
+        token_file = None
+        args.token_value = ""
+        if args.token:
+            args.token_value = secrets.token_urlsafe(32)
+            token_file = pathlib.Path(tmp) / "token"
+            token_file.write_text(args.token_value)
+            token_file.chmod(0o600)
+        proc = start_collector(port, args.agents, log, token_file)
         try:
 
             async def run() -> dict:
@@ -396,7 +419,8 @@ def main() -> int:
     n = args.agents
     rows = [
         Row(
-            f"fill: {n} agents report once (8 connections)",
+            f"fill: {n} agents report once (8 connections"
+            f"{', bearer token' if args.token else ', no token'})",
             f"{fill_wall:.1f} s = {n / fill_wall:.0f} reports/s; "
             f"p50 {quantile(fill_lat.ok, 0.5) * 1000:.1f} ms, "
             f"p99 {quantile(fill_lat.ok, 0.99) * 1000:.1f} ms; errors {fill_lat.errors or 0}",
