@@ -127,10 +127,13 @@ def test_lowered_mtu_is_an_mtu_blackhole_while_small_probes_pass(lab: Lab) -> No
                 if any("MTU blackhole" in r for r in p["reasons"])
             ]
             suspects = [x["node"] for x in rca.get("suspects", [])]
-            return rca if suspects[:1] == [victim] and mtu else None
+            return rca if victim in suspects and mtu else None
 
-        rca = wait_for(named, 60, 1.0, f"the RCA names {victim} with MTU-blackhole paths")
+        # (an earlier fault's iperf3 results stay the latest of their paths until the
+        # next test, a round or two later at this budget: that node may be named too)
+        rca = wait_for(named, 90, 1.0, f"the RCA names {victim} with MTU-blackhole paths")
         for p in rca["failing_paths"]:  # type: ignore[attr-defined]
-            assert victim in (p["source"], p["destination"]), p
+            if p["protocol"] == "light" and any("MTU" in r for r in p["reasons"]):
+                assert victim in (p["source"], p["destination"]), p
     finally:
         lab.clear(victim)
