@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
 import ipaddress
 import logging
 import math
@@ -40,6 +41,7 @@ IP_MTU_DISCOVER = 10
 IPV6_MTU_DISCOVER = 23
 IP_PMTUDISC_PROBE = 3  # DF set, the path-MTU cache ignored
 IPV6_PMTUDISC_PROBE = 3
+Due = tuple[float, int, str]  # (when, lightwire kind, peer address): the send queue's entries
 MAX_SESSIONS = 8192  # responder: (prober, session) counters kept, least recent dropped
 MTU_PROBES_PER_WINDOW = 3  # MTU probes are counted over this many of their intervals
 
@@ -100,6 +102,7 @@ class LightTier(asyncio.DatagramProtocol):
         self.tracks: dict[str, PeerTrack] = {}  # by peer address
         self.names: dict[str, str] = {}  # address -> node name
         self.allowed: frozenset[str] = frozenset()
+        self._planned: tuple[MemberList, list[Member]] | None = None  # list seen, peers chosen
         self.sessions: collections.OrderedDict[tuple[str, int, int, int], list[int]] = (
             collections.OrderedDict()
         )
@@ -180,8 +183,16 @@ class LightTier(asyncio.DatagramProtocol):
     # ------------------------------------------------------------------ sending
 
     def _update_peers(self) -> list[Member]:
+        """The peers to probe; recomputed only when the member list changes (a new object).
+
+        Choosing them sorts the ring (a SHA-256 per member): every tick at 500
+        members that alone cost ~0.1 of a core (bench_light.py, scale).
+        """
         members = self.members()
+        if self._planned is not None and self._planned[0] is members:
+            return self._planned[1]
         chosen = peers(members, self.me.name, self.opts)
+        self._planned = (members, chosen)
         self.allowed = frozenset(m.address for m in members.members if m.name != self.me.name)
         wanted = {m.address: m.name for m in chosen}
         for address in list(self.tracks):
@@ -208,6 +219,22 @@ class LightTier(asyncio.DatagramProtocol):
         self.transport.sendto(lw.encode(packet, size), (address, self.opts.port))
         self.probes_sent += 1
 
+    def _plan(
+        self, chosen: list[Member], queue: list[Due], now: float, interval: float, *, with_mtu: bool
+    ) -> list[Due]:
+        """The send queue for these peers: known peers keep their due times, new ones are
+        spread over one interval (MTU probes at random over one MTU interval)."""
+        kept = {(kind, address): due for due, kind, address in queue}
+        out: list[Due] = []
+        for i, m in enumerate(chosen):
+            spread = now + interval * i / max(1, len(chosen))
+            out.append((kept.get((lw.PROBE, m.address), spread), lw.PROBE, m.address))
+            if with_mtu:
+                later = now + self.opts.mtu_interval * random.random()
+                out.append((kept.get((lw.MTU_PROBE, m.address), later), lw.MTU_PROBE, m.address))
+        heapq.heapify(out)
+        return out
+
     async def run(self) -> None:
         """Open the socket and probe until cancelled (a bind failure says why and returns)."""
         loop = asyncio.get_running_loop()
@@ -220,28 +247,26 @@ class LightTier(asyncio.DatagramProtocol):
         await loop.create_datagram_endpoint(lambda: self, sock=sock)
         self.up, self.reason = True, ""
         mtu_payload = lw.payload_size(self.opts.mtu, self.ipv6) if self.opts.mtu else 0
-        due: dict[str, float] = {}
-        mtu_due: dict[str, float] = {}
+        queue: list[Due] = []
+        planned: list[Member] | None = None
+        interval = math.inf
         try:
             while True:
                 chosen = self._update_peers()
-                interval = pair_interval(len(chosen), self.opts)
                 now = self.clock()
-                for i, m in enumerate(chosen):
-                    if m.address not in due:  # spread the peers over one interval
-                        due[m.address] = now + interval * i / max(1, len(chosen))
-                        mtu_due[m.address] = now + self.opts.mtu_interval * random.random()
-                for address in list(due):
-                    if address not in self.tracks:
-                        del due[address]
-                        mtu_due.pop(address, None)
-                        continue
-                    if due[address] <= now:
+                if chosen is not planned:  # a new member list: re-plan, keeping due times
+                    planned, interval = chosen, pair_interval(len(chosen), self.opts)
+                    queue = self._plan(chosen, queue, now, interval, with_mtu=bool(mtu_payload))
+                # Only what is due is touched: a scan of every peer per tick cost ~0.02
+                # of a core at 500 peers (tests/benchmarks/bench_light.py, scale).
+                while queue and queue[0][0] <= now:
+                    due, kind, address = heapq.heappop(queue)
+                    if kind == lw.PROBE:
                         self._send(address, lw.PROBE, self.opts.size)
-                        due[address] = max(due[address] + interval, now)
-                    if mtu_payload and mtu_due[address] <= now:
+                        heapq.heappush(queue, (max(due + interval, now), kind, address))
+                    else:
                         self._send(address, lw.MTU_PROBE, mtu_payload)
-                        mtu_due[address] = now + self.opts.mtu_interval
+                        heapq.heappush(queue, (now + self.opts.mtu_interval, kind, address))
                 await asyncio.sleep(self.opts.tick)
         finally:
             self.up = False

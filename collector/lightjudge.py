@@ -11,6 +11,12 @@ outcome of an ordered pair (a, b, ``light``) fails when:
   is the median loss of all directed pairs (at least ``light_loss_floor``) —
   so one bad node stands out against its peers, however long it has been
   bad, and not against its own past; at least ``light_min_lost`` lost;
+- **loss pooled by node**: the same test on all the traffic into a node (and
+  out of it); when that is significant, every pair of that direction that
+  lost more than p0 fails too. One window holds ~200 packets per pair at the
+  default rates, too few to tell 1 % from 0.1 % pair by pair (4 lost needed,
+  2 expected), while the ~1,000 into one node of a 6-node mesh tell it at once
+  (tests/benchmarks/bench_light.py);
 - **no echo at all** on a's probes to b (direction unknown): the pair a → b;
 - **latency**: the median RTT of a's probes to b is above
   ``light_rtt_factor`` x the median of all pairs' medians and at least
@@ -84,6 +90,27 @@ def directed_traffic(light: Mapping[str, Sequence[LightPath]]) -> dict[tuple[str
     return out
 
 
+def pooled_by_node(
+    traffic: Mapping[tuple[str, str], Directed],
+) -> dict[tuple[str, str], Directed]:
+    """Sent and lost into (``"into"``) and out of (``"out of"``) every node, over all its peers."""
+    out: dict[tuple[str, str], Directed] = {}
+    for (a, b), d in traffic.items():
+        for key in ((b, "into"), (a, "out of")):
+            pool = out.setdefault(key, Directed())
+            pool.sent += d.sent
+            pool.lost += d.lost
+    return out
+
+
+def _significant(d: Directed, p0: float, criteria: Criteria) -> float | None:
+    """The p-value when ``d`` lost significantly more than ``p0``, else None."""
+    if d.sent <= 0 or d.lost < criteria.light_min_lost or d.lost / d.sent <= p0:
+        return None
+    p_value = binomial_sf(d.lost, d.sent, p0)
+    return p_value if p_value < criteria.light_alpha else None
+
+
 def _outcome(source: str, destination: str, at: float, reasons: list[str]) -> PathOutcome:
     return PathOutcome(
         source=source,
@@ -112,14 +139,25 @@ def judge_light(
 
     reasons: dict[tuple[str, str], list[str]] = {pair: [] for pair in traffic}
     for (a, b), d in traffic.items():
-        if d.sent <= 0 or d.lost < criteria.light_min_lost or d.lost / d.sent <= p0:
-            continue
-        p_value = binomial_sf(d.lost, d.sent, p0)
-        if p_value < criteria.light_alpha:
+        p_value = _significant(d, p0, criteria)
+        if p_value is not None:
             reasons[(a, b)].append(
                 f"light-tier loss {d.lost}/{d.sent} ({d.lost / d.sent:.1%}) from {a} to {b}, "
                 f"typical {p0:.2%} (p={p_value:.1g})"
             )
+    for (node, way), pool in pooled_by_node(traffic).items():
+        p_value = _significant(pool, p0, criteria)
+        if p_value is None:
+            continue
+        for (a, b), d in traffic.items():
+            if (b if way == "into" else a) != node or reasons[(a, b)]:
+                continue
+            if d.sent > 0 and d.lost > 0 and d.lost / d.sent > p0:
+                reasons[(a, b)].append(
+                    f"light-tier loss {d.lost}/{d.sent} ({d.lost / d.sent:.1%}) from {a} to {b}; "
+                    f"{way} {node} in all {pool.lost}/{pool.sent} ({pool.lost / pool.sent:.1%}), "
+                    f"typical {p0:.2%} (p={p_value:.1g})"
+                )
     for node, paths in light.items():
         for p in paths:
             pair = (node, p.destination)

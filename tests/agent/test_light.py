@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+import agent.light
 from agent import lightwire as lw
 from agent.light import LightOptions, LightTier, pair_interval, peers
 from netmesh.wire import Member, MemberList
@@ -96,3 +97,49 @@ def test_peers_full_mesh_then_ring_and_rate_spread() -> None:
     assert pair_interval(1, opts) == pytest.approx(0.1)  # the per-pair cap
     assert pair_interval(7, opts) == pytest.approx(7 / 20)  # the node's budget
     assert pair_interval(0, opts) == float("inf")
+
+
+def test_peers_are_chosen_again_only_when_the_member_list_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Choosing peers sorts the ring (a SHA-256 per member); doing it every 10 ms tick
+    # cost ~0.1 of a core at 500 members (tests/benchmarks/bench_light.py, scale).
+    calls: list[int] = []
+    real = agent.light.peers
+
+    def counting(members: MemberList, me: str, opts: LightOptions) -> list[Member]:
+        calls.append(len(members.members))
+        return real(members, me, opts)
+
+    monkeypatch.setattr(agent.light, "peers", counting)
+    current = MemberList(epoch=1, members=(A, B))
+    tier = LightTier(options(), A, lambda: current)
+    assert [m.name for m in tier._update_peers()] == ["b"]
+    tier._update_peers()
+    assert calls == [2]
+    current = MemberList(epoch=2, members=(A, B, Member(name="c", address="127.0.0.64")))
+    assert sorted(m.name for m in tier._update_peers()) == ["b", "c"]
+    assert calls == [2, 3]
+    assert tier.allowed == frozenset({B.address, "127.0.0.64"})
+
+
+async def test_the_send_queue_keeps_each_peers_rate_across_member_changes() -> None:
+    opts = options(max_pair_rate=20.0, mtu_interval=0.25)  # nobody answers: sends only
+    c, d = Member(name="c", address="127.0.0.73"), Member(name="d", address="127.0.0.74")
+    current = MemberList(epoch=1, members=(A, B, c))
+    tier = LightTier(opts, A, lambda: current)
+    task = asyncio.create_task(tier.run())
+    try:
+        await until(lambda: tier.up, 2, "the tier up")
+        await asyncio.sleep(1.0)
+        small = {t.destination: t.small.next_seq for t in tier.tracks.values()}
+        mtu = {t.destination: t.mtu.next_seq for t in tier.tracks.values()}
+        assert set(small) == {"b", "c"} and all(15 <= n <= 23 for n in small.values()), small
+        assert all(3 <= n <= 5 for n in mtu.values()), mtu
+        current = MemberList(epoch=2, members=(A, c, d))  # b leaves, d joins
+        await asyncio.sleep(0.5)
+        small = {t.destination: t.small.next_seq for t in tier.tracks.values()}
+        assert set(small) == {"c", "d"} and small["c"] >= 25 and 7 <= small["d"] <= 12, small
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -77,7 +77,31 @@ def test_loss_into_a_node_fails_exactly_the_directions_into_it() -> None:
 
 
 def test_one_lost_packet_is_not_significant() -> None:
-    assert not failing(judge_light(mesh({"c": 1}), Criteria()))
+    paths = {("a", "c"): {"forward_received": 99, "forward_loss_ratio": 0.01}}
+    assert not failing(judge_light(mesh(paths=paths), Criteria()))
+
+
+def test_one_percent_into_a_node_is_found_by_pooling_its_peers() -> None:
+    """1 % into c: 2 of 200 per pair is not significant alone, 10 of 1,000 into c is."""
+    out = judge_light(mesh({"c": 1}), Criteria())
+    assert failing(out) == {(s, "c") for s in NODES if s != "c"}
+    reason = next(o.reasons[0] for o in out if o.failed)
+    assert "into c in all 10/1000" in reason
+    live = LiveRca(Criteria())
+    for _ in live.steps({}, {}, lambda _ip: None, now=1.0, light=mesh({"c": 1})):
+        pass
+    assert live.latest is not None and [s.node for s in live.latest.suspects] == ["c"]
+
+
+def test_pooling_fails_only_the_pairs_that_lost() -> None:
+    """Into c: 3 of 5 peers lose 2 of 200 (6/1,000, significant); the clean two stay OK."""
+    lossy = {"forward_received": 98, "forward_loss_ratio": 0.02}
+    paths = {(s, "c"): lossy for s in ("a", "b", "d")}
+    assert failing(judge_light(mesh(paths=paths), Criteria())) == {
+        ("a", "c"),
+        ("b", "c"),
+        ("d", "c"),
+    }
 
 
 def test_a_mesh_that_loses_everywhere_sets_the_typical_loss() -> None:
