@@ -229,10 +229,14 @@ def one_trial(lab: Lab, loss: float, victim: str, limit: float) -> Trial:
 def clean_run(lab: Lab, seconds: float) -> dict[str, int]:
     """How many polls named each suspect in ``seconds`` of a clean lab."""
     named: dict[str, int] = {}
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    start = time.monotonic()
+    next_line = start + 60
+    while (now := time.monotonic()) < start + seconds:
         for n in suspects(lab):
             named[n] = named.get(n, 0) + 1
+        if now >= next_line:  # partial numbers, should the run be cut short
+            print(f"  clean for {now - start:.0f} s: named {named or 'nobody'}", flush=True)
+            next_line += 60
         time.sleep(0.5)
     return named
 
@@ -300,7 +304,7 @@ def part_detect(args: argparse.Namespace, state_dir: str) -> list[Row]:
         named = clean_run(lab, clean_seconds)
         rows.append(
             Row(
-                f"clean run, 6 nodes, {clean_seconds / 60:.0f} min (goal is for 30 min)",
+                f"clean run, 6 nodes, {clean_seconds / 60:.0f} min (the goal is for 30)",
                 f"suspects named: {named or 'none'} (polls every 0.5 s)",
                 goal="0 suspects",
                 met=not named,
