@@ -1,4 +1,4 @@
-"""This node's interfaces: which one carries an address, its MTU and link speed (sysfs, ioctl).
+"""This node's interfaces: which one carries an address, and its MTU (sysfs, ioctl).
 
 Read once at start-up (or when asked); every function takes the sysfs root
 so tests can point it at a fake tree.
@@ -60,9 +60,3 @@ def _read_int(path: pathlib.Path) -> int | None:
 
 def interface_mtu(ifname: str, sys_class_net: pathlib.Path = SYS_CLASS_NET) -> int | None:
     return _read_int(sys_class_net / ifname / "mtu")
-
-
-def interface_speed_bits(ifname: str, sys_class_net: pathlib.Path = SYS_CLASS_NET) -> int | None:
-    """Link speed in bits/s from sysfs (Mbit/s there); None when unknown (-1, veth, down)."""
-    mbits = _read_int(sys_class_net / ifname / "speed")
-    return None if mbits is None or mbits <= 0 else mbits * 1_000_000

@@ -92,14 +92,16 @@ def directed_traffic(light: Mapping[str, Sequence[LightPath]]) -> dict[tuple[str
 
 def pooled_by_node(
     traffic: Mapping[tuple[str, str], Directed],
-) -> dict[tuple[str, str], Directed]:
-    """Sent and lost into (``"into"``) and out of (``"out of"``) every node, over all its peers."""
-    out: dict[tuple[str, str], Directed] = {}
+) -> dict[tuple[str, str], tuple[Directed, list[tuple[str, str]]]]:
+    """Sent and lost into (``"into"``) and out of (``"out of"``) every node over all its
+    peers, with the pairs pooled (so a significant pool's pairs need no second search)."""
+    out: dict[tuple[str, str], tuple[Directed, list[tuple[str, str]]]] = {}
     for (a, b), d in traffic.items():
         for key in ((b, "into"), (a, "out of")):
-            pool = out.setdefault(key, Directed())
+            pool, pairs = out.setdefault(key, (Directed(), []))
             pool.sent += d.sent
             pool.lost += d.lost
+            pairs.append((a, b))
     return out
 
 
@@ -145,12 +147,13 @@ def judge_light(
                 f"light-tier loss {d.lost}/{d.sent} ({d.lost / d.sent:.1%}) from {a} to {b}, "
                 f"typical {p0:.2%} (p={p_value:.1g})"
             )
-    for (node, way), pool in pooled_by_node(traffic).items():
+    for (node, way), (pool, pairs) in pooled_by_node(traffic).items():
         p_value = _significant(pool, p0, criteria)
         if p_value is None:
             continue
-        for (a, b), d in traffic.items():
-            if (b if way == "into" else a) != node or reasons[(a, b)]:
+        for a, b in pairs:
+            d = traffic[(a, b)]
+            if reasons[(a, b)]:
                 continue
             if d.sent > 0 and d.lost > 0 and d.lost / d.sent > p0:
                 reasons[(a, b)].append(

@@ -146,9 +146,9 @@ def test_names_follow_prometheus_conventions() -> None:
         if fam.unit:
             assert f"_{fam.unit}" in fam.name, (fam.name, fam.unit)
         assert fam.help.endswith("."), fam.name
-        assert len(set(fam.label_names(next(iter(fam.exposed_by))))) == len(
-            fam.label_names(next(iter(fam.exposed_by)))
-        ), fam.name
+        for endpoint in fam.exposed_by:
+            names = fam.label_names(endpoint)
+            assert len(set(names)) == len(names), (fam.name, endpoint)
 
 
 def test_two_families_under_one_name_are_refused() -> None:
