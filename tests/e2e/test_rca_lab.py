@@ -45,7 +45,8 @@ def fault(lab: Lab) -> dict[str, Any]:
 
 
 def test_clean_mesh_says_nothing(lab: Lab) -> None:
-    full = N * (N - 1) * 2
+    # every ordered pair: tcp and udp (iperf3) and the light tier's outcome
+    full = N * (N - 1) * 3
     body = wait_for(
         lambda: (b := verdict(lab))["transactions"] == full and b,
         rca_deadline(lab, 2),
