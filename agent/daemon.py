@@ -14,7 +14,7 @@ from aiohttp import web
 from agent.http import create_app
 from agent.light import LightOptions, LightTier
 from agent.metrics import make_registry
-from agent.netinfo import interface_mtu, interface_of
+from agent.netinfo import interface_mtu, interface_of, link_speed_of
 from agent.probe import Probe, probe_config
 from agent.reporter import Reporter
 from agent.runner import ClientOptions, run_test
@@ -196,7 +196,12 @@ def initial_members(settings: AgentSettings) -> MemberList:
 
 async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = None) -> None:
     """Run until cancelled."""
-    state = AgentState(me=settings.me, http_port=settings.http_port)
+    state = AgentState(
+        me=settings.me,
+        http_port=settings.http_port,
+        labels=settings.labels,
+        link_speed=settings.link_speed or link_speed_of(settings.address),
+    )
     state.set_members(initial_members(settings))
     server = IperfServer(server_options(settings))
     server.quiet = lambda: start_window(plan_settings(settings), time.time())

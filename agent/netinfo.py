@@ -1,4 +1,4 @@
-"""This node's interfaces: which one carries an address, and its MTU (sysfs, ioctl).
+"""This node's interfaces: which one carries an address, its MTU and speed (sysfs, ioctl).
 
 Read once at start-up (or when asked); every function takes the sysfs root
 so tests can point it at a fake tree.
@@ -60,3 +60,18 @@ def _read_int(path: pathlib.Path) -> int | None:
 
 def interface_mtu(ifname: str, sys_class_net: pathlib.Path = SYS_CLASS_NET) -> int | None:
     return _read_int(sys_class_net / ifname / "mtu")
+
+
+def interface_speed(ifname: str, sys_class_net: pathlib.Path = SYS_CLASS_NET) -> int | None:
+    """The link speed in bits/s from sysfs (Mbit/s there), or None when unknown.
+
+    Virtual interfaces (veth, bridges) and links that are down say -1 or fail to read.
+    """
+    mbit = _read_int(sys_class_net / ifname / "speed")
+    return mbit * 1_000_000 if mbit is not None and mbit > 0 else None
+
+
+def link_speed_of(address: str, sys_class_net: pathlib.Path = SYS_CLASS_NET) -> int | None:
+    """The speed of the interface that has ``address``, or None."""
+    ifname = interface_of(address)
+    return interface_speed(ifname, sys_class_net) if ifname else None

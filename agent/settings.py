@@ -14,6 +14,7 @@ from agent.probe_logic import MAX_LOCAL_CIDRS
 from agent.probe_logic import MODES as PROBE_MODES
 from netmesh.addresses import is_ip, is_network
 from netmesh.config import Problems, doc, parse_str_tuple, valid_port
+from netmesh.labels import Labels, parse_labels
 from netmesh.units import parse_bitrate
 from netmesh.wire import MAX_RETRANSMIT_FLOWS, PROTOCOLS, Member, Transport
 
@@ -187,6 +188,23 @@ class AgentSettings:
     )
     light_mtu_interval: float = field(
         default=10.0, metadata=doc("Seconds between MTU probes to one peer; 0 = no MTU probe.")
+    )
+    labels: Labels = field(
+        default=(),
+        metadata=doc(
+            "This node's topology labels, key=value,… (zone=a,rack=r1), sent in every report; "
+            "the root-cause analysis reads zone and rack (in Kubernetes the Node's labels win).",
+            parse=parse_labels,
+        ),
+    )
+    link_speed: int = field(
+        default=0,
+        metadata=doc(
+            "This node's link speed in bits/s (suffixes k, M, G: 10G), sent in every report as "
+            "the capacity paths are judged against; 0 = the speed sysfs gives for the interface "
+            "of the advertise address (not reported when unknown).",
+            parse=parse_bitrate,
+        ),
     )
 
     def __post_init__(self) -> None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from netmesh.labels import Labels
 from netmesh.wire import (
     AgentHealth,
     LightStatus,
@@ -52,6 +53,9 @@ class AgentState:
     server_restarts: Callable[[], int] = lambda: 0
     # The light tier's status and paths, when it runs (agent/light.py).
     light: Callable[[], LightStatus | None] = lambda: None
+    # Topology labels and link speed (bits/s, None = unknown), from settings or sysfs.
+    labels: Labels = ()
+    link_speed: int | None = None
 
     def record(self, result: TestResult) -> None:
         self.results[(result.destination, result.protocol)] = result
@@ -96,4 +100,6 @@ class AgentState:
             probe=self.probe,
             retransmits=self.retransmits,
             light=self.light(),
+            labels=self.labels,
+            link_speed_bits_per_second=self.link_speed,
         )

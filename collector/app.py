@@ -57,6 +57,7 @@ from collector.ratelimit import RejectLimiter
 from collector.settings import CollectorSettings, rca_criteria
 from collector.state import CollectorState, Limits
 from collector.tokenreview import KubeReviewer
+from collector.topology import topology_of
 from collector.watches import watches
 from netmesh.config import project
 from netmesh.tasks import background
@@ -264,8 +265,16 @@ async def run_rca(app: web.Application) -> None:
         for name in results
         if (report := state.agents[name].report).light is not None
     }
+    kube_nodes = state.pod_map.nodes if app[SETTINGS].mode == "kubernetes" else None
+    topology = topology_of((state.agents[name].report for name in results), kube_nodes)
     steps = app[RCA].steps(
-        results, flows, _node_resolver(state), now=state.clock(), nodes=nodes, light=light
+        results,
+        flows,
+        _node_resolver(state),
+        now=state.clock(),
+        nodes=nodes,
+        light=light,
+        topology=topology,
     )
     for _ in steps:
         await asyncio.sleep(0)

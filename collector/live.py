@@ -14,8 +14,10 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-from collector.judging import Baselines, Criteria, PathJudge
+from collector.judging import Baselines, Criteria, PathJudge, PathKey, PathOutcome
 from collector.lightjudge import judge_light
+from collector.meshjudge import mesh_reasons
+from collector.topology import NodeTopology
 from collector.verdict import Analysis, analyse
 from netmesh.wire import LightPath, RetransmitFlow, TestResult
 
@@ -76,6 +78,21 @@ class RetransmitRates:
         return out
 
 
+def _with_reasons(
+    outcomes: Sequence[PathOutcome], extra: Mapping[PathKey, Sequence[str]]
+) -> tuple[list[PathOutcome], list[PathOutcome]]:
+    """``outcomes`` with the mesh's reasons added (collector/meshjudge.py), and the failing ones."""
+    out: list[PathOutcome] = []
+    failing: list[PathOutcome] = []
+    for o in outcomes:
+        more = extra.get(o.key)
+        o2 = o._replace(reasons=(*o.reasons, *more)) if more and o.result == "ok" else o
+        out.append(o2)
+        if o2.reasons:
+            failing.append(o2)
+    return out, failing
+
+
 class LiveRca:
     """The collector's RCA over time: path baselines, eBPF rates, the latest analysis.
 
@@ -93,7 +110,10 @@ class LiveRca:
         perf: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.criteria = criteria
-        self.baselines = Baselines(baseline_samples)
+        self.baselines = Baselines(baseline_samples, criteria.baseline_percentile)
+        self.baselines.frozen = self._frozen
+        self._suspected: set[str] = set()  # nodes of the latest findings
+        self._failing: set[PathKey] = set()  # paths of the latest analysis that failed
         self.judge = PathJudge(criteria, self.baselines)
         self.rates = RetransmitRates(ebpf_window)
         self.perf = perf
@@ -101,6 +121,10 @@ class LiveRca:
         self.computed_at: float | None = None
         self.seconds = 0.0
         self.runs = 0
+
+    def _frozen(self, key: PathKey) -> bool:
+        """A path's baseline is frozen while it failed last time or one of its nodes is named."""
+        return key in self._failing or key[0] in self._suspected or key[1] in self._suspected
 
     def steps(
         self,
@@ -111,13 +135,16 @@ class LiveRca:
         now: float,
         nodes: Iterable[str] = (),
         light: Mapping[str, Sequence[LightPath]] | None = None,
+        topology: Mapping[str, NodeTopology] | None = None,
         budget: float = 0.005,
     ) -> Iterator[None]:
         """One run; yields whenever ``budget`` seconds went by.
 
         ``results``: node → its latest results; ``flows``: node → its eBPF
         flows (``resolve_node`` maps a remote IP to a node); ``light``: node →
-        its light-tier windows (judged together, collector/lightjudge.py). The mining
+        its light-tier windows (judged together, collector/lightjudge.py);
+        ``topology``: each node's zone, rack and link speed (collector/topology.py),
+        for the capacity criterion and the rack and zone findings. The mining
         (``analyse``) is one step; with nothing failing it is short.
         """
         spent = 0.0
@@ -140,6 +167,14 @@ class LiveRca:
         self.judge.keep_only(results.keys())
         outcomes, failing, names = self.judge.assemble(results.keys(), rates)
         names.update(nodes)
+        topo = topology or {}
+        extra = mesh_reasons((r for rs in results.values() for r in rs), topo, self.criteria)
+        if extra:
+            outcomes, failing = _with_reasons(outcomes, extra)
+        if self.perf() - started > budget:
+            spent += self.perf() - started
+            yield
+            started = self.perf()
         if light:
             judged = judge_light(light, self.criteria, at=now)
             spent += self.perf() - started
@@ -151,7 +186,12 @@ class LiveRca:
         spent += self.perf() - started
         yield
         started = self.perf()
-        analysis = analyse(outcomes, self.criteria, names, failing=failing, complete=True)
+        analysis = analyse(
+            outcomes, self.criteria, names, failing=failing, complete=True, topology=topo
+        )
+        self._suspected = {n for f in analysis.findings for n in f.nodes if f.kind != "node"}
+        self._suspected |= {f.subject for f in analysis.findings if f.kind == "node"}
+        self._failing = {o.key for o in analysis.failing}
         self.latest = analysis
         self.computed_at = now
         self.runs += 1

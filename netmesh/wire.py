@@ -20,7 +20,9 @@ Schema version 1::
       "light": {"up": 0|1, "reason": str, "port": int, "peers": int,
                 "probes_sent": int, "echoes_received": int, "dropped_strangers": int,
                 "dropped_malformed": int, "send_errors": int,
-                "paths": [light_path, ...]} | null    # absent from older agents
+                "paths": [light_path, ...]} | null,   # absent from older agents
+      "labels": {str: str},                   # topology (zone=, rack=); absent: none
+      "link_speed_bits_per_second": int | null  # the advertise interface's speed
     }
     members_response = {"epoch": int, "members": [{"name", "address", "iperf3_port"}]}
                      | {"epoch": int, "unchanged": true}
@@ -39,7 +41,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from netmesh.jsonreader import JsonReader, WireError
+from netmesh.jsonreader import JsonReader, WireError, kind
+from netmesh.labels import MAX_LABELS, Labels, check_labels
 from netmesh.lightreport import LightPath, LightStatus, parse_light
 
 __all__ = [  # WireError is the wire format's error, raised by the reader
@@ -195,10 +198,14 @@ class Report:
     probe: ProbeStatus | None = None
     retransmits: tuple[RetransmitFlow, ...] = ()
     light: LightStatus | None = None
+    labels: Labels = ()  # sorted (key, value) pairs (netmesh/labels.py)
+    link_speed_bits_per_second: int | None = None
     schema: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["labels"] = dict(self.labels)
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -340,6 +347,11 @@ def parse_report(obj: Any) -> Report:
             evictions=p.integer("evictions", default=0),
         )
     light = parse_light(r.get("light", None), node)
+    labels = _labels(r)
+    speed = r.get("link_speed_bits_per_second", None)
+    link_speed = (
+        None if speed is None else r.integer("link_speed_bits_per_second", low=1, high=10**13)
+    )
     report = Report(
         node=node,
         address=_address(r, "address"),
@@ -353,9 +365,28 @@ def parse_report(obj: Any) -> Report:
         probe=probe,
         retransmits=tuple(flows),
         light=light,
+        labels=labels,
+        link_speed_bits_per_second=link_speed,
     )
     _check_unique(report)
     return report
+
+
+def _labels(reader: JsonReader) -> Labels:
+    obj = reader.get("labels", None)
+    if obj is None:
+        return ()
+    if not isinstance(obj, dict):
+        raise WireError(f"labels: expected an object, got {kind(obj)}")
+    if len(obj) > MAX_LABELS:
+        raise WireError(f"labels: {len(obj)} labels, at most {MAX_LABELS}")
+    for key, value in obj.items():
+        if not isinstance(value, str):
+            raise WireError(f"labels.{key}: expected a string, got {kind(value)}")
+    try:
+        return check_labels(obj.items())
+    except ValueError as exc:
+        raise WireError(f"labels: {exc}") from None
 
 
 def _check_text(obj: Any, depth: int = 0) -> None:
