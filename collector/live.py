@@ -114,6 +114,7 @@ class LiveRca:
         self.baselines.frozen = self._frozen
         self._suspected: set[str] = set()  # nodes of the latest findings
         self._failing: set[PathKey] = set()  # paths of the latest analysis that failed
+        self.topology: Mapping[str, NodeTopology] = {}  # of the latest run
         self.judge = PathJudge(criteria, self.baselines)
         self.rates = RetransmitRates(ebpf_window)
         self.perf = perf
@@ -193,6 +194,7 @@ class LiveRca:
         self._suspected |= {f.subject for f in analysis.findings if f.kind == "node"}
         self._failing = {o.key for o in analysis.failing}
         self.latest = analysis
+        self.topology = topo
         self.computed_at = now
         self.runs += 1
         self.seconds = spent + self.perf() - started

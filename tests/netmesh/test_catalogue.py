@@ -19,6 +19,7 @@ from agent.metrics import make_registry
 from agent.state import AgentState
 from collector.judging import Criteria
 from collector.live import LiveRca
+from collector.topology import topology_of
 from collector.membership import StaticMembership
 from collector.metrics import WatchStatus, render_metrics
 from collector.state import CollectorState, Limits
@@ -91,7 +92,12 @@ def rendered() -> tuple[Seen, Seen]:
     live = LiveRca(Criteria())
     results = {n: collector.agents[n].report.results for n in collector.sorted_names()}
     flows = {n: collector.agents[n].report.retransmits for n in results}
-    for _ in live.steps(results, flows, lambda _ip: None, now=clock()):
+    reports = [collector.agents[n].report for n in results]
+    reports[0] = type(reports[0])(
+        **{**reports[0].__dict__, "labels": (("rack", "r1"),), "link_speed_bits_per_second": 10**9}
+    )
+    topology = topology_of(reports)
+    for _ in live.steps(results, flows, lambda _ip: None, now=clock(), topology=topology):
         pass
     collector_text = render_metrics(
         collector, members, [WatchStatus("pods", True, True)], rca=live
