@@ -19,10 +19,10 @@ from agent.metrics import make_registry
 from agent.state import AgentState
 from collector.judging import Criteria
 from collector.live import LiveRca
-from collector.topology import topology_of
 from collector.membership import StaticMembership
 from collector.metrics import WatchStatus, render_metrics
 from collector.state import CollectorState, Limits
+from collector.topology import topology_of
 from netmesh import catalogue as cat
 from netmesh.wire import Member, ProbeStatus, RetransmitFlow
 from tests.collector.conftest import FakeClock
