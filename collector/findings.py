@@ -9,7 +9,9 @@ candidates are the items that name a place in the network:
   ``rack-path=R1|R2`` (paths between two racks);
 - ``zone=Z``, ``zone-path=Z1|Z2`` likewise for zones.
 
-Racks and zones come from the topology (``collector/topology.py``). A
+Each also for one protocol alone (``dst=X&protocol=tcp``): a fault that
+only TCP bandwidth shows is not diluted by the passing UDP tests of the same
+paths. Racks and zones come from the topology (``collector/topology.py``). A
 candidate's *net gain* is the still-unexplained failing paths it covers minus
 the passing paths it holds: a thing is named only when most of its paths fail
 and naming it explains more than it wrongly accuses. Greedily the candidate
@@ -62,6 +64,7 @@ KIND_OF = {
 }
 DIRECTION_OF = {"src": "outbound", "dst": "inbound", "src-rack": "outbound", "dst-rack": "inbound"}
 EVIDENCE_PATHS = 10
+PROTOCOL_SEP = "&protocol="  # dst=node-3&protocol=tcp: the paths into node-3 of one protocol
 
 
 def criterion(reason: str) -> str:
@@ -109,7 +112,7 @@ def place_items(o: PathOutcome, topology: Mapping[str, NodeTopology]) -> list[st
         if vs and vd and vs != vd:
             x, y = sorted((vs, vd))
             items.append(f"{name}-path={x}|{y}")
-    return items
+    return [*items, *(f"{i}{PROTOCOL_SEP}{o.protocol}" for i in items)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,7 +121,8 @@ class Finding:
 
     kind: str  # link, node, rack-path, rack, zone-path, zone
     subject: str  # node-3, node-2|node-5, rack-1, rack-1|rack-2
-    item: str  # the transaction item: dst=node-3, link=node-2|node-5, ...
+    item: str  # the transaction item: dst=node-3, link=node-2|node-5, dst=node-3&protocol=tcp
+    protocol: str  # "" = every protocol; else the one whose paths fail (tcp, udp, light)
     direction: str  # inbound, outbound or both
     explains: int  # failing paths it was named for (not explained by an earlier finding)
     failing: int  # all failing paths it holds
@@ -130,11 +134,13 @@ class Finding:
 
     def title(self) -> str:
         a, _, b = self.subject.partition("|")
+        only = f" ({self.protocol})" if self.protocol else ""
         if self.kind == "link":
-            return f"link {a} ↔ {b}"
+            return f"link {a} ↔ {b}{only}"
         if self.kind in ("rack-path", "zone-path"):
-            return f"path between {self.kind[:4]}s {a} and {b}"
-        way = "" if self.direction == "both" else f" ({self.direction})"
+            return f"path between {self.kind[:4]}s {a} and {b}{only}"
+        notes = [n for n in (self.direction, self.protocol) if n and n != "both"]
+        way = f" ({', '.join(notes)})" if notes else ""
         return f"{self.kind} {self.subject}{way}"
 
     def text(self) -> str:
@@ -150,6 +156,7 @@ class Finding:
             "subject": self.subject,
             "title": self.title(),
             "direction": self.direction,
+            "protocol": self.protocol,
             "explains": self.explains,
             "failing_paths": self.failing,
             "paths": self.paths,
@@ -162,9 +169,15 @@ class Finding:
         }
 
 
-def _split(item: str) -> tuple[str, str]:
-    role, _, value = item.partition("=")
-    return role, value
+def _split(item: str) -> tuple[str, str, str]:
+    """role, value, protocol ("" = all) of a candidate item."""
+    place, _, protocol = item.partition(PROTOCOL_SEP)
+    role, _, value = place.partition("=")
+    return role, value, protocol
+
+
+def _item(role: str, value: str, protocol: str) -> str:
+    return f"{role}={value}" + (f"{PROTOCOL_SEP}{protocol}" if protocol else "")
 
 
 def _direction(failing: Sequence[PathOutcome], paths: set[int], node: str) -> str:
@@ -188,6 +201,8 @@ class Search:
         self.failing = failing
         self.topology = topology
         self.paths: Counter[str] = Counter()
+        self.per_protocol: Counter[str] = Counter(o.protocol for o in outcomes)
+        self.failing_per_protocol: Counter[str] = Counter(o.protocol for o in failing)
         for o in outcomes:
             self.paths.update(place_items(o, topology))
         self.fails: dict[str, set[int]] = defaultdict(set)
@@ -196,15 +211,23 @@ class Search:
                 self.fails[item].add(i)
 
     def rule(self, item: str) -> Rule:
+        """{item} -> {FAIL}; for one protocol's item the lift is against that protocol's
+        failing share (every TCP test failing is no TCP-specific association)."""
         f, p = len(self.fails[item]), self.paths[item]
         confidence = f / p
+        protocol = _split(item)[2]
+        base = (
+            self.failing_per_protocol[protocol] / self.per_protocol[protocol]
+            if protocol
+            else len(self.failing) / self.n
+        )
         return Rule(
             antecedent=frozenset((item,)),
             consequent=frozenset((FAIL,)),
             count=f,
             support=f / self.n,
             confidence=confidence,
-            lift=confidence / (len(self.failing) / self.n),
+            lift=confidence / base,
         )
 
     def run(
@@ -220,15 +243,15 @@ class Search:
         """The findings, greedily (module docstring), and the failing paths left unexplained."""
         remaining = set(range(len(self.failing)))
         found: list[Finding] = []
-        named: set[str] = set()
+        named: set[tuple[str, str]] = set()  # (kind, subject): named once, whatever protocol
         while remaining and len(found) < max_findings:
             best: tuple[tuple[int, int, int, str], str, set[int]] | None = None
             for item, idx in self.fails.items():
-                if item in named:
+                role, value, _ = _split(item)
+                if (KIND_OF[role], value) in named:
                     continue
                 cover = idx & remaining
                 gain = len(cover) - (self.paths[item] - len(idx))
-                role = item.partition("=")[0]
                 if len(cover) < min_failing or gain < (0 if KIND_OF[role] == "node" else 1):
                     continue
                 rule = self.rule(item)
@@ -242,28 +265,30 @@ class Search:
             if best is None:
                 break
             _, item, cover = best
-            named.add(item)
+            role, value, _ = _split(item)
+            named.add((KIND_OF[role], value))
             found.append(self._finding(item, cover))
             remaining -= cover
         return found, remaining
 
     def _qualifies(self, item: str, cover: set[int], min_peers: int, elsewhere: float) -> bool:
-        role, value = _split(item)
+        role, value, protocol = _split(item)
         kind = KIND_OF[role]
         ends = {n for i in cover for n in (self.failing[i].source, self.failing[i].destination)}
         if kind == "node":
             return len(ends - {value}) >= min_peers
-        if kind == "link":  # both ends healthy elsewhere
+        if kind == "link":  # both ends healthy elsewhere (in the same protocol, if one)
             for end in value.split("|"):
-                other = self.paths[f"node={end}"] - self.paths[item]
-                bad = len(self.fails[f"node={end}"]) - len(self.fails[item])
+                node = _item("node", end, protocol)
+                other = self.paths[node] - self.paths[item]
+                bad = len(self.fails.get(node, ())) - len(self.fails[item])
                 if other > 0 and bad > elsewhere * other:
                     return False
             return True
         return len(ends) >= 3  # a rack, zone or the path between two: more than one link
 
     def _finding(self, item: str, cover: set[int]) -> Finding:
-        role, value = _split(item)
+        role, value, protocol = _split(item)
         kind = KIND_OF[role]
         direction = DIRECTION_OF.get(role, "both")
         if role == "node":
@@ -276,6 +301,7 @@ class Search:
             kind=kind,
             subject=value,
             item=item,
+            protocol=protocol,
             direction=direction,
             explains=len(cover),
             failing=len(self.fails[item]),

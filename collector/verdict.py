@@ -255,20 +255,37 @@ def _cluster_wide(
     criteria: Criteria,
 ) -> str | None:
     """The cluster-wide summary when most of the mesh fails and no finding explains it, else
-    None. ``covered``: whether each outcome belongs to a finding."""
-    n = len(outcomes)
-    avoiding = [o for o, c in zip(outcomes, covered, strict=True) if not c]
-    background = (
-        sum(1 for o in avoiding if o.failed) / len(avoiding) if avoiding else len(failing) / n
-    )
-    share = len(failing) / n
-    if not (
-        background > criteria.cluster_wide_ratio
-        or (share > criteria.cluster_wide_ratio and (remaining or not avoiding))
-    ):
-        return None
-    return (
-        f"cluster-wide: {len(failing)} of {n} path tests fail ({share:.0%}); nothing smaller "
-        "explains it"
-        + (f" ({background:.0%} of the paths outside every finding fail too)" if named else "")
-    )
+    None: over all path tests, or over one protocol's (every TCP test below the link speed
+    while UDP passes is cluster-wide too). ``covered``: whether each outcome is in a finding."""
+    unexplained = {failing[i].key for i in remaining}
+    groups = [("", list(range(len(outcomes))))]
+    by_protocol: dict[str, list[int]] = {}
+    for i, o in enumerate(outcomes):
+        by_protocol.setdefault(o.protocol, []).append(i)
+    if len(by_protocol) > 1:
+        groups += sorted(by_protocol.items())
+    for protocol, idx in groups:
+        n = len(idx)
+        fails = sum(1 for i in idx if outcomes[i].failed)
+        avoiding = [i for i in idx if not covered[i]]
+        background = (
+            sum(1 for i in avoiding if outcomes[i].failed) / len(avoiding)
+            if avoiding
+            else fails / n
+        )
+        share = fails / n
+        left = any(outcomes[i].key in unexplained for i in idx)
+        if background > criteria.cluster_wide_ratio or (
+            share > criteria.cluster_wide_ratio and (left or not avoiding)
+        ):
+            what = f"{protocol} path tests" if protocol else "path tests"
+            return (
+                f"cluster-wide: {fails} of {n} {what} fail ({share:.0%}); nothing smaller "
+                "explains it"
+                + (
+                    f" ({background:.0%} of the paths outside every finding fail too)"
+                    if named
+                    else ""
+                )
+            )
+    return None
