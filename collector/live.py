@@ -14,6 +14,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
+from collector.findings import criterion
 from collector.judging import Baselines, Criteria, PathJudge, PathKey, PathOutcome
 from collector.lightjudge import judge_light
 from collector.meshjudge import mesh_reasons
@@ -113,7 +114,7 @@ class LiveRca:
         self.baselines = Baselines(baseline_samples, criteria.baseline_percentile)
         self.baselines.frozen = self._frozen
         self._suspected: set[str] = set()  # nodes of the latest findings
-        self._failing: set[PathKey] = set()  # paths of the latest analysis that failed
+        self._failing: set[PathKey] = set()  # paths failing other criteria than their history
         self.topology: Mapping[str, NodeTopology] = {}  # of the latest run
         self.judge = PathJudge(criteria, self.baselines)
         self.rates = RetransmitRates(ebpf_window)
@@ -124,7 +125,7 @@ class LiveRca:
         self.runs = 0
 
     def _frozen(self, key: PathKey) -> bool:
-        """A path's baseline is frozen while it failed last time or one of its nodes is named."""
+        """A path's baseline is frozen while it fails another criterion or a finding holds it."""
         return key in self._failing or key[0] in self._suspected or key[1] in self._suspected
 
     def steps(
@@ -192,7 +193,13 @@ class LiveRca:
         )
         self._suspected = {n for f in analysis.findings for n in f.nodes if f.kind != "node"}
         self._suspected |= {f.subject for f in analysis.findings if f.kind == "node"}
-        self._failing = {o.key for o in analysis.failing}
+        # Only its own history says a path is bad: no suspicion (a lasting change of one
+        # path becomes its normal); any other criterion, or a finding, freezes the baseline.
+        self._failing = {
+            o.key
+            for o in analysis.failing
+            if any(criterion(r) != "bandwidth-history" for r in o.reasons)
+        }
         self.latest = analysis
         self.topology = topo
         self.computed_at = now

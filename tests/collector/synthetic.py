@@ -39,9 +39,7 @@ class Net:
 
     def topology(self) -> dict[str, NodeTopology]:
         speed = None if self.link_speed is None else int(self.link_speed)
-        return {
-            n: NodeTopology(rack=self.rack.get(n, ""), link_speed=speed) for n in self.nodes
-        }
+        return {n: NodeTopology(rack=self.rack.get(n, ""), link_speed=speed) for n in self.nodes}
 
     def renamed(self, names: Mapping[str, str]) -> Net:
         back = {v: k for k, v in names.items()}
@@ -136,7 +134,9 @@ def run(
     live = live if live is not None else LiveRca(criteria or Criteria(), baseline_samples=30)
     for i in range(sweeps):
         at = start + 60.0 * i
-        for _ in live.steps(sweep(net, rng, at), {}, lambda _ip: None, now=at + 30, topology=net.topology()):
+        for _ in live.steps(
+            sweep(net, rng, at), {}, lambda _ip: None, now=at + 30, topology=net.topology()
+        ):
             pass
     assert live.latest is not None
     return live.latest
