@@ -202,7 +202,8 @@ class AgentSettings:
         metadata=doc(
             "This node's link speed in bits/s (suffixes k, M, G: 10G), sent in every report as "
             "the capacity paths are judged against; 0 = the speed sysfs gives for the interface "
-            "of the advertise address (not reported when unknown).",
+            "of the advertise address (a NIC, bond or VLAN; virtual interfaces such as veth "
+            "and unknown speeds: not reported).",
             parse=parse_bitrate,
         ),
     )
