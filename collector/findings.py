@@ -203,8 +203,19 @@ class Search:
         self.paths: Counter[str] = Counter()
         self.per_protocol: Counter[str] = Counter(o.protocol for o in outcomes)
         self.failing_per_protocol: Counter[str] = Counter(o.protocol for o in failing)
+        # Every candidate comes from a failing path, so only the paths that share a node,
+        # rack or zone with one can be in a candidate: count those (few, when little fails).
+        self._nodes = {n for o in failing for n in (o.source, o.destination)}
+        self._places = {
+            f"{attr}={v}"
+            for n in self._nodes
+            if (t := topology.get(n)) is not None
+            for attr, v in (("rack", t.rack), ("zone", t.zone))
+            if v
+        }
         for o in outcomes:
-            self.paths.update(place_items(o, topology))
+            if self._relevant(o):
+                self.paths.update(place_items(o, topology))
         self.fails: dict[str, set[int]] = defaultdict(set)
         for i, o in enumerate(failing):
             for item in place_items(o, topology):
@@ -315,4 +326,20 @@ class Search:
     def covered(self, outcomes: Sequence[PathOutcome], findings: Sequence[Finding]) -> list[bool]:
         """Whether each outcome belongs to one of ``findings`` (for the cluster-wide test)."""
         items = {f.item for f in findings}
-        return [any(i in items for i in place_items(o, self.topology)) for o in outcomes]
+        return [
+            self._relevant(o) and any(i in items for i in place_items(o, self.topology))
+            for o in outcomes
+        ]
+
+    def _relevant(self, o: PathOutcome) -> bool:
+        if o.source in self._nodes or o.destination in self._nodes:
+            return True
+        if not self._places:
+            return False
+        for end in (o.source, o.destination):
+            t = self.topology.get(end)
+            if t is not None and (
+                f"rack={t.rack}" in self._places or f"zone={t.zone}" in self._places
+            ):
+                return True
+        return False

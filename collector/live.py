@@ -94,6 +94,20 @@ def _with_reasons(
     return out, failing
 
 
+_Mark = tuple[tuple[str, ...], tuple[Sequence[TestResult], ...], Mapping[str, NodeTopology]]
+
+
+def _same(a: _Mark, b: _Mark | None) -> bool:
+    """The same nodes, each with the very results tuple (reports replace it whole), and an
+    equal topology."""
+    return (
+        b is not None
+        and a[0] == b[0]
+        and all(x is y for x, y in zip(a[1], b[1], strict=True))
+        and a[2] == b[2]
+    )
+
+
 class LiveRca:
     """The collector's RCA over time: path baselines, eBPF rates, the latest analysis.
 
@@ -116,6 +130,8 @@ class LiveRca:
         self._suspected: set[str] = set()  # nodes of the latest findings
         self._failing: set[PathKey] = set()  # paths failing other criteria than their history
         self.topology: Mapping[str, NodeTopology] = {}  # of the latest run
+        self._mesh_mark: _Mark | None = None  # the results and topology last judged
+        self._mesh_extra: dict[PathKey, list[str]] = {}
         self.judge = PathJudge(criteria, self.baselines)
         self.rates = RetransmitRates(ebpf_window)
         self.perf = perf
@@ -170,7 +186,13 @@ class LiveRca:
         outcomes, failing, names = self.judge.assemble(results.keys(), rates)
         names.update(nodes)
         topo = topology or {}
-        extra = mesh_reasons((r for rs in results.values() for r in rs), topo, self.criteria)
+        mark = (tuple(results), tuple(results.values()), topo)
+        if not _same(mark, self._mesh_mark):  # it changes only with new results or topology
+            self._mesh_mark = mark
+            self._mesh_extra = mesh_reasons(
+                (r for rs in results.values() for r in rs), topo, self.criteria
+            )
+        extra = self._mesh_extra
         if extra:
             outcomes, failing = _with_reasons(outcomes, extra)
         if self.perf() - started > budget:

@@ -91,6 +91,24 @@ def frequent_itemsets(
     return result
 
 
+def fail_itemsets(transactions: Sequence[Itemset], min_support: float) -> dict[Itemset, int]:
+    """The part of ``frequent_itemsets(transactions, min_support, 2)`` the node rules read:
+    every frequent item, and every frequent pair of an item with ``FAIL`` — the same counts,
+    in one pass. Apriori's level 2 pairs every frequent item with every other (at 5,000
+    nodes ~15,000 items: 10^8 candidates, tens of seconds); the rules need only FAIL's."""
+    n = len(transactions)
+    if n == 0:
+        return {}
+    counts: dict[Itemset, int] = defaultdict(int)
+    for t in transactions:
+        failed = FAIL in t
+        for item in t:
+            counts[frozenset((item,))] += 1
+            if failed and item != FAIL:
+                counts[frozenset((item, FAIL))] += 1
+    return {k: v for k, v in counts.items() if v / n >= min_support}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Rule:
     antecedent: Itemset
@@ -153,7 +171,11 @@ def node_rules(
 ) -> NodeRules:
     """Mine the outcomes' transactions; the rules of every node in ``names`` that are frequent."""
     n = len(outcomes)
-    itemsets = frequent_itemsets([transaction(o) for o in outcomes], min_support, max_len)
+    itemsets = (
+        fail_itemsets([transaction(o) for o in outcomes], min_support)
+        if max_len == 2
+        else frequent_itemsets([transaction(o) for o in outcomes], min_support, max_len)
+    )
     fail = frozenset((FAIL,))
     found = NodeRules([], {}, {})
     for name in names:

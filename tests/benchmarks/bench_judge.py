@@ -28,19 +28,20 @@ from tests.benchmarks.benchlib import machine, synthetic_report
 
 
 def faulty(r: Report, n: int, rack_size: int) -> Report:
-    """node-0007's egress at 30 %; 5 % loss on every path between racks 1 and 2."""
+    """node-0007's egress at 30 %; 10 % UDP loss on every path between racks 1 and 2."""
 
     def rack(name: str) -> int:
         return int(name.split("-")[1]) // rack_size
 
     out: list[TestResult] = []
     for t in r.results:
+        new = t
         if t.source == "node-0007" and t.protocol == "tcp":
             bps = (t.received_bits_per_second or 0) * 0.3
-            t = dataclasses.replace(t, received_bits_per_second=bps, sent_bits_per_second=bps)
+            new = dataclasses.replace(t, received_bits_per_second=bps, sent_bits_per_second=bps)
         if {rack(t.source), rack(t.destination)} == {1, 2} and t.protocol == "udp":
-            t = dataclasses.replace(t, loss_ratio=0.05, lost_packets=400)
-        out.append(t)
+            new = dataclasses.replace(t, loss_ratio=0.1, lost_packets=800)
+        out.append(new)
     return dataclasses.replace(r, results=tuple(out))
 
 
@@ -95,8 +96,9 @@ def main() -> int:
             "named": findings,
         }
         print(
-            f"{label:7s} first run {first:7.0f} ms, unchanged reports {statistics.median(again):6.0f}"
-            f" ms (median of {args.runs}); {len(latest.failing)} failing; {latest.verdict}: "
+            f"{label:7s} first run {first:7.0f} ms, unchanged reports "
+            f"{statistics.median(again):6.0f} ms (median of {args.runs}); "
+            f"{len(latest.failing)} failing; {latest.verdict}: "
             f"{', '.join(findings) or '-'}"
         )
     path = pathlib.Path("bench-results")
