@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from types import FrameType
 
 from lab.experiment import run_experiment
-from lab.faults import Fault, FaultError, parse_delay, parse_loss, parse_mtu, parse_rate
+from lab.faults import (
+    Fault,
+    FaultError,
+    parse_delay,
+    parse_dns,
+    parse_loss,
+    parse_mtu,
+    parse_rate,
+)
 from lab.lab import Lab, LabError
 from lab.settings import LabSettings
 from lab.shell import CommandError
@@ -42,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--rate", help="node egress rate: 200mbit")
             p.add_argument("--delay", help="delay into the node: 50ms (needs netem)")
             p.add_argument("--mtu", help="the node's link MTU, lower than the lab's 1500: 1400")
+            p.add_argument("--dns", help="down: DNS answers into the node are dropped")
         if name == "experiment":
             p.add_argument("--fault-node", default="", help="node to fault (default: random)")
             p.add_argument(
@@ -74,6 +83,7 @@ def fault_from(args: argparse.Namespace) -> Fault:
         rate_bps=parse_rate(args.rate) if args.rate else 0,
         delay_ms=parse_delay(args.delay) if args.delay else 0.0,
         mtu=parse_mtu(args.mtu) if args.mtu else 0,
+        dns_down=parse_dns(args.dns) if args.dns else False,
     )
 
 
@@ -109,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "clear":
             say("cleared: " + ", ".join(lab.clear(args.node)))
         elif args.command == "experiment":
-            given = args.loss or args.rate or args.delay or args.mtu
+            given = args.loss or args.rate or args.delay or args.mtu or args.dns
             return run_experiment(lab, args, fault_from(args) if given else None)
     except (LabError, FaultError, CommandError) as exc:
         print(f"netmesh-lab: {exc}", file=sys.stderr)

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from lab.faults import Fault, parse_delay, parse_loss, parse_mtu, parse_rate
+from lab.faults import Fault, parse_delay, parse_dns, parse_loss, parse_mtu, parse_rate
 from lab.lab import Lab, LabError, get_json
 from netmesh import catalogue
 
@@ -74,6 +74,7 @@ def make_plan(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> Plan:
             "rate",
             "delay",
             "mtu",
+            "dns",
             "baseline",
             "fault",
             "recovery",
@@ -86,6 +87,7 @@ def make_plan(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> Plan:
             rate_bps=parse_rate(str(options["rate"])) if "rate" in options else 0,
             delay_ms=parse_delay(str(options["delay"])) if "delay" in options else 0.0,
             mtu=parse_mtu(str(options["mtu"])) if "mtu" in options else 0,
+            dns_down=parse_dns(str(options["dns"])) if "dns" in options else False,
         )
     if fault.empty():
         fault = Fault(loss=0.10)
@@ -339,7 +341,11 @@ def describe_rca(body: dict[str, Any] | None, node: str) -> str:
     if body is None:
         return "RCA verdict at the end of the fault phase: the collector did not answer"
     named = [str(s["node"]) for s in body.get("suspects", [])]
+    dns_findings = [f for f in body.get("dns_findings", []) if isinstance(f, dict)]
+    named += [str(f.get("node")) for f in dns_findings]
     text = body.get("summary") or "no failing paths"
+    if dns_findings:
+        text += "; " + "; ".join(str(f.get("summary", "")) for f in dns_findings)
     right = "names the faulty node first" if named[:1] == [node] else f"expected {node}"
     return f"RCA verdict at the end of the fault phase: {body.get('verdict')} — {text} ({right})"
 

@@ -18,6 +18,7 @@ import logging
 import os
 import pathlib
 import secrets
+import shutil
 import sys
 import time
 import urllib.error
@@ -25,7 +26,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lab import faults, netns, processes
+from lab import dns, faults, netns, processes
 from lab.faults import Fault
 from lab.settings import LabSettings
 from lab.topology import LabNode, Topology, build
@@ -162,6 +163,16 @@ class Lab:
             },
         )
         wait_until(lambda: get_json(self.collector_url + "/healthz"), 20, "the collector")
+        if s.dns_server:
+            progress(f"starting the lab's DNS server on {self.topo.bridge_address}:53")
+            try:
+                state["pids"]["dns"] = dns.start(
+                    prefix=s.prefix, address=self.topo.bridge_address, log_path=logs / "dns.log"
+                )
+            except dns.DnsUnavailable as exc:
+                raise LabError(f"{exc}, or start the lab with --dns-server false") from None
+            for node in self.topo.nodes:
+                dns.write_resolv_conf(self.resolv_conf(node), self.topo.bridge_address)
         peers = ",".join(n.address for n in self.topo.nodes)
         for node in self.topo.nodes:
             state["pids"][node.name] = processes.spawn(
@@ -195,9 +206,25 @@ class Lab:
         wait_until(self._all_members, 60, "every agent to report and adopt the member list")
         progress(f"lab up: {s.nodes} nodes, netem {'available' if netem else 'missing'}")
 
+    def resolv_conf(self, node: LabNode) -> pathlib.Path:
+        """The node's resolver configuration (its agent's DNS check reads it)."""
+        return self.dir / "resolv" / f"{node.name}.conf"
+
     def agent_env(self, node: LabNode) -> dict[str, str]:
         s = self.settings
+        dns_env = (
+            {
+                "NETMESH_DNS_NAME": dns.lab_name(s.prefix),
+                "NETMESH_DNS_RESOLV_CONF": str(self.resolv_conf(node)),
+                "NETMESH_DNS_INTERVAL": "1",
+                "NETMESH_DNS_TIMEOUT": "1",
+                "NETMESH_DNS_WINDOW": "10",
+            }
+            if s.dns_server
+            else {}
+        )
         return {
+            **dns_env,
             "NETMESH_NODE_NAME": node.name,
             "NETMESH_BIND_ADDRESS": node.address,
             "NETMESH_HTTP_PORT": str(AGENT_HTTP_PORT),
@@ -241,6 +268,7 @@ class Lab:
         removed += netns.destroy(self.settings.prefix)
         if self.state_path.exists():
             self.state_path.unlink()
+        shutil.rmtree(self.dir / "resolv", ignore_errors=True)
         self.token_path.unlink(missing_ok=True)
         return removed
 

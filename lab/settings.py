@@ -64,6 +64,13 @@ class LabSettings:
     traffic: bool = field(
         default=True, metadata=doc("Run all-to-all HTTP traffic between the nodes.")
     )
+    dns_server: bool = field(
+        default=True,
+        metadata=doc(
+            "Run a DNS server (dnsmasq) on the bridge that every node's resolver uses; the "
+            "agents resolve the lab's name through it once a second."
+        ),
+    )
 
     def __post_init__(self) -> None:
         p = Problems()
