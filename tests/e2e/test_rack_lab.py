@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +36,8 @@ Loss = dict[tuple[str, str], float]
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    if shutil.which("nft") is None:
+        pytest.skip("needs nft (uplink loss; scripts/install-deps.sh installs nftables)")
     with running_lab(
         tmp_path_factory.mktemp("lab"),
         nodes=4,
