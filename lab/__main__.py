@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
         if name == "experiment":
             p.add_argument("--fault-node", default="", help="node to fault (default: random)")
             p.add_argument(
+                "--fault-uplink",
+                default="",
+                help="fault a rack's uplink instead (rack-N; a lab with --racks): loss/rate",
+            )
+            p.add_argument(
                 "--baseline",
                 type=float,
                 default=0.0,
