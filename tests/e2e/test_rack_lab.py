@@ -143,7 +143,7 @@ def _iperf3(lab: Lab, client: str, server: str, port: int) -> float:
     """Received bits/s of a 2 s TCP test ``client`` → ``server`` on a port of this test's own."""
     src, dst = lab.topo.node(client), lab.topo.node(server)
     srv = subprocess.Popen(
-        in_ns(dst.netns, ["iperf3", "-s", "-1", "-B", dst.address, "-p", str(port)]),
+        in_ns(dst.netns, ["iperf3", "-s", "-B", dst.address, "-p", str(port)]),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -157,9 +157,10 @@ def _iperf3(lab: Lab, client: str, server: str, port: int) -> float:
                 timeout=30,
                 check=False,
             )
-            if proc.returncode != 0:
-                return None  # server not listening yet
-            return float(json.loads(proc.stdout)["end"]["sum_received"]["bits_per_second"])
+            try:  # not listening yet, or a test cut short: try again
+                return float(json.loads(proc.stdout)["end"]["sum_received"]["bits_per_second"])
+            except (ValueError, KeyError):
+                return None
 
         return wait_for(measure, 20, 0.2, f"iperf3 {client} -> {server}")
     finally:
