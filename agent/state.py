@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from netmesh.labels import Labels
 from netmesh.wire import (
     AgentHealth,
+    DnsStatus,
     LightStatus,
     Member,
     MemberList,
@@ -56,6 +57,8 @@ class AgentState:
     # Topology labels and link speed (bits/s, None = unknown), from settings or sysfs.
     labels: Labels = ()
     link_speed: int | None = None
+    # The DNS check's status, when it runs (agent/dns.py).
+    dns: Callable[[], DnsStatus | None] = lambda: None
 
     def record(self, result: TestResult) -> None:
         self.results[(result.destination, result.protocol)] = result
@@ -102,4 +105,5 @@ class AgentState:
             light=self.light(),
             labels=self.labels,
             link_speed_bits_per_second=self.link_speed,
+            dns=self.dns(),
         )

@@ -54,7 +54,7 @@ from collector.memberbody import MemberListBody
 from collector.membership import KubernetesMembership, NodeRules, StaticMembership
 from collector.podmap import PodInfo, PodKey, PodMap
 from collector.ratelimit import RejectLimiter
-from collector.settings import CollectorSettings, rca_criteria
+from collector.settings import CollectorSettings, dns_criteria, rca_criteria
 from collector.state import CollectorState, Limits
 from collector.tokenreview import KubeReviewer
 from collector.topology import topology_of
@@ -129,6 +129,7 @@ def create_app(
         rca_criteria(settings),
         baseline_samples=settings.rca_baseline_samples,
         ebpf_window=settings.rca_ebpf_window,
+        dns_criteria=dns_criteria(settings),
     )
     if settings.rca_interval > 0:
         app.cleanup_ctx.append(_rca)
@@ -267,6 +268,7 @@ async def run_rca(app: web.Application) -> None:
     }
     kube_nodes = state.pod_map.nodes if app[SETTINGS].mode == "kubernetes" else None
     topology = topology_of((state.agents[name].report for name in results), kube_nodes)
+    dns = {name: report.dns for name in results if (report := state.agents[name].report).dns}
     steps = app[RCA].steps(
         results,
         flows,
@@ -275,6 +277,7 @@ async def run_rca(app: web.Application) -> None:
         nodes=nodes,
         light=light,
         topology=topology,
+        dns=dns,
     )
     for _ in steps:
         await asyncio.sleep(0)

@@ -14,13 +14,14 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
+from collector.dnsjudge import DnsCriteria, DnsFinding, judge_dns
 from collector.findings import criterion
 from collector.judging import Baselines, Criteria, PathJudge, PathKey, PathOutcome
 from collector.lightjudge import judge_light
 from collector.meshjudge import mesh_reasons
 from collector.topology import NodeTopology
 from collector.verdict import Analysis, analyse
-from netmesh.wire import LightPath, RetransmitFlow, TestResult
+from netmesh.wire import DnsStatus, LightPath, RetransmitFlow, TestResult
 
 
 def add_retransmits(
@@ -122,9 +123,12 @@ class LiveRca:
         *,
         baseline_samples: int = 10,
         ebpf_window: float = 30.0,
+        dns_criteria: DnsCriteria | None = None,
         perf: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.criteria = criteria
+        self.dns_criteria = dns_criteria or DnsCriteria()
+        self.dns_findings: tuple[DnsFinding, ...] = ()
         self.baselines = Baselines(baseline_samples, criteria.baseline_percentile)
         self.baselines.frozen = self._frozen
         self._suspected: set[str] = set()  # nodes of the latest findings
@@ -154,6 +158,7 @@ class LiveRca:
         nodes: Iterable[str] = (),
         light: Mapping[str, Sequence[LightPath]] | None = None,
         topology: Mapping[str, NodeTopology] | None = None,
+        dns: Mapping[str, DnsStatus] | None = None,
         budget: float = 0.005,
     ) -> Iterator[None]:
         """One run; yields whenever ``budget`` seconds went by.
@@ -162,7 +167,8 @@ class LiveRca:
         flows (``resolve_node`` maps a remote IP to a node); ``light``: node →
         its light-tier windows (judged together, collector/lightjudge.py);
         ``topology``: each node's zone, rack and link speed (collector/topology.py),
-        for the capacity criterion and the rack and zone findings. The mining
+        for the capacity criterion and the rack and zone findings; ``dns``:
+        node → its DNS check (findings of their own, collector/dnsjudge.py). The mining
         (``analyse``) is one step; with nothing failing it is short.
         """
         spent = 0.0
@@ -213,6 +219,7 @@ class LiveRca:
         analysis = analyse(
             outcomes, self.criteria, names, failing=failing, complete=True, topology=topo
         )
+        self.dns_findings = tuple(judge_dns(dns or {}, self.dns_criteria))
         self._suspected = {n for f in analysis.findings for n in f.nodes if f.kind != "node"}
         self._suspected |= {f.subject for f in analysis.findings if f.kind == "node"}
         # Only its own history says a path is bad: no suspicion (a lasting change of one

@@ -22,7 +22,10 @@ Schema version 1::
                 "dropped_malformed": int, "send_errors": int,
                 "paths": [light_path, ...]} | null,   # absent from older agents
       "labels": {str: str},                   # topology (zone=, rack=); absent: none
-      "link_speed_bits_per_second": int | null  # the advertise interface's speed
+      "link_speed_bits_per_second": int | null, # the advertise interface's speed
+      "dns": {"up": 0|1, "reason": str, "name": str, "lookups": {result: int},
+              "window_lookups": int, "window_failures": int, ...} | null
+                                              # netmesh/dnsreport.py; absent from older agents
     }
     members_response = {"epoch": int, "members": [{"name", "address", "iperf3_port"}]}
                      | {"epoch": int, "unchanged": true}
@@ -41,6 +44,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from netmesh.dnsreport import DnsStatus, dns_to_json, parse_dns
 from netmesh.jsonreader import JsonReader, WireError, kind
 from netmesh.labels import MAX_LABELS, Labels, check_labels
 from netmesh.lightreport import LightPath, LightStatus, parse_light
@@ -50,6 +54,7 @@ __all__ = [  # WireError is the wire format's error, raised by the reader
     "RESULTS",
     "SCHEMA_VERSION",
     "AgentHealth",
+    "DnsStatus",
     "LightPath",
     "LightStatus",
     "Member",
@@ -200,11 +205,14 @@ class Report:
     light: LightStatus | None = None
     labels: Labels = ()  # sorted (key, value) pairs (netmesh/labels.py)
     link_speed_bits_per_second: int | None = None
+    dns: DnsStatus | None = None
     schema: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["labels"] = dict(self.labels)
+        if self.dns is not None:
+            out["dns"] = dns_to_json(self.dns)
         return out
 
 
@@ -367,6 +375,7 @@ def parse_report(obj: Any) -> Report:
         light=light,
         labels=labels,
         link_speed_bits_per_second=link_speed,
+        dns=parse_dns(r.get("dns", None)),
     )
     _check_unique(report)
     return report
