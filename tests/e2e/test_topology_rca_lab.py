@@ -9,7 +9,8 @@ cleared and the verdict back to ok before the next:
 - a node's egress at 30 % of its peers: named as that node, outbound, by the
   peer criterion, within two sweeps of the injection;
 - 10 % loss on rack-2's uplink: named as the rack, no node blamed;
-- 10 % loss between node-1 and node-4 only: named as the link.
+- 10 % loss between node-1 and node-4 only: named as the link;
+- node-2 at 30 % and 10 % loss into node-5 at once: both named.
 
 Prints the time from injection to the finding (machine shared, 2 cores).
 """
@@ -77,7 +78,7 @@ def test_clean_racks_say_nothing(lab: Lab) -> None:
     # every ordered pair has been tested: the topology is in the metrics
     text = lab_metrics(lab)
     assert 'netmesh_node_info{node="node-3",zone="",rack="rack-2"} 1' in text
-    assert 'netmesh_node_link_speed_bytes{node="node-1"} 125000000.0' in text  # 1 Gbit/s
+    assert 'netmesh_node_link_speed_bytes{node="node-1"} 125000000\n' in text  # 1 Gbit/s
 
 
 def lab_metrics(lab: Lab) -> str:
@@ -117,5 +118,23 @@ def test_link_loss_is_named_as_the_link(lab: Lab) -> None:
         body, took = wait_finding(lab, ("link", "node-1|node-4"), 2)
         print(f"link node-1 <-> node-4 10 % loss: named in {took:.1f} s: {body['summary']}")
         assert body["suspects"] == [], body["summary"]
+    finally:
+        settle(lab)
+
+
+def test_two_faults_of_different_kinds_are_both_named(lab: Lab) -> None:
+    lab.inject("node-2", Fault(rate_bps=int(lab.settings.baseline_rate * 0.3)))
+    lab.inject("node-5", Fault(loss=0.1))
+    try:
+        start = time.monotonic()
+        body = wait_for(
+            lambda: {("node", "node-2"), ("node", "node-5")} <= findings(b := verdict(lab)) and b,
+            rca_deadline(lab, 2),
+            0.5,
+            "both faults named",
+        )
+        print(f"two faults: both named in {time.monotonic() - start:.1f} s: {body['summary']}")
+        by = {f["subject"]: f for f in body["findings"]}
+        assert by["node-2"]["direction"] == "outbound" and by["node-5"]["direction"] == "inbound"
     finally:
         settle(lab)
