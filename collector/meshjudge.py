@@ -11,7 +11,8 @@ does not. Over the latest successful test of every path, a test FAILs when:
   deviations (1.4826 x the median absolute deviation) of them; or its
   source's (destination's) median bandwidth is, by the same two tests, below
   the other sources' (destinations') medians — then each of that node's
-  paths below the mesh median fails too. "Everything out of node X runs at
+  paths below ``peer_fraction`` of the nodes' median fails too (robust when
+  more than half the paths are slow: a slow rack uplink in a small mesh). "Everything out of node X runs at
   30 % of everyone else" so fails from the first sweep, with no history.
   Needs ``peer_min_paths`` comparable paths (nodes).
 - **capacity**: a TCP test below ``capacity_fraction`` of the link speed of
@@ -134,7 +135,7 @@ def _peers(group: Sequence[TestResult], c: Criteria, out: dict[PathKey, list[str
             if not nodes.far_below(med, c.peer_fraction, c.peer_mad_factor):
                 continue
             for r in by_node[node]:
-                if _key(r) in flagged or _bw(r) >= mesh.median:
+                if _key(r) in flagged or _bw(r) >= c.peer_fraction * nodes.median:
                     continue
                 flagged.add(_key(r))
                 out[_key(r)].append(

@@ -114,6 +114,21 @@ def test_rack_uplink_fault_names_the_rack() -> None:
     assert slow.findings[0].protocol == "tcp"
 
 
+@pytest.mark.parametrize("fraction", [0.1, 0.3, 0.5])
+def test_slow_uplink_of_a_small_mesh_is_the_rack(fraction: float) -> None:
+    """Three racks of two: a slow rack-2 uplink slows 16 of the 30 TCP paths — more than
+    half, so the mesh median is slow too; the nodes' medians still tell."""
+    nodes, rack = racks(2, 2, 2)
+
+    def rate(s: str, d: str) -> float:
+        crosses = (rack[s] == "rack-2") != (rack[d] == "rack-2")
+        return (fraction if crosses else 1.0) * 0.94 * LINK
+
+    a = run(Net(nodes, rack=rack, rate=rate))
+    assert found(a) == {("rack", "rack-2", "both")}, a.summary
+    assert not a.suspects
+
+
 def test_one_direction_of_a_rack_uplink() -> None:
     nodes, rack = racks(3, 3, 2)
     a = run(

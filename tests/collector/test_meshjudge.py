@@ -57,7 +57,7 @@ def test_a_source_half_as_fast_in_a_noisy_mesh_is_found_by_its_median() -> None:
 
     def bps(s: str, d: str) -> float:
         if s == "c":
-            return 4.5e8 * (1.2 if d == "b" else 1.0)
+            return 4.5e8 * (1.1 if d == "b" else 1.0)
         return 9e8 * noise.get(d, 1.0)
 
     out = mesh_reasons(mesh(bps), {}, Criteria(peer_mad_factor=2))
