@@ -12,8 +12,9 @@ does not. Over the latest successful test of every path, a test FAILs when:
   source's (destination's) median bandwidth is, by the same two tests, below
   the other sources' (destinations') medians — then each of that node's
   paths below ``peer_fraction`` of the nodes' median fails too (robust when
-  more than half the paths are slow: a slow rack uplink in a small mesh). "Everything out of node X runs at
-  30 % of everyone else" so fails from the first sweep, with no history.
+  more than half the paths are slow: a slow rack uplink in a small mesh).
+  "Everything out of node X runs at 30 % of everyone else" so fails from
+  the first sweep, with no history.
   Needs ``peer_min_paths`` comparable paths (nodes).
 - **capacity**: a TCP test below ``capacity_fraction`` of the link speed of
   the slower of its two nodes (both must report one) — even when every path
