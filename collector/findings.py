@@ -213,8 +213,14 @@ class Search:
             for attr, v in (("rack", t.rack), ("zone", t.zone))
             if v
         }
+        # ... every node of a rack or zone a failing path touches, once, not per path
+        self._nodes |= {
+            n
+            for n, t in topology.items()
+            if f"rack={t.rack}" in self._places or f"zone={t.zone}" in self._places
+        }
         for o in outcomes:
-            if self._relevant(o):
+            if o.source in self._nodes or o.destination in self._nodes:
                 self.paths.update(place_items(o, topology))
         self.fails: dict[str, set[int]] = defaultdict(set)
         for i, o in enumerate(failing):
@@ -332,14 +338,4 @@ class Search:
         ]
 
     def _relevant(self, o: PathOutcome) -> bool:
-        if o.source in self._nodes or o.destination in self._nodes:
-            return True
-        if not self._places:
-            return False
-        for end in (o.source, o.destination):
-            t = self.topology.get(end)
-            if t is not None and (
-                f"rack={t.rack}" in self._places or f"zone={t.zone}" in self._places
-            ):
-                return True
-        return False
+        return o.source in self._nodes or o.destination in self._nodes
