@@ -11,7 +11,10 @@ candidates are the items that name a place in the network:
 
 Each also for one protocol alone (``dst=X&protocol=tcp``): a fault that
 only TCP bandwidth shows is not diluted by the passing UDP tests of the same
-paths. Racks and zones come from the topology (``collector/topology.py``). A
+paths; once a place is named for one protocol, its failing paths of the
+other protocols are its too (not left to smaller things inside it).
+
+Racks and zones come from the topology (``collector/topology.py``). A
 candidate's *net gain* is the still-unexplained failing paths it covers minus
 the passing paths it holds: a thing is named only when most of its paths fail
 and naming it explains more than it wrongly accuses. Greedily the candidate
@@ -282,8 +285,10 @@ class Search:
             if best is None:
                 break
             _, item, cover = best
-            role, value, _ = _split(item)
+            role, value, protocol = _split(item)
             named.add((KIND_OF[role], value))
+            if protocol:  # the place is named: its failing paths of every protocol are its
+                cover = cover | (self.fails.get(_item(role, value, ""), set()) & remaining)
             found.append(self._finding(item, cover))
             remaining -= cover
         return found, remaining
