@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agent.probe_errors import capture_stderr, classify, read_process_facts
 from agent.probe_logic import (
     KPROBE_FN_NAME,
     KPROBE_FUNCTION,
@@ -325,24 +326,33 @@ def load_probe(
             "and use a Python that sees it (a venv needs --system-site-packages)"
         ) from None
     rss["after_import"] = rss_bytes()
+    # BCC writes the real cause (EPERM, verifier log, compiler errors) to stderr.
+    err: list[str] = []
+    facts = read_process_facts()
+
+    def why(exc: Exception, stage: str) -> str:
+        log_text = "".join(err)
+        return classify(
+            str(exc), log_text, stage=stage, variant=variant, headers=str(headers), facts=facts
+        )
+
     try:
-        bpf = BPF(text=source.encode())
+        with capture_stderr() as err:
+            bpf = BPF(text=source.encode())
     except Exception as exc:
-        raise ProbeUnavailable(
-            f"{variant}: BPF compile/load failed ({exc}); headers used: {headers} "
-            "(they must match the running kernel; the compiler's errors are on stderr)"
-        ) from None
+        raise ProbeUnavailable(why(exc, "load")) from None
     try:
-        if variant == "kprobe":
-            bpf.attach_kprobe(event=KPROBE_FUNCTION.encode(), fn_name=KPROBE_FN_NAME.encode())
-        elif not bpf.num_open_tracepoints():
+        with capture_stderr() as err:
+            if variant == "kprobe":
+                bpf.attach_kprobe(event=KPROBE_FUNCTION.encode(), fn_name=KPROBE_FN_NAME.encode())
+        if variant != "kprobe" and not bpf.num_open_tracepoints():
             raise ProbeUnavailable("tracepoint: tcp:tcp_retransmit_skb did not attach")
     except ProbeUnavailable:
         bpf.cleanup()
         raise
     except Exception as exc:
         bpf.cleanup()
-        raise ProbeUnavailable(f"{variant}: attach failed: {exc}") from None
+        raise ProbeUnavailable(why(exc, "attach")) from None
     rss["after_load"] = rss_bytes()
     _free_compiler_memory(bpf)
     rss["after_free"] = rss_bytes()

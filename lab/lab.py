@@ -115,19 +115,24 @@ class Lab:
         return bool(self.load_state()) and bool(netns.leftovers(self.settings.prefix)[0])
 
     # ------------------------------------------------------------------ up / down
-    def up(self, *, progress: Callable[[str], None] = lambda _m: None) -> None:
+    def up(
+        self, *, progress: Callable[[str], None] = lambda _m: None, services: bool = True
+    ) -> None:
+        """Build the lab; ``services=False`` builds only the network (namespaces, links,
+        shaping, token) and starts no collector, agent or traffic process -- for running
+        them some other way, e.g. as containers (tests/image)."""
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces, tc, iptables)")
         if self.down():
             progress("removed leftovers of an earlier lab run")
         try:
-            self._up(progress)
+            self._up(progress, services)
         except BaseException:
             progress("start-up failed; cleaning up")
             self.down()
             raise
 
-    def _up(self, progress: Callable[[str], None]) -> None:
+    def _up(self, progress: Callable[[str], None], services: bool) -> None:
         s = self.settings
         progress(f"creating {s.nodes} namespaces on {s.subnet} (bridge {self.topo.bridge})")
         netns.create(self.topo, s.baseline_rate)
@@ -145,6 +150,9 @@ class Lab:
         }
         self.save_state(state)
         self.write_token()
+        if not services:
+            progress(f"lab network up: {s.nodes} nodes, no services started")
+            return
         logs = self.dir / "logs"
         py = sys.executable
         progress(f"starting the collector on {self.collector_url}")
