@@ -23,9 +23,9 @@ import pathlib
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -38,6 +38,7 @@ from lab.topology import LabNode
 from tests.helpers import wait_for
 from tests.image.podspec import container, pod_spec
 
+T = TypeVar("T")
 IMAGE = os.environ.get("NETMESH_IMAGE", "")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PREFIX = f"nmi{os.getpid() % 10000}"
@@ -61,13 +62,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def podman(*args: str, check: bool = True, timeout: float = 120) -> str:
+def podman(*args: str, check: bool = True, timeout: float = 120, both: bool = False) -> str:
     proc = subprocess.run(
         [*PODMAN, *args], capture_output=True, text=True, timeout=timeout, check=False
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"podman {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout
+    return proc.stdout + proc.stderr if both else proc.stdout
 
 
 def rendered() -> list[dict[str, Any]]:
@@ -108,6 +109,18 @@ class Mesh:
         return dict(get_json(self.collector_url + "/api/v1/rca", timeout=5))
 
 
+def quiet(check: Callable[[], T | None]) -> Callable[[], T | None]:
+    """``check`` that reads "not yet" from a connection refused/reset (a container starting)."""
+
+    def run() -> T | None:
+        try:
+            return check()
+        except (OSError, ValueError):  # URLError is an OSError
+            return None
+
+    return run
+
+
 def proc_status(pid: int) -> dict[str, str]:
     text = pathlib.Path(f"/proc/{pid}/status").read_text()
     return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
@@ -138,6 +151,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     mesh = Mesh(lab, collector_node, agents, seccomp_node, names)
     try:
         lab.up(services=False)
+        token_dir.chmod(0o755)  # the mount's root: mktemp made it 0700
         shutil.copy(lab.token_path, token_dir / "token")
         (token_dir / "token").chmod(0o444)
         url = mesh.collector_url
@@ -170,7 +184,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
             IMAGE,
             *c.command,
         )
-        wait_for(lambda: get_json(url + "/healthz"), 60, 0.3, "the collector container")
+        wait_for(quiet(lambda: get_json(url + "/healthz")), 60, 0.3, "the collector container")
         for node in [*agents, seccomp_node]:
             # The lab's own agent settings (short tests, all-out budget), minus its paths.
             overrides = {
@@ -204,7 +218,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         yield mesh
     finally:
         for name in names.values():
-            logs = podman("logs", "--tail", "15", name, check=False, timeout=20)
+            logs = podman("logs", "--tail", "15", name, check=False, timeout=20, both=True)
             if logs:
                 print(f"--- {name} (last lines)\n{logs}")
         remove_containers()
@@ -236,7 +250,7 @@ def test_every_agent_probe_is_up(mesh: Mesh) -> None:
         probes = [mesh.report(n).get("probe") or {} for n in mesh.agents]
         return probes if all(p.get("up") == 1 for p in probes) else None
 
-    probes = wait_for(all_up, 120, 1.0, "every agent container's probe up")
+    probes = wait_for(quiet(all_up), 120, 1.0, "every agent container's probe up")
     assert {p["mode"] for p in probes} == {"tracepoint"}
     rss = []
     for node in mesh.agents:
@@ -253,7 +267,7 @@ def test_default_seccomp_reason_names_seccomp(mesh: Mesh) -> None:
         probe = mesh.report(mesh.default_seccomp).get("probe") or {}
         return probe if probe.get("reason") else None
 
-    probe = wait_for(down, 120, 1.0, "the default-seccomp agent's probe reason")
+    probe = wait_for(quiet(down), 120, 1.0, "the default-seccomp agent's probe reason")
     print(f"probe under the runtime's default seccomp profile: {probe['reason']}")
     assert probe["up"] == 0
     assert "denied by seccomp" in probe["reason"] and "seccompProfile" in probe["reason"]
@@ -264,17 +278,18 @@ def test_tests_run_between_containers_and_a_fault_is_named(mesh: Mesh) -> None:
     full = n * (n - 1) * 3  # tcp, udp and the light tier per ordered pair
     sweep = mesh.lab.settings.sweep_seconds()
     body = wait_for(
-        lambda: (b := mesh.verdict())["transactions"] >= full and b,
+        quiet(lambda: (b := mesh.verdict())["transactions"] >= full and b),
         4 * sweep + 60,
         0.5,
         "every path between the agent containers tested",
     )
-    wait_for(lambda: mesh.verdict()["verdict"] == "ok", 2 * sweep + 30, 0.5, "a clean verdict")
+    clean = quiet(lambda: mesh.verdict()["verdict"] == "ok")
+    wait_for(clean, 2 * sweep + 30, 0.5, "a clean verdict")
     target = mesh.agents[1]
     mesh.lab.inject(target.name, Fault(loss=0.2))
     start = time.monotonic()
     body = wait_for(
-        lambda: (b := mesh.verdict())["verdict"] == "suspects" and b,
+        quiet(lambda: (b := mesh.verdict())["verdict"] == "suspects" and b),
         3 * sweep + 30,
         0.5,
         "a suspect",
