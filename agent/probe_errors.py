@@ -106,22 +106,24 @@ def read_process_facts(path: str = "/proc/self/status") -> ProcessFacts:
         return ProcessFacts()
 
 
-def _eperm(syscall: str, needed: str, cap: int, facts: ProcessFacts) -> str:
-    """EPERM from ``syscall``: seccomp when the capability is there, else the capability."""
-    if facts.has(cap) or facts.has(CAP_SYS_ADMIN):
-        if facts.filtered:
-            return (
-                f"{syscall} returned EPERM although the agent holds {needed}: denied by seccomp "
-                f"(the runtime's default profile allows it only to CAP_SYS_ADMIN); {SECCOMP_HINT}"
-            )
+def _eperm(syscall: str, needed: tuple[tuple[str, int], ...], facts: ProcessFacts) -> str:
+    """EPERM from ``syscall``: a missing capability if one is missing, else seccomp (or policy)."""
+    names = "+".join(name for name, _ in needed)
+    missing = [name for name, cap in needed if not facts.has(cap)]
+    if missing and not facts.has(CAP_SYS_ADMIN):
         return (
-            f"{syscall} returned EPERM although the agent holds {needed} and runs without a "
-            "seccomp filter: a security module (LSM) or kernel.unprivileged_bpf_disabled/"
-            "perf_event_paranoid policy refused it"
+            f"{syscall} returned EPERM: the agent lacks {' and '.join(missing)} (effective "
+            f"capabilities 0x{facts.cap_eff:x}); add it to the container's capabilities"
+        )
+    if facts.filtered:
+        return (
+            f"{syscall} returned EPERM although the agent holds {names}: denied by seccomp "
+            f"(the runtime's default profile allows it only to CAP_SYS_ADMIN); {SECCOMP_HINT}"
         )
     return (
-        f"{syscall} returned EPERM: the agent lacks {needed} (effective capabilities "
-        f"0x{facts.cap_eff:x}); add it to the container's capabilities, or CAP_SYS_ADMIN"
+        f"{syscall} returned EPERM although the agent holds {names} and runs without a "
+        "seccomp filter: a security module (LSM) or kernel.unprivileged_bpf_disabled/"
+        "perf_event_paranoid policy refused it"
     )
 
 
@@ -136,9 +138,11 @@ def classify(
     first = _first_line(log) or error
     if _EPERM.search(text):
         if _PERF.search(text) or stage == "attach":
-            why = _eperm("perf_event_open()", "CAP_PERFMON", CAP_PERFMON, facts)
+            why = _eperm("perf_event_open()", (("CAP_PERFMON", CAP_PERFMON),), facts)
+        elif _PROG.search(text):  # loading a tracing program takes both
+            why = _eperm("bpf()", (("CAP_BPF", CAP_BPF), ("CAP_PERFMON", CAP_PERFMON)), facts)
         else:
-            why = _eperm("bpf()", "CAP_BPF", CAP_BPF, facts)
+            why = _eperm("bpf()", (("CAP_BPF", CAP_BPF),), facts)
         return f"{variant}: {why} [{first}]"
     if _TRACEFS.search(text):
         return f"{variant}: tracefs is missing ({first}); {TRACEFS_HINT}"

@@ -78,9 +78,13 @@ provide_base() {
     mkdir -p "$(dirname "$tar")"
     part=${tar%.tar}.part.tar
     log "bootstrapping Debian $release with mmdebstrap -> $tar"
-    # The "-slim" variant's dpkg excludes (no docs, man pages, locales), as in the
-    # Docker Hub image; they stay in /etc/dpkg/dpkg.cfg.d for the build's installs.
+    # Like the Docker Hub image: minbase, merged /usr without the usrmerge package
+    # (which pulls in perl), and the "-slim" variant's dpkg excludes (no docs, man
+    # pages, locales), which stay in /etc/dpkg/dpkg.cfg.d for the build's installs.
+    # ca-certificates is in the base because the host's bundle is mounted over
+    # /etc/ssl/certs/ca-certificates.crt during the build (dpkg cannot replace it then).
     mmdebstrap --quiet --format=tar --variant=minbase --include=ca-certificates \
+      --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
       --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
       --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
       --dpkgopt='path-exclude=/usr/share/groff/*' --dpkgopt='path-exclude=/usr/share/lintian/*' \

@@ -70,6 +70,12 @@ def test_map_eperm_without_cap_bpf_names_the_capability() -> None:
     assert "lacks CAP_BPF" in text and "seccomp" not in text
 
 
+def test_prog_eperm_without_perfmon_names_perfmon() -> None:
+    # measured here: CAP_BPF alone creates the maps, then the tracing program's load fails
+    text = reason(PROG_EPERM, ProcessFacts(cap_eff=1 << CAP_BPF, seccomp_mode=0))
+    assert "lacks CAP_PERFMON" in text and "CAP_BPF" not in text.split("lacks")[1]
+
+
 def test_prog_eperm_with_sys_admin_unfiltered_is_a_policy() -> None:
     text = reason(PROG_EPERM, ProcessFacts(cap_eff=1 << CAP_SYS_ADMIN, seccomp_mode=0))
     assert "without a seccomp filter" in text and "LSM" in text

@@ -94,6 +94,7 @@ class Mesh:
     agents: list[LabNode]
     default_seccomp: LabNode
     names: dict[str, str]  # node name -> container name
+    results: dict[str, Any]  # numbers for bench-results/image.json
 
     @property
     def collector_url(self) -> str:
@@ -148,7 +149,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     # The lab's token, readable by the collector's uid 65532 and the agents' capability-less root.
     token_dir = tmp_path_factory.mktemp("token")
     names = {n.name: f"{PREFIX}-{n.name}" for n in lab.topo.nodes}
-    mesh = Mesh(lab, collector_node, agents, seccomp_node, names)
+    mesh = Mesh(lab, collector_node, agents, seccomp_node, names, {"image": IMAGE})
     try:
         lab.up(services=False)
         token_dir.chmod(0o755)  # the mount's root: mktemp made it 0700
@@ -223,8 +224,22 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
                 print(f"--- {name} (last lines)\n{logs}")
         remove_containers()
         lab.down()
+        write_results(mesh.results)
         ns, links = leftovers(PREFIX)
         assert not ns and not links, f"left {ns} {links}"
+
+
+def write_results(results: dict[str, Any]) -> None:
+    """The image's size and layers plus what the tests measured -> bench-results/image.json."""
+    info = json.loads(podman("image", "inspect", IMAGE, check=False) or "[{}]")[0]
+    layers = podman("history", "--format", "{{.Size}}\t{{.CreatedBy}}", IMAGE, check=False)
+    results["image_bytes"] = info.get("Size")
+    results["layers"] = [line.split("\t", 1) for line in layers.splitlines() if line]
+    results["date"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    out = ROOT / "bench-results"
+    out.mkdir(exist_ok=True)
+    (out / "image.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if k != "layers"}, indent=2))
 
 
 def runtime_default(pod: dict[str, Any]) -> dict[str, Any]:
@@ -259,6 +274,7 @@ def test_every_agent_probe_is_up(mesh: Mesh) -> None:
         assert int(status["CapEff"], 16) == (1 << 38 | 1 << 39)  # PERFMON, BPF
         rss.append(int(status["VmRSS"].split()[0]) / 1024)
     print(f"probe up in {len(probes)}/{len(mesh.agents)} agent containers; agent RSS MiB: {rss}")
+    mesh.results.update(probe_up=f"{len(probes)}/{len(mesh.agents)}", agent_rss_mib=rss)
     assert max(rss) <= 80, rss
 
 
@@ -269,6 +285,7 @@ def test_default_seccomp_reason_names_seccomp(mesh: Mesh) -> None:
 
     probe = wait_for(quiet(down), 120, 1.0, "the default-seccomp agent's probe reason")
     print(f"probe under the runtime's default seccomp profile: {probe['reason']}")
+    mesh.results["default_seccomp_reason"] = probe["reason"]
     assert probe["up"] == 0
     assert "denied by seccomp" in probe["reason"] and "seccompProfile" in probe["reason"]
 
@@ -294,5 +311,7 @@ def test_tests_run_between_containers_and_a_fault_is_named(mesh: Mesh) -> None:
         0.5,
         "a suspect",
     )
-    print(f"20% loss into {target.name}: named after {time.monotonic() - start:.1f}s")
+    took = time.monotonic() - start
+    print(f"20% loss into {target.name}: named after {took:.1f}s")
+    mesh.results.update(fault_named_after_s=round(took, 1), paths_tested_before_fault=full)
     assert body["suspects"][0]["node"] == target.name, body["summary"]
