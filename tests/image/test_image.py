@@ -232,7 +232,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 def write_results(results: dict[str, Any]) -> None:
     """The image's size and layers plus what the tests measured -> bench-results/image.json."""
     info = json.loads(podman("image", "inspect", IMAGE, check=False) or "[{}]")[0]
-    layers = podman("history", "--format", "{{.Size}}\t{{.CreatedBy}}", IMAGE, check=False)
+    layers = podman(
+        "history", "--no-trunc", "--format", "{{.Size}}\t{{.CreatedBy}}", IMAGE, check=False
+    )
     results["image_bytes"] = info.get("Size")
     results["layers"] = [line.split("\t", 1) for line in layers.splitlines() if line]
     results["date"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
