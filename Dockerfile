@@ -40,10 +40,12 @@ FROM system AS build
 ENV NETMESH_PACKAGES=runtime
 RUN bash scripts/install-deps.sh --system
 # The dependencies only (empty packages stand in for the code): this layer is
-# rebuilt when the packaging changes, not when the code does. Then out goes
-# what never runs: the asyncio Kubernetes client (68 MB), pip, setuptools.
-COPY setup.cfg pyproject.toml README.md ./
-RUN for p in netmesh agent collector lab; do mkdir -p "$p" && touch "$p/__init__.py"; done \
+# rebuilt when the packaging changes, not when the code (or the README, which
+# only fills the package's long description) does. Then out goes what never
+# runs: the asyncio Kubernetes client (68 MB), pip, setuptools.
+COPY setup.cfg pyproject.toml ./
+RUN touch README.md \
+    && for p in netmesh agent collector lab; do mkdir -p "$p" && touch "$p/__init__.py"; done \
     && bash scripts/install-deps.sh --venv \
     && site=$(echo "$VENV"/lib/python3*/site-packages) \
     && rm -rf "$site"/kubernetes/aio "$site"/pip "$site"/pip-* "$site"/setuptools \
