@@ -127,10 +127,14 @@ def proc_status(pid: int) -> dict[str, str]:
     return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
 
 
-def remove_containers() -> None:
-    ids = podman("ps", "-a", "-q", "--filter", f"label={LABEL}", check=False).split()
-    if ids:
-        podman("rm", "-f", "-t", "2", *ids, check=False)
+def remove_containers(attempts: int = 5) -> None:
+    """Remove this run's containers; retried, since podman can refuse one still stopping."""
+    for _ in range(attempts):
+        ids = podman("ps", "-a", "-q", "--filter", f"label={LABEL}", check=False).split()
+        if not ids:
+            return
+        out = podman("rm", "-f", "-t", "2", *ids, check=False, both=True)
+        print(f"podman rm {' '.join(ids)}: {out.strip()}")
 
 
 @pytest.fixture(scope="module")
@@ -225,8 +229,10 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         remove_containers()
         lab.down()
         write_results(mesh.results)
-        ns, links = leftovers(PREFIX)
-        assert not ns and not links, f"left {ns} {links}"
+    ns, links = leftovers(PREFIX)
+    assert not ns and not links, f"left {ns} {links}"
+    left = podman("ps", "-a", "-q", "--filter", f"label={LABEL}", check=False).split()
+    assert not left, f"left containers {left}"
 
 
 def write_results(results: dict[str, Any]) -> None:
