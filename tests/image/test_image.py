@@ -148,7 +148,12 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     collector_pod = pod_spec(workload(docs, "Deployment", "netmesh-collector"))
 
     state = tmp_path_factory.mktemp("lab")
-    lab = Lab(LabSettings(nodes=AGENTS + 2, prefix=PREFIX, subnet=SUBNET, state_dir=str(state)))
+    # No lab DNS server: up(services=False) starts no process; the agents' DNS check is
+    # off below (the manifests' cluster name resolves nothing in a lab).
+    settings = LabSettings(
+        nodes=AGENTS + 2, prefix=PREFIX, subnet=SUBNET, state_dir=str(state), dns_server=False
+    )
+    lab = Lab(settings)
     *agents, collector_node, seccomp_node = lab.topo.nodes
     # The lab's token, readable by the collector's uid 65532 and the agents' capability-less root.
     token_dir = tmp_path_factory.mktemp("token")
@@ -197,6 +202,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
             }
             overrides["NETMESH_COLLECTOR_URL"] = url
             overrides["NETMESH_PROBE_MODE"] = "tracepoint"  # no kprobes on this kernel
+            overrides["NETMESH_DNS_NAME"] = ""  # no cluster DNS in a lab
             pod = agent_pod
             if node is seccomp_node:
                 # Kept out of the mesh; only its probe reason counts.
