@@ -20,7 +20,8 @@ Schema version 1::
       "light": {"up": 0|1, "reason": str, "port": int, "peers": int,
                 "probes_sent": int, "echoes_received": int, "dropped_strangers": int,
                 "dropped_malformed": int, "send_errors": int,
-                "paths": [light_path, ...]} | null    # absent from older agents
+                "paths": [light_path, ...]} | null,   # absent from older agents
+      "drops": {...} | null   # kernel drop reasons, netmesh/dropreport.py; absent from older agents
     }
     members_response = {"epoch": int, "members": [{"name", "address", "iperf3_port"}]}
                      | {"epoch": int, "unchanged": true}
@@ -39,6 +40,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from netmesh.dropreport import DropFlow, DropReason, DropStatus, parse_drops
 from netmesh.jsonreader import JsonReader, WireError
 from netmesh.lightreport import LightPath, LightStatus, parse_light
 
@@ -47,6 +49,9 @@ __all__ = [  # WireError is the wire format's error, raised by the reader
     "RESULTS",
     "SCHEMA_VERSION",
     "AgentHealth",
+    "DropFlow",
+    "DropReason",
+    "DropStatus",
     "LightPath",
     "LightStatus",
     "Member",
@@ -195,6 +200,7 @@ class Report:
     probe: ProbeStatus | None = None
     retransmits: tuple[RetransmitFlow, ...] = ()
     light: LightStatus | None = None
+    drops: DropStatus | None = None
     schema: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -353,6 +359,7 @@ def parse_report(obj: Any) -> Report:
         probe=probe,
         retransmits=tuple(flows),
         light=light,
+        drops=parse_drops(r.get("drops", None)),
     )
     _check_unique(report)
     return report
