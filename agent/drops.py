@@ -46,8 +46,8 @@ from agent.probe import BTF_VMLINUX, _free_compiler_memory, own_capabilities, rs
 from agent.probe_logic import TRACEFS_ROOTS, Drainer, Entry, ProbeUnavailable, privilege_problem
 from agent.settings import AgentSettings
 from agent.state import AgentState
-from netmesh.dropreport import DropStatus
 from netmesh.config import project
+from netmesh.dropreport import DropStatus
 
 log = logging.getLogger(__name__)
 FN_NAME = b"netmesh_kfree_skb"
@@ -125,8 +125,8 @@ class LoadedDrops:
                 int(key.family),
                 int(key.proto),
                 bytes(key.remote),
-                self.fmt,
-                self.slots,
+                fmt=self.fmt,
+                slots=self.slots,
             )
             if flow is not None:
                 entries.append(Entry(flow, int(value.born_ns), int(value.count)))
@@ -148,7 +148,7 @@ class LoadedDrops:
 def load_drops(
     config: DropsConfig,
     *,
-    fmt: TracepointFormat | None | Any = ...,
+    fmt: TracepointFormat | Any | None = ...,
     offsets: dict[str, int] | None = None,
     cap_eff: int | None = None,
     print_to: Callable[[str], None] | None = None,
@@ -181,7 +181,8 @@ def load_drops(
         raise ProbeUnavailable(f"tracepoint: skb:kfree_skb did not attach: {exc}") from None
     _free_compiler_memory(bpf)
     log.info(
-        "drop-reason probe attached (map size %d, %d reasons named by the kernel, %s); RSS %.1f MiB",
+        "drop-reason probe attached (map size %d, %d reasons named by the kernel, %s); "
+        "RSS %.1f MiB",
         config.map_size,
         len(tp_format.names),
         "per reason and remote address" if span else "per reason only (no BTF offsets)",
@@ -207,7 +208,11 @@ class Drops:
         loader: Callable[[DropsConfig], DropMaps] = load_drops,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        ready: Callable[[], bool] = lambda: True,
+        ready_timeout: float = 300.0,
     ) -> None:
+        self.ready = ready
+        self.ready_timeout = ready_timeout
         self.config = config
         self.state = state
         self.loader = loader
@@ -219,6 +224,10 @@ class Drops:
         self.maps: DropMaps | None = None
 
     async def run(self, iterations: int | None = None) -> None:
+        waited = 0.0
+        while not self.ready() and waited < self.ready_timeout:
+            await self.sleep(0.2)
+            waited += 0.2
         try:
             maps = await asyncio.to_thread(self.loader, self.config)
         except ProbeUnavailable as exc:

@@ -225,7 +225,7 @@ def render_source(
 
 
 def decode_flow(
-    reason: int, family: int, proto: int, remote: bytes, fmt: TracepointFormat, slots: int
+    reason: int, family: int, proto: int, remote: bytes, *, fmt: TracepointFormat, slots: int
 ) -> DropFlowId | None:
     """A kernel key → (reason name, remote address, IP protocol); None for an unknown family."""
     if family == 4:

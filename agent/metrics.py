@@ -70,6 +70,13 @@ class AgentCollector(Collector):
                     for f in s.retransmits
                 ),
             )
+        if report.drops is not None:
+            d = report.drops
+            yield family(cat.DROPS_UP, [((d.mode, d.reason), float(d.up))])
+            yield family(cat.DROPS, (((x.reason,), x.count) for x in d.reasons))
+            yield family(
+                cat.DROP_FLOWS, (((f.reason, f.remote, f.protocol), f.count) for f in d.flows)
+            )
         if report.light is not None:
             light = report.light
             yield family(cat.LIGHT_UP, [((light.reason,), float(light.up))])

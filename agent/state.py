@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from netmesh.wire import (
     AgentHealth,
+    DropStatus,
     LightStatus,
     Member,
     MemberList,
@@ -47,6 +48,8 @@ class AgentState:
     # Filled by the probe (agent/probe.py) when it runs.
     probe: ProbeStatus | None = None
     retransmits: tuple[RetransmitFlow, ...] = ()
+    # Filled by the drop-reason probe (agent/drops.py) when it runs.
+    drops: DropStatus | None = None
     # Read from the supervised iperf3 server.
     server_up: Callable[[], bool] = lambda: False
     server_restarts: Callable[[], int] = lambda: 0
@@ -96,4 +99,5 @@ class AgentState:
             probe=self.probe,
             retransmits=self.retransmits,
             light=self.light(),
+            drops=self.drops,
         )

@@ -58,6 +58,13 @@ class CollectorSettings:
             "Cap on retransmission series per agent; smaller flows fold into an 'other' bucket."
         ),
     )
+    max_drop_series_per_agent: int = field(
+        default=100,
+        metadata=doc(
+            "Cap on drop series (reason, remote end, protocol) per agent; smaller ones fold "
+            "into an 'other' bucket."
+        ),
+    )
     # ---- who may report (collector/auth.py, collector/ratelimit.py)
     auth: str = field(
         default="auto",
@@ -285,6 +292,10 @@ class CollectorSettings:
         p.check(
             self.max_retransmit_series_per_agent >= 1,
             "max_retransmit_series_per_agent: must be >= 1 (the 'other' bucket)",
+        )
+        p.check(
+            self.max_drop_series_per_agent >= 1,
+            "max_drop_series_per_agent: must be >= 1 (the 'other' bucket)",
         )
         if self.mode == "kubernetes":
             p.check(bool(self.agent_namespace), "agent_namespace: required in kubernetes mode")
