@@ -43,7 +43,14 @@ from agent.drops_logic import (
     split_reasons,
 )
 from agent.probe import BTF_VMLINUX, _free_compiler_memory, own_capabilities, rss_bytes
-from agent.probe_logic import TRACEFS_ROOTS, Drainer, Entry, ProbeUnavailable, privilege_problem
+from agent.probe_logic import (
+    TRACEFS_ROOTS,
+    Drainer,
+    Entry,
+    ProbeUnavailable,
+    parse_cidrs,
+    privilege_problem,
+)
 from agent.settings import AgentSettings
 from agent.state import AgentState
 from netmesh.config import project
@@ -54,7 +61,13 @@ FN_NAME = b"netmesh_kfree_skb"
 
 
 def drops_config(settings: AgentSettings) -> DropsConfig:
-    return project(settings, DropsConfig, prefix="drops_", defaults=("series_ttl",))
+    return project(
+        settings,
+        DropsConfig,
+        prefix="drops_",
+        defaults=("series_ttl",),
+        local_cidrs=parse_cidrs(settings.probe_local_cidrs),
+    )
 
 
 def read_format(roots: tuple[str, ...] = TRACEFS_ROOTS) -> TracepointFormat | None:

@@ -31,7 +31,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from agent.probe_logic import OTHER, Drainer, ProbeUnavailable, _btf_types, _member_bits
+from agent.probe_logic import (
+    OTHER,
+    Drainer,
+    ProbeUnavailable,
+    _btf_types,
+    _member_bits,
+    filter_macros,
+)
 from netmesh.dropreport import DropFlow, DropReason
 
 SOURCE_PATH = pathlib.Path(__file__).resolve().parent.parent / "ebpf" / "drops.c"
@@ -39,8 +46,8 @@ TRACEPOINT = ("skb", "kfree_skb")
 MODES = ("auto", "tracepoint", "off")
 
 # Indexes of the per-CPU `drop_stats` array in ebpf/drops.c.
-DSTAT_INSERTS, DSTAT_LOST, DSTAT_NOT_IP, DSTAT_NO_HDR = 0, 1, 2, 3
-DSTAT_COUNT = 4
+DSTAT_INSERTS, DSTAT_LOST, DSTAT_NOT_IP, DSTAT_NO_HDR, DSTAT_FILTERED = 0, 1, 2, 3, 4
+DSTAT_COUNT = 5
 
 NOT_SPECIFIED = "NOT_SPECIFIED"
 SKB_FIELDS = ("skb_iif", "network_header", "head")
@@ -60,6 +67,8 @@ class DropsConfig:
     series_ttl: float = 3600.0
     interval: float = 5.0
     print_source: bool = False
+    # probe_local_cidrs: count only packets whose local address is in these (lab: one kernel)
+    local_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -218,6 +227,12 @@ def render_source(
             f"#define NETMESH_SKB_NH {span.network_header}",
             f"#define NETMESH_SKB_HEAD {span.head}",
         ]
+    elif config.local_cidrs:
+        raise ProbeUnavailable(
+            "a local-address filter (probe_local_cidrs) needs sk_buff offsets from BTF "
+            "(/sys/kernel/btf/vmlinux and bpftool), which are not available here"
+        )
+    prelude += filter_macros(config.local_cidrs)
     return "\n".join(prelude) + "\n" + template
 
 

@@ -24,6 +24,13 @@
  *                               their offsets inside that window. All from the running
  *                               kernel's BTF, not from the compile headers. Unset = no
  *                               flow map updates (per-reason counts only).
+ *   NETMESH_LOCAL_V4(a), NETMESH_LOCAL_V6(hi, lo)
+ *                               optional local-address filter (probe_local_cidrs, the
+ *                               same macros as ebpf/retransmit.c): the local address is
+ *                               the destination of a received packet, the source of a
+ *                               sent one. With a filter only IP packets that pass it are
+ *                               counted, per reason too (and noise is not counted);
+ *                               one kernel running several lab "nodes" needs this.
  *
  * Hook: tracepoint skb:kfree_skb (Linux >= 5.17 carries `reason`; agent/drops.py
  *   refuses to load without it: without a reason every normal free would look
@@ -90,7 +97,8 @@ BPF_PERCPU_ARRAY(drop_reasons, u64, NETMESH_REASON_SLOTS);
 #define DSTAT_LOST 1     /* could neither insert nor find the entry */
 #define DSTAT_NOT_IP 2   /* losses of non-IP packets (per reason only) */
 #define DSTAT_NO_HDR 3   /* IP packets without a readable network header */
-#define DSTAT_COUNT 4
+#define DSTAT_FILTERED 4 /* losses skipped: local address outside the filter */
+#define DSTAT_COUNT 5
 BPF_PERCPU_ARRAY(drop_stats, u64, DSTAT_COUNT);
 
 static __always_inline void dstat_add(int index)
@@ -100,16 +108,34 @@ static __always_inline void dstat_add(int index)
         *slot += 1; /* per-CPU slot: no other writer */
 }
 
+static __always_inline void count_reason(u32 reason)
+{
+    u32 slot = reason < NETMESH_REASON_SLOTS ? reason : NETMESH_REASON_SLOTS - 1;
+    u64 *n = drop_reasons.lookup(&slot);
+    if (n)
+        *n += 1; /* per-CPU slot: no other writer */
+}
+
+#ifdef NETMESH_LOCAL_V4
+static __always_inline u64 be64_at(const u8 *a)
+{
+    u64 x = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+        x = (x << 8) | a[i];
+    return x;
+}
+#endif
+
 #define TP_FIELD(type, off) (*(const type *)((const char *)ctx + (off)))
 
 /* Attached to skb:kfree_skb by agent/drops.py (attach_tracepoint). */
 int netmesh_kfree_skb(void *ctx)
 {
     u32 reason = TP_FIELD(u32, NETMESH_TP_REASON);
-    u32 slot = reason < NETMESH_REASON_SLOTS ? reason : NETMESH_REASON_SLOTS - 1;
-    u64 *n = drop_reasons.lookup(&slot);
-    if (n)
-        *n += 1;
+#ifndef NETMESH_LOCAL_V4
+    count_reason(reason);
+#endif
     if (reason <= NETMESH_NOISE_MAX)
         return 0;
 #ifdef NETMESH_SKB_SPAN_LEN
@@ -139,6 +165,14 @@ int netmesh_kfree_skb(void *ctx)
         key.family = 4;
         key.proto = hdr[9];
         __builtin_memcpy(key.remote, received ? hdr + 12 : hdr + 16, 4);
+#ifdef NETMESH_LOCAL_V4
+        const u8 *l = received ? hdr + 16 : hdr + 12;
+        u32 a = ((u32)l[0] << 24) | ((u32)l[1] << 16) | ((u32)l[2] << 8) | (u32)l[3];
+        if (!(NETMESH_LOCAL_V4(a))) {
+            dstat_add(DSTAT_FILTERED);
+            return 0;
+        }
+#endif
     } else {
         if (bpf_probe_read_kernel(hdr, 40, head + nh) || (hdr[0] >> 4) != 6) {
             dstat_add(DSTAT_NO_HDR);
@@ -147,7 +181,17 @@ int netmesh_kfree_skb(void *ctx)
         key.family = 6;
         key.proto = hdr[6];
         __builtin_memcpy(key.remote, received ? hdr + 8 : hdr + 24, 16);
+#ifdef NETMESH_LOCAL_V4
+        const u8 *l6 = received ? hdr + 24 : hdr + 8;
+        if (!(NETMESH_LOCAL_V6(be64_at(l6), be64_at(l6 + 8)))) {
+            dstat_add(DSTAT_FILTERED);
+            return 0;
+        }
+#endif
     }
+#ifdef NETMESH_LOCAL_V4
+    count_reason(reason);
+#endif
     struct drop_value *value = drops.lookup(&key);
     if (!value) {
         struct drop_value fresh = {};

@@ -203,12 +203,14 @@ TRACEPOINT_PROBE(tcp, tcp_retransmit_skb)
 #endif
     struct flow_key key = {};
     key.family = args->family;
+    /* The record is the program's context: plain loads, no bpf_probe_read_kernel
+     * (each helper call costs about as much as the rest of the program). */
     if (key.family == AF_INET) {
-        bpf_probe_read_kernel(key.local, 4, args->saddr);
-        bpf_probe_read_kernel(key.remote, 4, args->daddr);
+        __builtin_memcpy(key.local, args->saddr, 4);
+        __builtin_memcpy(key.remote, args->daddr, 4);
     } else if (key.family == AF_INET6) {
-        bpf_probe_read_kernel(key.local, 16, args->saddr_v6);
-        bpf_probe_read_kernel(key.remote, 16, args->daddr_v6);
+        __builtin_memcpy(key.local, args->saddr_v6, 16);
+        __builtin_memcpy(key.remote, args->daddr_v6, 16);
     } else {
         return 0;
     }
