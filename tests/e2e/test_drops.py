@@ -14,7 +14,6 @@ three "nodes"), so a drop counts on the node whose address the packet was for.
 from __future__ import annotations
 
 import os
-import pathlib
 import re
 import urllib.request
 from collections.abc import Iterator
