@@ -264,8 +264,15 @@ async def run_rca(app: web.Application) -> None:
         for name in results
         if (report := state.agents[name].report).light is not None
     }
+    drops = {name: state.agents[name].report.drops for name in results}
     steps = app[RCA].steps(
-        results, flows, _node_resolver(state), now=state.clock(), nodes=nodes, light=light
+        results,
+        flows,
+        _node_resolver(state),
+        now=state.clock(),
+        nodes=nodes,
+        light=light,
+        drops=drops,
     )
     for _ in steps:
         await asyncio.sleep(0)

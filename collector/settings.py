@@ -212,6 +212,13 @@ class CollectorSettings:
             "source to its destination; 0 = off."
         ),
     )
+    rca_drops_per_second: float = field(
+        default=1.0,
+        metadata=doc(
+            "RCA: a kernel drop reason counted at this rate per second or more on a node is "
+            "evidence for that node (attached to it in the verdict); 0 = off."
+        ),
+    )
     rca_ebpf_window: float = field(
         default=30.0, metadata=doc("RCA: seconds over which the eBPF retransmission rate is taken.")
     )
@@ -330,6 +337,7 @@ class CollectorSettings:
             "rca_baseline_min_samples: must be >= 1 and <= rca_baseline_samples",
         )
         p.check(self.rca_ebpf_retransmits_per_second >= 0, "rca_ebpf_retransmits_per_second: >= 0")
+        p.check(self.rca_drops_per_second >= 0, "rca_drops_per_second: >= 0")
         p.check(self.rca_ebpf_window > 0, "rca_ebpf_window: must be > 0")
         p.check(self.rca_min_failing_paths >= 1, "rca_min_failing_paths: must be >= 1")
         p.check(self.rca_min_peers >= 1, "rca_min_peers: must be >= 1")
