@@ -29,11 +29,13 @@ from agent.drops_logic import (
     TRACEPOINT,
     DropFlowId,
     DropsConfig,
+    Pending,
     ReasonTotals,
     TracepointFormat,
     check_format,
     decode_flow,
     drop_flows,
+    merge_pending,
     parse_format,
     reason_counts,
     reason_slots,
@@ -126,7 +128,25 @@ class LoadedDrops:
     source: str
     mode: str = "tracepoint"
 
+    def _pending(self) -> list[Pending]:
+        out = []
+        for slot in self.bpf.get_table(b"drop_cache").getvalue(ctypes.c_int(0)):
+            flow = None
+            if int(slot.pending) > 0:
+                k = slot.key
+                flow = decode_flow(
+                    int(k.reason),
+                    int(k.family),
+                    int(k.proto),
+                    bytes(k.remote),
+                    fmt=self.fmt,
+                    slots=self.slots,
+                )
+            out.append(Pending(flow, int(slot.gen), int(slot.pending)))
+        return out
+
     def read(self) -> tuple[list[Entry], dict[str, int], list[int]]:
+        before = self._pending()
         entries: list[Entry] = []
         try:
             raw = list(self.bpf.get_table(b"drops").items_lookup_batch())
@@ -143,6 +163,7 @@ class LoadedDrops:
             )
             if flow is not None:
                 entries.append(Entry(flow, int(value.born_ns), int(value.count)))
+        entries = merge_pending(entries, before, self._pending())
         reasons_table = self.bpf.get_table(b"drop_reasons")
         per_reason = [0] * self.slots
         for key, values in reasons_table.items():

@@ -393,7 +393,9 @@ class Drainer:
         current: dict[FlowId, tuple[int, int]] = {}
         for entry in entries:
             previous = self.seen.get(entry.flow)
-            if previous is not None and previous[0] == entry.born_ns:
+            # born_ns 0: counts the kernel still held per CPU, not yet in a map entry
+            # (agent/drops_logic.py: merge_pending); the entry that appears continues it.
+            if previous is not None and previous[0] in (entry.born_ns, 0):
                 # The kernel only adds; max() keeps exported counters monotonic regardless.
                 delta = max(entry.count - previous[1], 0)
             else:

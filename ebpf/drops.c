@@ -46,18 +46,22 @@
  *                   by reason. No atomics (per-CPU), summed by user space.
  *   `drops`         BPF_MAP_TYPE_LRU_HASH, NETMESH_DROP_MAP_SIZE entries, for IP
  *                   packets with a loss reason only:
- *     key   = (reason u16, family u8, IP protocol u8, remote address [16]), 20 bytes;
+ *     key   = (reason u16, family u8, IP protocol u8, remote address [16], pad), 24 bytes;
  *             remote = the source address of a received packet (skb_iif set),
  *             the destination of a locally sent one; IPv4 in the first 4 bytes.
  *     value = (count, born_ns) as in ebpf/retransmit.c: count only goes up,
  *             born_ns tells user space a re-inserted (evicted) entry from the old one.
+ *   `drop_cache`    BPF_PERCPU_ARRAY[1]: per-CPU pre-aggregation, the last key this
+ *                   CPU counted and its pending packets; flushed into `drops` when
+ *                   the CPU sees another key. User space adds the pending counts.
  *   `drop_stats`    BPF_PERCPU_ARRAY of counters (indexes below).
  *   User space never deletes (agent/probe_logic.py: Drainer explains why).
  *
  * Bounds and overhead: no loops. Every event: one direct read of the context,
  *   one per-CPU array increment; noise stops there. A loss of an IP packet adds
  *   two bpf_probe_read_kernel (one 56-byte window of the skb, one IP header
- *   prefix), one LRU lookup (+ one insert for a new key) and an atomic add.
+ *   prefix) and a compare with this CPU's last key; only a change of key costs
+ *   an LRU lookup (+ an insert for a new key) and an atomic add.
  *   Memory: NETMESH_DROP_MAP_SIZE * (20 + 16 + LRU overhead) bytes, ~0.5 MiB for
  *   4096, plus NETMESH_REASON_SLOTS * 8 bytes per CPU.
  *   tests/benchmarks/bench_probe.py measures ns per event (goal <= 100).
@@ -82,7 +86,8 @@ struct drop_key {
     u8 family; /* 4 or 6 */
     u8 proto;  /* IP protocol (IPv6: the first next header) */
     u8 remote[16];
-};
+    u32 pad; /* zero; makes the key three aligned u64 for same_key() */
+} __attribute__((aligned(8)));
 
 struct drop_value {
     u64 count;   /* packets; only goes up */
@@ -106,6 +111,42 @@ static __always_inline void dstat_add(int index)
     u64 *slot = drop_stats.lookup(&index);
     if (slot)
         *slot += 1; /* per-CPU slot: no other writer */
+}
+
+/* The per-CPU last-key slot (index 0). `pending` counts the packets of `key` on
+ * this CPU since the slot took the key (not yet in `drops`); `gen` goes up at
+ * every change of key, so user space can tell a slot that changed while it read
+ * (it then leaves that CPU's pending out of this drain: it is in `drops` by the
+ * next one). Programs on one CPU never run nested (bpf_prog_active). */
+struct drop_cache {
+    struct drop_key key;
+    u64 gen;
+    u64 pending;
+};
+BPF_PERCPU_ARRAY(drop_cache, struct drop_cache, 1);
+
+static __always_inline int same_key(const struct drop_key *a, const struct drop_key *b)
+{
+    const u64 *x = (const u64 *)a, *y = (const u64 *)b;
+    return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
+}
+
+/* Add `n` packets of `key` to the LRU map (inserting the entry if new). */
+static __always_inline void flush(const struct drop_key *key, u64 n)
+{
+    struct drop_value *value = drops.lookup(key);
+    if (!value) {
+        struct drop_value fresh = {};
+        fresh.born_ns = bpf_ktime_get_ns();
+        if (drops.insert(key, &fresh) == 0)
+            dstat_add(DSTAT_INSERTS);
+        value = drops.lookup(key);
+        if (!value) {
+            dstat_add(DSTAT_LOST);
+            return;
+        }
+    }
+    __sync_fetch_and_add(&value->count, n);
 }
 
 static __always_inline void count_reason(u32 reason)
@@ -192,19 +233,22 @@ int netmesh_kfree_skb(void *ctx)
 #ifdef NETMESH_LOCAL_V4
     count_reason(reason);
 #endif
-    struct drop_value *value = drops.lookup(&key);
-    if (!value) {
-        struct drop_value fresh = {};
-        fresh.born_ns = bpf_ktime_get_ns();
-        if (drops.insert(&key, &fresh) == 0)
-            dstat_add(DSTAT_INSERTS);
-        value = drops.lookup(&key);
-        if (!value) {
-            dstat_add(DSTAT_LOST);
-            return 0;
-        }
+    /* Per-CPU pre-aggregation: a storm of drops mostly repeats one key, so each CPU
+     * counts into its own last-key slot and touches the shared LRU map only when the
+     * key changes (see `drop_cache` above). */
+    u32 zero = 0;
+    struct drop_cache *c = drop_cache.lookup(&zero);
+    if (!c)
+        return 0;
+    if (same_key(&c->key, &key)) {
+        c->pending += 1;
+        return 0;
     }
-    __sync_fetch_and_add(&value->count, 1);
+    if (c->pending)
+        flush(&c->key, c->pending);
+    c->key = key;
+    c->gen += 1;
+    c->pending = 1;
 #endif
     return 0;
 }

@@ -17,10 +17,12 @@ from agent.drops_logic import (
     DSTAT_COUNT,
     SOURCE_PATH,
     DropsConfig,
+    Pending,
     ReasonTotals,
     check_format,
     decode_flow,
     drop_flows,
+    merge_pending,
     noise_max,
     parse_format,
     reason_counts,
@@ -207,3 +209,20 @@ def test_drain_loop_fills_the_state_and_says_why_when_down() -> None:
     assert state.drops is not None
     assert state.drops.up == 0 and "no reason field" in state.drops.reason
     assert state.drops.reasons == d.reasons  # counters already exported stay
+
+
+def test_pending_counts_join_the_map_without_double_counting() -> None:
+    k1, k2 = ("NETFILTER_DROP", "10.0.0.2", 17), ("NO_SOCKET", "10.0.0.3", 17)
+    # CPU 0 holds 5 of k1 not yet in the map; CPU 1 changed key while we read: left out.
+    before = [Pending(k1, 1, 5), Pending(k1, 3, 7)]
+    after = [Pending(k1, 1, 6), Pending(k2, 4, 1)]
+    entries = merge_pending([Entry(k1, 99, 10)], before, after)
+    assert entries == [Entry(k1, 99, 15)]
+    only_pending = merge_pending([], [Pending(k2, 1, 4)], [Pending(k2, 1, 4)])
+    assert only_pending == [Entry(k2, 0, 4)]
+    # The Drainer continues a pending-only series when the map's entry appears.
+    d = Drainer(series_cap=10)
+    d.drain(only_pending, now=0)
+    d.drain([Entry(k2, 77, 4)], now=1)  # flushed: the same 4 packets, now in the map
+    d.drain([Entry(k2, 77, 9)], now=2)
+    assert d.totals[k2] == 9
