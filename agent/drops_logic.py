@@ -262,9 +262,7 @@ class Pending:
     count: int
 
 
-def merge_pending(
-    entries: list[Entry], before: list[Pending], after: list[Pending]
-) -> list[Entry]:
+def merge_pending(entries: list[Entry], before: list[Pending], after: list[Pending]) -> list[Entry]:
     """The map's entries plus every CPU's pending packets not yet flushed into the map.
 
     User space reads the per-CPU slots (``before``), then the map, then the
