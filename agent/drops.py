@@ -29,13 +29,11 @@ from agent.drops_logic import (
     TRACEPOINT,
     DropFlowId,
     DropsConfig,
-    Pending,
     ReasonTotals,
     TracepointFormat,
     check_format,
     decode_flow,
     drop_flows,
-    merge_pending,
     parse_format,
     reason_counts,
     reason_slots,
@@ -49,7 +47,9 @@ from agent.probe_logic import (
     TRACEFS_ROOTS,
     Drainer,
     Entry,
+    Pending,
     ProbeUnavailable,
+    merge_pending,
     parse_cidrs,
     privilege_problem,
 )
@@ -301,14 +301,15 @@ class Drops:
         self, maps: DropMaps, entries: list[Entry], reasons: dict[str, int], stats: list[int]
     ) -> None:
         self.drainer.drain(entries, self.clock())
-        self.drainer.note_map(inserts=stats[DSTAT_INSERTS], entries=len(entries))
+        in_map = sum(1 for e in entries if e.born_ns)  # born_ns 0: still per CPU
+        self.drainer.note_map(inserts=stats[DSTAT_INSERTS], entries=in_map)
         self.reasons.update(reasons)
         losses, noise = split_reasons(self.reasons.totals())
         self.state.drops = DropStatus(
             mode=maps.mode,
             up=1,
             reason="",
-            map_entries=len(entries),
+            map_entries=in_map,
             map_capacity=maps.capacity,
             evictions=self.drainer.evictions,
             unspecified=noise,

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from agent.probe_logic import (
     OTHER,
     Drainer,
-    Entry,
     ProbeUnavailable,
     _btf_types,
     _member_bits,
@@ -251,36 +250,6 @@ def decode_flow(
     else:
         return None
     return (reason_name(reason, fmt, slots), address, proto)
-
-
-@dataclass(frozen=True)
-class Pending:
-    """One CPU's pre-aggregation slot as read: its key (None if empty), generation, count."""
-
-    flow: DropFlowId | None
-    gen: int
-    count: int
-
-
-def merge_pending(entries: list[Entry], before: list[Pending], after: list[Pending]) -> list[Entry]:
-    """The map's entries plus every CPU's pending packets not yet flushed into the map.
-
-    User space reads the per-CPU slots (``before``), then the map, then the
-    slots again (``after``). A slot whose key or generation changed in between
-    was flushed meanwhile: its packets may already be in the map read, so its
-    pending count is left out of this drain (the next one finds them in the
-    map; a late count, never a double one). A key only in a slot gets an entry
-    with ``born_ns`` 0, which the Drainer continues when the map's entry appears.
-    """
-    counts: dict[DropFlowId, list[int]] = {}
-    for e in entries:
-        counts[e.flow] = [e.born_ns, e.count]
-    for a, b in zip(before, after, strict=True):
-        if a.flow is None or a.count <= 0 or (a.flow, a.gen) != (b.flow, b.gen):
-            continue
-        slot = counts.setdefault(a.flow, [0, 0])
-        slot[1] += a.count
-    return [Entry(flow, born, count) for flow, (born, count) in counts.items()]
 
 
 def protocol_label(proto: int) -> str:

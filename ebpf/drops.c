@@ -132,7 +132,7 @@ static __always_inline int same_key(const struct drop_key *a, const struct drop_
 }
 
 /* Add `n` packets of `key` to the LRU map (inserting the entry if new). */
-static __always_inline void flush(const struct drop_key *key, u64 n)
+static __always_inline void flush(struct drop_key *key, u64 n)
 {
     struct drop_value *value = drops.lookup(key);
     if (!value) {

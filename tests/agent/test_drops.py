@@ -17,12 +17,10 @@ from agent.drops_logic import (
     DSTAT_COUNT,
     SOURCE_PATH,
     DropsConfig,
-    Pending,
     ReasonTotals,
     check_format,
     decode_flow,
     drop_flows,
-    merge_pending,
     noise_max,
     parse_format,
     reason_counts,
@@ -33,7 +31,7 @@ from agent.drops_logic import (
     skb_span,
     split_reasons,
 )
-from agent.probe_logic import Drainer, Entry, ProbeUnavailable
+from agent.probe_logic import Drainer, Entry, Pending, ProbeUnavailable, merge_pending
 from agent.state import AgentState
 from netmesh.dropreport import DropFlow, DropReason
 from netmesh.wire import Member
