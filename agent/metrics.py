@@ -71,9 +71,7 @@ class AgentCollector(Collector):
                 ),
             )
         if report.drops is not None:
-            d = report.drops
-            yield family(cat.DROPS_UP, [((d.mode, d.reason), float(d.up))])
-            yield family(cat.DROPS, (((x.reason,), x.count) for x in d.reasons))
+            d = report.drops  # DROPS_UP and DROPS come with cat.REPORT_ROWS below
             yield family(
                 cat.DROP_FLOWS, (((f.reason, f.remote, f.protocol), f.count) for f in d.flows)
             )
@@ -87,6 +85,8 @@ class AgentCollector(Collector):
                     if value is not None:
                         light_rows.append(((me, lp.destination), value))
                 yield family(fam, light_rows)
+        for fam, rows_of in cat.REPORT_ROWS:
+            yield family(fam, rows_of(report))
         yield family(cat.COLLECTOR_UP, [((), float(s.collector_up))])
         yield family(cat.REPORTS_SENT, (((r,), n) for r, n in sorted(s.reports.items())))
         yield family(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from netmesh.wire import (
     AgentHealth,
+    DnsStatus,
     DropStatus,
     LightStatus,
     Member,
@@ -55,6 +56,8 @@ class AgentState:
     server_restarts: Callable[[], int] = lambda: 0
     # The light tier's status and paths, when it runs (agent/light.py).
     light: Callable[[], LightStatus | None] = lambda: None
+    # The DNS check's status, when it runs (agent/dns.py).
+    dns: Callable[[], DnsStatus | None] = lambda: None
 
     def record(self, result: TestResult) -> None:
         self.results[(result.destination, result.protocol)] = result
@@ -100,4 +103,5 @@ class AgentState:
             retransmits=self.retransmits,
             light=self.light(),
             drops=self.drops,
+            dns=self.dns(),
         )

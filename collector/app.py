@@ -54,7 +54,7 @@ from collector.memberbody import MemberListBody
 from collector.membership import KubernetesMembership, NodeRules, StaticMembership
 from collector.podmap import PodInfo, PodKey, PodMap
 from collector.ratelimit import RejectLimiter
-from collector.settings import CollectorSettings, rca_criteria
+from collector.settings import CollectorSettings, dns_criteria, rca_criteria
 from collector.state import CollectorState, Limits
 from collector.tokenreview import KubeReviewer
 from collector.watches import watches
@@ -128,6 +128,7 @@ def create_app(
         rca_criteria(settings),
         baseline_samples=settings.rca_baseline_samples,
         ebpf_window=settings.rca_ebpf_window,
+        dns_criteria=dns_criteria(settings),
     )
     if settings.rca_interval > 0:
         app.cleanup_ctx.append(_rca)
@@ -265,6 +266,7 @@ async def run_rca(app: web.Application) -> None:
         if (report := state.agents[name].report).light is not None
     }
     drops = {name: state.agents[name].report.drops for name in results}
+    dns = {name: report.dns for name in results if (report := state.agents[name].report).dns}
     steps = app[RCA].steps(
         results,
         flows,
@@ -273,6 +275,7 @@ async def run_rca(app: web.Application) -> None:
         nodes=nodes,
         light=light,
         drops=drops,
+        dns=dns,
     )
     for _ in steps:
         await asyncio.sleep(0)

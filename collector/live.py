@@ -14,11 +14,12 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
+from collector.dnsjudge import DnsCriteria, DnsFinding, judge_dns
 from collector.dropevidence import drop_totals, significant
 from collector.judging import Baselines, Criteria, PathJudge
 from collector.lightjudge import judge_light
 from collector.verdict import Analysis, analyse
-from netmesh.wire import DropStatus, LightPath, RetransmitFlow, TestResult
+from netmesh.wire import DnsStatus, DropStatus, LightPath, RetransmitFlow, TestResult
 
 
 def add_retransmits(
@@ -91,9 +92,12 @@ class LiveRca:
         *,
         baseline_samples: int = 10,
         ebpf_window: float = 30.0,
+        dns_criteria: DnsCriteria | None = None,
         perf: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.criteria = criteria
+        self.dns_criteria = dns_criteria or DnsCriteria()
+        self.dns_findings: tuple[DnsFinding, ...] = ()
         self.baselines = Baselines(baseline_samples)
         self.judge = PathJudge(criteria, self.baselines)
         self.rates = RetransmitRates(ebpf_window)
@@ -114,14 +118,17 @@ class LiveRca:
         nodes: Iterable[str] = (),
         light: Mapping[str, Sequence[LightPath]] | None = None,
         drops: Mapping[str, DropStatus | None] | None = None,
+        dns: Mapping[str, DnsStatus] | None = None,
         budget: float = 0.005,
     ) -> Iterator[None]:
         """One run; yields whenever ``budget`` seconds went by.
 
         ``results``: node → its latest results; ``flows``: node → its eBPF
         flows (``resolve_node`` maps a remote IP to a node); ``light``: node →
-        its light-tier windows (judged together, collector/lightjudge.py); ``drops``:
-        node → its kernel drop counters (rates → evidence, collector/dropevidence.py). The mining
+        its light-tier windows (judged together, collector/lightjudge.py); ``dns``:
+        node → its DNS check (findings of their own, collector/dnsjudge.py);
+        ``drops``: node → its kernel drop counters (rates → evidence,
+        collector/dropevidence.py). The mining
         (``analyse``) is one step; with nothing failing it is short.
         """
         spent = 0.0
@@ -160,6 +167,7 @@ class LiveRca:
         analysis = analyse(
             outcomes, self.criteria, names, failing=failing, complete=True, drops=evidence
         )
+        self.dns_findings = tuple(judge_dns(dns or {}, self.dns_criteria))
         self.latest = analysis
         self.computed_at = now
         self.runs += 1

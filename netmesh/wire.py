@@ -21,6 +21,9 @@ Schema version 1::
                 "probes_sent": int, "echoes_received": int, "dropped_strangers": int,
                 "dropped_malformed": int, "send_errors": int,
                 "paths": [light_path, ...]} | null,   # absent from older agents
+      "dns": {"up": 0|1, "reason": str, "name": str, "lookups": {result: int},
+              "window_lookups": int, "window_failures": int, ...} | null,
+                                              # netmesh/dnsreport.py; absent from older agents
       "drops": {...} | null   # kernel drop reasons, netmesh/dropreport.py; absent from older agents
     }
     members_response = {"epoch": int, "members": [{"name", "address", "iperf3_port"}]}
@@ -40,6 +43,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from netmesh.dnsreport import DnsStatus, dns_to_json, parse_dns
 from netmesh.dropreport import DropFlow, DropReason, DropStatus, parse_drops
 from netmesh.jsonreader import JsonReader, WireError
 from netmesh.lightreport import LightPath, LightStatus, parse_light
@@ -49,6 +53,7 @@ __all__ = [  # WireError is the wire format's error, raised by the reader
     "RESULTS",
     "SCHEMA_VERSION",
     "AgentHealth",
+    "DnsStatus",
     "DropFlow",
     "DropReason",
     "DropStatus",
@@ -201,10 +206,14 @@ class Report:
     retransmits: tuple[RetransmitFlow, ...] = ()
     light: LightStatus | None = None
     drops: DropStatus | None = None
+    dns: DnsStatus | None = None
     schema: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.dns is not None:
+            out["dns"] = dns_to_json(self.dns)
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -360,6 +369,7 @@ def parse_report(obj: Any) -> Report:
         retransmits=tuple(flows),
         light=light,
         drops=parse_drops(r.get("drops", None)),
+        dns=parse_dns(r.get("dns", None)),
     )
     _check_unique(report)
     return report
