@@ -31,7 +31,7 @@ from tests.helpers import wait_for
 pytestmark = pytest.mark.e2e
 
 PREFIX = f"nmd{os.getpid() % 10000}"
-SUBNET = f"10.{160 + os.getpid() % 10}.{os.getpid() % 200}.0/24"
+SUBNET = f"10.{160 + os.getpid() % 10}.{1 + os.getpid() % 200}.0/24"  # .0.0/24: test_rca_lab
 CLOSED_PORT = 9  # discard: nothing listens in a lab node
 
 
