@@ -12,6 +12,7 @@ from typing import Protocol as TypingProtocol
 from aiohttp import web
 
 from agent.dns import DnsCheck, DnsOptions
+from agent.drops import Drops, drops_config
 from agent.http import create_app
 from agent.light import LightOptions, LightTier
 from agent.metrics import make_registry
@@ -231,10 +232,14 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
         len(state.members.members),
     )
     probe = Probe(probe_config(settings), state)
+    # BCC compiles one program at a time: the drop probe waits for the retransmission
+    # probe's status (loaded or not) before it compiles.
+    drops = Drops(drops_config(settings), state, ready=lambda: state.probe is not None)
     work: list[tuple[str, Callable[[], Awaitable[None]]]] = [
         ("iperf3-server", server.run),
         ("tests", loop.run),
         ("probe", probe.run),
+        ("drops", drops.run),
     ]
     if settings.light_port:
         light = LightTier(light_options(settings), settings.me, lambda: state.members)

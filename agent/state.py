@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from netmesh.wire import (
     AgentHealth,
     DnsStatus,
+    DropStatus,
     LightStatus,
     Member,
     MemberList,
@@ -48,6 +49,8 @@ class AgentState:
     # Filled by the probe (agent/probe.py) when it runs.
     probe: ProbeStatus | None = None
     retransmits: tuple[RetransmitFlow, ...] = ()
+    # Filled by the drop-reason probe (agent/drops.py) when it runs.
+    drops: DropStatus | None = None
     # Read from the supervised iperf3 server.
     server_up: Callable[[], bool] = lambda: False
     server_restarts: Callable[[], int] = lambda: 0
@@ -99,5 +102,6 @@ class AgentState:
             probe=self.probe,
             retransmits=self.retransmits,
             light=self.light(),
+            drops=self.drops,
             dns=self.dns(),
         )

@@ -265,6 +265,7 @@ async def run_rca(app: web.Application) -> None:
         for name in results
         if (report := state.agents[name].report).light is not None
     }
+    drops = {name: state.agents[name].report.drops for name in results}
     dns = {name: report.dns for name in results if (report := state.agents[name].report).dns}
     steps = app[RCA].steps(
         results,
@@ -273,6 +274,7 @@ async def run_rca(app: web.Application) -> None:
         now=state.clock(),
         nodes=nodes,
         light=light,
+        drops=drops,
         dns=dns,
     )
     for _ in steps:

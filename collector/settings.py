@@ -59,6 +59,13 @@ class CollectorSettings:
             "Cap on retransmission series per agent; smaller flows fold into an 'other' bucket."
         ),
     )
+    max_drop_series_per_agent: int = field(
+        default=100,
+        metadata=doc(
+            "Cap on drop series (reason, remote end, protocol) per agent; smaller ones fold "
+            "into an 'other' bucket."
+        ),
+    )
     # ---- who may report (collector/auth.py, collector/ratelimit.py)
     auth: str = field(
         default="auto",
@@ -206,6 +213,13 @@ class CollectorSettings:
             "source to its destination; 0 = off."
         ),
     )
+    rca_drops_per_second: float = field(
+        default=1.0,
+        metadata=doc(
+            "RCA: a kernel drop reason counted at this rate per second or more on a node is "
+            "evidence for that node (attached to it in the verdict); 0 = off."
+        ),
+    )
     rca_ebpf_window: float = field(
         default=30.0, metadata=doc("RCA: seconds over which the eBPF retransmission rate is taken.")
     )
@@ -303,6 +317,10 @@ class CollectorSettings:
             self.max_retransmit_series_per_agent >= 1,
             "max_retransmit_series_per_agent: must be >= 1 (the 'other' bucket)",
         )
+        p.check(
+            self.max_drop_series_per_agent >= 1,
+            "max_drop_series_per_agent: must be >= 1 (the 'other' bucket)",
+        )
         if self.mode == "kubernetes":
             p.check(bool(self.agent_namespace), "agent_namespace: required in kubernetes mode")
             p.check(bool(self.agent_selector), "agent_selector: required in kubernetes mode")
@@ -336,6 +354,7 @@ class CollectorSettings:
             "rca_baseline_min_samples: must be >= 1 and <= rca_baseline_samples",
         )
         p.check(self.rca_ebpf_retransmits_per_second >= 0, "rca_ebpf_retransmits_per_second: >= 0")
+        p.check(self.rca_drops_per_second >= 0, "rca_drops_per_second: >= 0")
         p.check(self.rca_ebpf_window > 0, "rca_ebpf_window: must be > 0")
         p.check(self.rca_min_failing_paths >= 1, "rca_min_failing_paths: must be >= 1")
         p.check(self.rca_min_peers >= 1, "rca_min_peers: must be >= 1")

@@ -261,6 +261,9 @@ class Lab:
             # One kernel, many "nodes": count only this node's flows.
             "NETMESH_PROBE_LOCAL_CIDRS": f"{node.address}/32",
             "NETMESH_PROBE_INTERVAL": "2",
+            # The drop-reason probe follows the retransmission probe (same filter).
+            "NETMESH_DROPS_MODE": "off" if s.probe_mode == "off" else "auto",
+            "NETMESH_DROPS_INTERVAL": "2",
         }
 
     def _all_members(self) -> bool:

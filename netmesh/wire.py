@@ -22,8 +22,9 @@ Schema version 1::
                 "dropped_malformed": int, "send_errors": int,
                 "paths": [light_path, ...]} | null,   # absent from older agents
       "dns": {"up": 0|1, "reason": str, "name": str, "lookups": {result: int},
-              "window_lookups": int, "window_failures": int, ...} | null
+              "window_lookups": int, "window_failures": int, ...} | null,
                                               # netmesh/dnsreport.py; absent from older agents
+      "drops": {...} | null   # kernel drop reasons, netmesh/dropreport.py; absent from older agents
     }
     members_response = {"epoch": int, "members": [{"name", "address", "iperf3_port"}]}
                      | {"epoch": int, "unchanged": true}
@@ -43,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from netmesh.dnsreport import DnsStatus, dns_to_json, parse_dns
+from netmesh.dropreport import DropFlow, DropReason, DropStatus, parse_drops
 from netmesh.jsonreader import JsonReader, WireError
 from netmesh.lightreport import LightPath, LightStatus, parse_light
 
@@ -52,6 +54,9 @@ __all__ = [  # WireError is the wire format's error, raised by the reader
     "SCHEMA_VERSION",
     "AgentHealth",
     "DnsStatus",
+    "DropFlow",
+    "DropReason",
+    "DropStatus",
     "LightPath",
     "LightStatus",
     "Member",
@@ -200,6 +205,7 @@ class Report:
     probe: ProbeStatus | None = None
     retransmits: tuple[RetransmitFlow, ...] = ()
     light: LightStatus | None = None
+    drops: DropStatus | None = None
     dns: DnsStatus | None = None
     schema: int = SCHEMA_VERSION
 
@@ -362,6 +368,7 @@ def parse_report(obj: Any) -> Report:
         probe=probe,
         retransmits=tuple(flows),
         light=light,
+        drops=parse_drops(r.get("drops", None)),
         dns=parse_dns(r.get("dns", None)),
     )
     _check_unique(report)

@@ -106,7 +106,7 @@ function render() {
   renderVerdict(last.rca);
   renderMatrix(last.matrix, last.rca, last.serverNow);
   renderRules(last.rca);
-  renderAgents(last.nodes);
+  renderAgents(last.nodes, last.rca);
 }
 
 function suspectSet(rca) {
@@ -139,7 +139,8 @@ function renderVerdict(rca) {
     list.append(el("li", { "data-node": s.node },
       el("span", { class: "node", text: s.node }),
       ` — ${s.failing_paths} failing path tests (${s.direction}), score ${s.score.toFixed(2)}, ` +
-      `confidence ${s.confidence.toFixed(2)}, lift ${s.lift.toFixed(2)}: ${s.rule}`));
+      `confidence ${s.confidence.toFixed(2)}, lift ${s.lift.toFixed(2)}: ${s.rule}` +
+      (s.drops && s.drops.length ? ` — kernel drops ${fmtDrops(s.drops)}` : "")));
   }
 }
 
@@ -318,12 +319,19 @@ function renderRules(rca) {
   failing.append(body);
 }
 
-function renderAgents(nodes) {
+// "NETFILTER_DROP 168/s, NO_SOCKET 1.3/s": a node's kernel drop reasons at a significant rate.
+function fmtDrops(evidence) {
+  if (!evidence || !evidence.length) return "";
+  return evidence.map((d) => `${d.reason} ${d.per_second.toFixed(d.per_second < 10 ? 1 : 0)}/s`).join(", ");
+}
+
+function renderAgents(nodes, rca) {
+  const drops = (rca && rca.drops) || {};
   const table = $("agents");
   const caption = table.querySelector("caption");
   table.replaceChildren(caption);
   if (!nodes) return;
-  table.append(el("thead", {}, el("tr", {}, ...["node", "agent", "report age", "probe", "iperf3 server", "restarts", "scheduler lag", "failing paths"].map((h) => el("th", { scope: "col", text: h })))));
+  table.append(el("thead", {}, el("tr", {}, ...["node", "agent", "report age", "probe", "iperf3 server", "restarts", "scheduler lag", "failing paths", "kernel drops"].map((h) => el("th", { scope: "col", text: h })))));
   const body = el("tbody");
   for (const n of nodes.nodes) {
     const h = n.health || {};
@@ -335,7 +343,8 @@ function renderAgents(nodes) {
       el("td", { class: h.iperf3_server_up ? "up" : "down", text: n.health ? (h.iperf3_server_up ? "up" : "down") : "–" }),
       el("td", { class: "num", text: n.health ? h.iperf3_server_restarts : "–" }),
       el("td", { class: "num", text: n.health ? fmtSeconds(h.scheduler_lag_seconds) : "–" }),
-      el("td", { class: "num", text: n.failing_paths ?? "–" })));
+      el("td", { class: "num", text: n.failing_paths ?? "–" }),
+      el("td", { class: "drops", text: fmtDrops(drops[n.name]) || (n.drops && n.drops.up ? "none" : "–") })));
   }
   table.append(body);
 }
