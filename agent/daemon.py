@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -12,9 +13,11 @@ from typing import Protocol as TypingProtocol
 from aiohttp import web
 
 from agent.http import create_app
+from agent.iperf import TestId, failed
 from agent.light import LightOptions, LightTier
 from agent.metrics import make_registry
 from agent.netinfo import interface_mtu, interface_of
+from agent.ondemand import SweepSlot, prune, sweep_slot
 from agent.probe import Probe, probe_config
 from agent.reporter import Reporter
 from agent.runner import ClientOptions, run_test
@@ -112,6 +115,14 @@ class TestLoop:
 
     async def step(self) -> None:
         now = self.clock()
+        prune(self.state.sweeps, now, self.settings)
+        on_demand = sweep_slot(
+            self.state.sweeps, self.members(), self.state.me.name, now, self.settings
+        )
+        if on_demand is not None:
+            # A sweep holds this slot on every node: the budgeted plan waits.
+            await self._sweep_step(on_demand, now)
+            return
         slot = plan(self.members(), self.state.me.name, now, self.settings)
         log.debug(
             "slot %d at +%.3fs: %s",
@@ -125,7 +136,31 @@ class TestLoop:
         self.first_step = False
         await self.sleep(max(0.0, slot.end - self.clock()) + 0.001)
 
-    async def _run_or_skip(self, slot: Slot, test: Test, now: float) -> None:
+    async def _sweep_step(self, on_demand: SweepSlot, now: float) -> None:
+        slot = on_demand.slot
+        if slot.number != self.last_slot:
+            if on_demand.missing:
+                self.last_slot = slot.number
+                self._missing_peer(on_demand, now)
+            elif slot.test is not None:
+                self.last_slot = slot.number
+                await self._run_or_skip(slot, slot.test, now, sweep=on_demand.sweep)
+        self.first_step = False
+        await self.sleep(max(0.0, slot.end - self.clock()) + 0.001)
+
+    def _missing_peer(self, on_demand: SweepSlot, now: float) -> None:
+        """A sweep test towards a node that is not (any more) a member: a failed result."""
+        for protocol in ("tcp", "udp"):
+            test = TestId(
+                source=self.state.me.name,
+                destination=on_demand.missing,
+                protocol=protocol,
+                started_at=now,
+            )
+            result = failed(test, result="error", message="not a member", duration=0.0)
+            self.state.record(dataclasses.replace(result, sweep=on_demand.sweep))
+
+    async def _run_or_skip(self, slot: Slot, test: Test, now: float, sweep: str = "") -> None:
         lag = now - slot.start
         if now + self.settings.omit + self.settings.duration > slot.end - self.settings.guard / 2:
             # Joining mid-slot at start-up is not a scheduling problem: just wait.
@@ -147,6 +182,8 @@ class TestLoop:
             deadline=slot.end - 0.05,
             clock=self.clock,
         )
+        if sweep:
+            result = dataclasses.replace(result, sweep=sweep)
         self.state.record(result)
         if not result.ok:
             log.info(
@@ -198,6 +235,8 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
     """Run until cancelled."""
     state = AgentState(me=settings.me, http_port=settings.http_port)
     state.set_members(initial_members(settings))
+    state.slot_seconds = plan_settings(settings).slot_seconds
+    state.report_interval = settings.report_interval
     server = IperfServer(server_options(settings))
     server.quiet = lambda: start_window(plan_settings(settings), time.time())
     state.server_up = lambda: server.up

@@ -26,6 +26,7 @@ from collector.appkeys import (
     REJECT_LIMITER,
     SETTINGS,
     STATE,
+    SWEEPS,
 )
 from collector.auth import Caller, Rejected
 from collector.metrics import WatchStatus, metric_groups
@@ -80,7 +81,7 @@ def _refuse(request: web.Request, exc: Rejected, node: str = "") -> NoReturn:
     )
 
 
-async def _authenticate(request: web.Request) -> Caller:
+async def authenticate(request: web.Request) -> Caller:
     """The caller, from the cache or a shared token at once, else verified (rate limited)."""
     auth = request.app[AUTH]
     token = from_header(request.headers.get(AUTHORIZATION))
@@ -106,7 +107,7 @@ async def post_report(request: web.Request) -> web.Response:
     for the report's node once it is parsed (403); neither touches the state.
     """
     state = request.app[STATE]
-    caller = await _authenticate(request)
+    caller = await authenticate(request)
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
@@ -137,8 +138,12 @@ async def post_report(request: web.Request) -> web.Response:
     except TooManyAgents as exc:
         _reject(state, web.HTTPTooManyRequests, "too_many_agents", str(exc))
     state.stats.reports["accepted"] += 1
+    sweeps = request.app[SWEEPS]
+    sweeps.record(report)
     return web.Response(
-        body=request.app[MEMBER_BODY].body(request.app[MEMBERSHIP].current(), report.agent.epoch),
+        body=request.app[MEMBER_BODY].body(
+            request.app[MEMBERSHIP].current(), report.agent.epoch, sweeps.answer()
+        ),
         content_type="application/json",
     )
 

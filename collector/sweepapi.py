@@ -1,0 +1,95 @@
+"""HTTP handlers of on-demand bandwidth sweeps (the book is collector/sweeps.py).
+
+- ``POST /api/v1/sweeps``: ``{"node": X}`` | ``{"source": A, "destination": B}`` |
+  ``{"mesh": true}``, optionally ``"protocols": ["tcp", "udp"]`` → 202 with the
+  new sweep (``Location: /api/v1/sweeps/<id>``), or 200 with the same sweep
+  when an identical one is still pending or running; 400 malformed body,
+  422 unknown node, 429 too many pending, 401/403 like reports when auth is on.
+- ``GET /api/v1/sweeps``: every pending, running and recently finished sweep
+  with its progress; ``GET /api/v1/sweeps/{id}``: one (404 unknown id).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import web
+
+from collector.appkeys import MEMBERSHIP, SETTINGS, STATE, SWEEPS
+from collector.handlers import authenticate
+from collector.sweeps import SweepError
+
+log = logging.getLogger(__name__)
+
+SWEEPS_PATH = "/api/v1/sweeps"
+MAX_BODY = 4096
+
+_ERRORS: dict[int, type[web.HTTPException]] = {
+    400: web.HTTPBadRequest,
+    422: web.HTTPUnprocessableEntity,
+    429: web.HTTPTooManyRequests,
+}
+
+
+def _refused(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
+async def post_sweep(request: web.Request) -> web.Response:
+    app = request.app
+    caller = await authenticate(request)
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return _refused(413, f"body larger than {MAX_BODY} bytes")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        return _refused(413, f"body larger than {MAX_BODY} bytes")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        return _refused(400, f"the body is not JSON: {exc}")
+    book, state = app[SWEEPS], app[STATE]
+    book.observe(entry.report for entry in state.agents.values())
+    try:
+        req, new = book.request(body, app[MEMBERSHIP].current(), caller=str(caller))
+    except SweepError as exc:
+        return _refused(exc.status, exc.reason)
+    if new:
+        log.info(
+            "sweep %s requested by %s (%s from %s): %d tests",
+            req.sweep.id,
+            caller,
+            req.target(),
+            request.remote,
+            len(req.expected),
+        )
+    return web.json_response(
+        book.view(req, state.clock()),
+        status=202 if new else 200,
+        headers={"Location": f"{SWEEPS_PATH}/{req.sweep.id}"},
+    )
+
+
+async def list_sweeps(request: web.Request) -> web.Response:
+    book, now = request.app[SWEEPS], request.app[STATE].clock()
+    book.tick(now)
+    return web.json_response(book.views(now))
+
+
+async def get_sweep(request: web.Request) -> web.Response:
+    book, now = request.app[SWEEPS], request.app[STATE].clock()
+    book.tick(now)
+    req = book.requests.get(request.match_info["id"])
+    if req is None:
+        return _refused(
+            404,
+            f"no sweep {request.match_info['id']!r} (finished ones are kept "
+            f"for the last {request.app[SETTINGS].sweep_history})",
+        )
+    return web.json_response(book.view(req, now))
+
+
+def routes(router: web.UrlDispatcher) -> None:
+    router.add_post(SWEEPS_PATH, post_sweep)
+    router.add_get(SWEEPS_PATH, list_sweeps)
+    router.add_get(SWEEPS_PATH + "/{id}", get_sweep)
