@@ -139,7 +139,9 @@ async def post_report(request: web.Request) -> web.Response:
         _reject(state, web.HTTPTooManyRequests, "too_many_agents", str(exc))
     state.stats.reports["accepted"] += 1
     sweeps = request.app[SWEEPS]
-    sweeps.record(report)
+    if sweeps.busy():
+        sweeps.record(report)
+        sweeps.tick(state.clock())
     return web.Response(
         body=request.app[MEMBER_BODY].body(
             request.app[MEMBERSHIP].current(), report.agent.epoch, sweeps.answer()

@@ -41,6 +41,7 @@ from netmesh.wire import MemberList, Report, TestResult
 FALLBACK_SLOT_SECONDS = 8.0  # the agent's default slot (5 s test + 1 s omit + 2 s guard)
 FALLBACK_REPORT_INTERVAL = 10.0  # the agent's default report interval
 MIN_LEAD = 2.0
+MAX_MESH_NODES = 200  # a mesh sweep takes n - 1 rounds (at 200 nodes x 2 protocols x 8 s: 53 min)
 ACTIVE = ("pending", "running")
 
 TestKey = tuple[str, str, str]  # (client, server, protocol)
@@ -84,6 +85,7 @@ class Agents:
 
     @classmethod
     def from_reports(cls, reports: Iterable[Report]) -> Agents:
+        reports = list(reports)
         slots = [r.agent.slot_seconds for r in reports if r.agent.slot_seconds > 0]
         intervals = [r.agent.report_interval for r in reports if r.agent.report_interval > 0]
         return cls(
@@ -142,6 +144,12 @@ def parse_request(
         raise SweepError(422, "source and destination are the same node")
     if len(nodes) < 2:
         raise SweepError(422, "fewer than two members: nothing to test")
+    if kind == "mesh" and len(nodes) > MAX_MESH_NODES:
+        raise SweepError(
+            422,
+            f"a mesh sweep of {len(nodes)} members would take {len(nodes) - 1} rounds; "
+            f"mesh sweeps are limited to {MAX_MESH_NODES} members (sweep nodes one at a time)",
+        )
     return kind, nodes, names, tuple(p for p in PROTOCOL_NAMES if p in protocols)
 
 
@@ -166,6 +174,7 @@ class SweepBook:
         self._seq = 0
         self._last_start = 0.0
         self._body: bytes | None = None  # the "sweeps" JSON, rebuilt when ``listed`` changes
+        self._placed: tuple[tuple[tuple[str, ...], float], dict[str, Placement]] | None = None
 
     # ----------------------------------------------------------------- requests
 
@@ -237,7 +246,11 @@ class SweepBook:
         self.agents = Agents.from_reports(reports)
 
     def placements(self) -> dict[str, Placement]:
-        return {p.sweep.id: p for p in place(self.listed.values(), self.agents.slot_seconds)}
+        key = (tuple(sorted(self.listed)), self.agents.slot_seconds)
+        if self._placed is None or self._placed[0] != key:
+            placed = place(self.listed.values(), self.agents.slot_seconds)
+            self._placed = (key, {p.sweep.id: p for p in placed})
+        return self._placed[1]
 
     def tick(self, now: float) -> None:
         """pending → running at the first slot, → expired ``grace`` after the planned end;
@@ -298,6 +311,7 @@ class SweepBook:
             )
         failed = sum(1 for r in req.results.values() if not r.ok)
         return {
+            "now": now,
             "id": req.sweep.id,
             "state": req.state,
             "target": req.target(),

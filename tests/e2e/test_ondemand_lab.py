@@ -1,0 +1,177 @@
+"""On-demand bandwidth sweeps in the lab (root): real agents, real iperf3, the real collector.
+
+Four nodes; the budgeted plan is sparse but active (budget 0.1: a round of
+tcp+udp every ~40 s). A sweep of one node is requested through the API; every
+pair of that node, both directions and both protocols, must get a fresh iperf3
+result tagged with the sweep, and no test anywhere may fail with iperf3's
+"server is busy" (the agents' own counters, over the whole run). Bad requests
+get their 4xx and change nothing. ``netmesh-check --bandwidth`` exits 0 on the
+clean lab. The time from request to the last result is printed (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from lab.lab import Lab
+from tests.e2e.labs import running_lab
+from tests.e2e.test_check_lab import netmesh_check
+from tests.helpers import wait_for
+
+PREFIX = f"nmo{os.getpid() % 10000}"
+SUBNET = f"10.{140 + os.getpid() % 10}.9.0/24"
+NODES = 4
+BENCH_DIR = pathlib.Path(__file__).resolve().parents[2] / "bench-results"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(
+        tmp_path_factory.mktemp("lab"),
+        nodes=NODES,
+        prefix=PREFIX,
+        subnet=SUBNET,
+        traffic=False,
+        probe_mode="off",
+        bandwidth_budget=0.1,
+    ) as lab:
+        yield lab
+
+
+def call(
+    lab: Lab, method: str, path: str, body: Any = None, *, token: bool = True, raw: bytes = b""
+) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + lab.token_path.read_text().strip()
+    data = raw or (None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(
+        lab.collector_url + path, data=data, headers=headers, method=method
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode()
+        try:
+            return exc.code, json.loads(text)
+        except ValueError:
+            return exc.code, text
+
+
+def busy_counts(lab: Lab) -> dict[str, int]:
+    """Tests that failed with "busy", per agent, from the agents' own counters."""
+    out = {}
+    for node in lab.topo.nodes:
+        with urllib.request.urlopen(lab.agent_url(node) + "/api/v1/report", timeout=5) as resp:
+            report = json.loads(resp.read())
+        out[node.name] = sum(t["count"] for t in report["tests"] if t["result"] == "busy")
+    return out
+
+
+def test_bad_requests_change_nothing(lab: Lab) -> None:
+    before = call(lab, "GET", "/api/v1/sweeps")[1]["sweeps"]
+    cases = [
+        ({"node": "no-such-node"}, 422, "unknown node"),
+        ({"source": lab.topo.nodes[0].name, "destination": lab.topo.nodes[0].name}, 422, "same"),
+        ({"node": lab.topo.nodes[0].name, "mesh": True}, 400, "exactly one"),
+        ({"node": lab.topo.nodes[0].name, "protocols": ["sctp"]}, 400, "protocols"),
+        ({"nodes": "x"}, 400, "unknown field"),
+        ([1, 2], 400, "JSON object"),
+    ]
+    for body, status, words in cases:
+        code, answer = call(lab, "POST", "/api/v1/sweeps", body)
+        assert code == status and words in answer["error"], (body, code, answer)
+    code, answer = call(lab, "POST", "/api/v1/sweeps", raw=b"{not json")
+    assert code == 400 and "not JSON" in answer["error"]
+    code, _ = call(lab, "POST", "/api/v1/sweeps", {"node": lab.topo.nodes[0].name}, token=False)
+    assert code == 401
+    assert call(lab, "GET", "/api/v1/sweeps")[1]["sweeps"] == before
+    assert call(lab, "GET", "/api/v1/sweeps/nope")[0] == 404
+
+
+def test_node_sweep_runs_without_busy_collisions(lab: Lab) -> None:
+    victim = lab.topo.nodes[2].name
+    others = [n.name for n in lab.topo.nodes if n.name != victim]
+    # The budgeted plan runs too (sparse): wait until it has produced a result somewhere.
+    wait_for(
+        lambda: sum(busy_counts(lab).values()) == 0 and _any_plan_result(lab),
+        120,
+        1.0,
+        "a result of the budgeted plan",
+    )
+    asked = time.time()
+    code, sweep = call(lab, "POST", "/api/v1/sweeps", {"node": victim})
+    assert code == 202, sweep
+    assert sweep["state"] == "pending" and sweep["tests"] == 2 * 2 * (NODES - 1)
+    # The same request again while it is pending: the same sweep (200), not a second one.
+    again = call(lab, "POST", "/api/v1/sweeps", {"node": victim})
+    assert again[0] == 200 and again[1]["id"] == sweep["id"]
+    patience = sweep["planned_end"] - sweep["now"] + 60
+
+    def finished() -> dict[str, Any] | None:
+        view = call(lab, "GET", f"/api/v1/sweeps/{sweep['id']}")[1]
+        return view if view["state"] in ("done", "expired") else None
+
+    view = wait_for(finished, patience, 0.5, f"sweep {sweep['id']} finished")
+    took = time.time() - asked
+    print(
+        f"\nnode sweep of {victim} in a {NODES}-node lab: {view['tests']} tests, "
+        f"request to last result {took:.1f}s (lead {sweep['start_at'] - sweep['requested_at']:.1f}s,"
+        f" planned window {view['planned_end'] - view['planned_start']:.1f}s)"
+    )
+    assert view["state"] == "done", view
+    pairs = {(r["source"], r["destination"], r["protocol"]) for r in view["results"]}
+    want = {(victim, o, p) for o in others for p in ("tcp", "udp")}
+    want |= {(o, victim, p) for o in others for p in ("tcp", "udp")}
+    assert pairs == want
+    for r in view["results"]:
+        assert r["result"] == "ok", r
+        assert r["started_at"] >= sweep["start_at"] - 0.01, r
+        assert r["received_bits_per_second"] > 1e6, r
+    assert busy_counts(lab) == {n.name: 0 for n in lab.topo.nodes}
+    BENCH_DIR.mkdir(exist_ok=True)
+    (BENCH_DIR / "ondemand_lab.json").write_text(
+        json.dumps(
+            {
+                "nodes": NODES,
+                "tests": view["tests"],
+                "request_to_all_results_seconds": round(took, 2),
+                "lead_seconds": round(sweep["start_at"] - sweep["requested_at"], 2),
+                "window_seconds": round(view["planned_end"] - view["planned_start"], 2),
+            },
+            indent=2,
+        )
+    )
+
+
+def _any_plan_result(lab: Lab) -> bool:
+    for node in lab.topo.nodes:
+        with urllib.request.urlopen(lab.agent_url(node) + "/api/v1/report", timeout=5) as resp:
+            if any(not r.get("sweep") for r in json.loads(resp.read())["results"]):
+                return True
+    return False
+
+
+def test_check_bandwidth_exits_0_on_the_clean_lab(lab: Lab) -> None:
+    wait_for(
+        lambda: call(lab, "GET", "/api/v1/rca")[1].get("verdict") == "ok",
+        90,
+        1.0,
+        "the RCA's verdict ok",
+    )
+    args = ["--lab", "--lab-prefix", PREFIX, "--lab-state-dir", lab.settings.state_dir]
+    proc = netmesh_check(*args, "--bandwidth", "--timeout", "60", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "bandwidth: all 24 tests ok" in proc.stdout
+    assert "bandwidth sweep" in proc.stderr  # progress lines
+    assert busy_counts(lab) == {n.name: 0 for n in lab.topo.nodes}
