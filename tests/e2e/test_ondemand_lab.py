@@ -124,10 +124,11 @@ def test_node_sweep_runs_without_busy_collisions(lab: Lab) -> None:
 
     view = wait_for(finished, patience, 0.5, f"sweep {sweep['id']} finished")
     took = time.time() - asked
+    lead = sweep["start_at"] - sweep["requested_at"]
+    window = view["planned_end"] - view["planned_start"]
     print(
         f"\nnode sweep of {victim} in a {NODES}-node lab: {view['tests']} tests, "
-        f"request to last result {took:.1f}s (lead {sweep['start_at'] - sweep['requested_at']:.1f}s,"
-        f" planned window {view['planned_end'] - view['planned_start']:.1f}s)"
+        f"request to last result {took:.1f}s (lead {lead:.1f}s, planned window {window:.1f}s)"
     )
     assert view["state"] == "done", view
     pairs = {(r["source"], r["destination"], r["protocol"]) for r in view["results"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 from typing import Any
 
@@ -21,7 +22,14 @@ from netmesh.ondemand import (
     rounds,
     slot_tests,
 )
-from netmesh.wire import MemberList, parse_report_answer
+from netmesh.wire import (
+    AgentHealth,
+    MemberList,
+    Report,
+    TestResult,
+    parse_report,
+    parse_report_answer,
+)
 
 names = st.lists(
     st.text(alphabet="abcdefghij0123456789-", min_size=1, max_size=8),
@@ -87,7 +95,7 @@ def test_every_agent_computes_the_same_plan_and_windows_never_overlap(
     # A copy that went through JSON (what each agent parses) plans the same.
     copies = parse_sweeps(json.loads(json.dumps({"sweeps": [s.to_json() for s in shuffled]})))
     assert place(copies, slot) == first
-    for a, b in zip(first, first[1:], strict=False):
+    for a, b in itertools.pairwise(first):
         assert a.end <= b.first
     for p in first:
         assert p.first * slot >= p.sweep.start_at - 1e-6
@@ -187,8 +195,6 @@ def test_report_answer_carries_sweeps_next_to_the_member_list() -> None:
 
 
 def test_reports_carry_the_sweep_tag_and_the_agents_timing() -> None:
-    from netmesh.wire import AgentHealth, Report, TestResult, parse_report
-
     tagged = TestResult(source="a", destination="b", protocol="tcp", result="ok", sweep="17-1")
     report = Report(
         node="a",
