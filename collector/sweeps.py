@@ -66,6 +66,7 @@ class Request:
     state: str = "pending"
     finished_at: float | None = None
     reason: str = ""
+    window: tuple[float, float] | None = None  # planned start and end, once placed
 
     def target(self) -> dict[str, Any]:
         s = self.sweep
@@ -259,6 +260,8 @@ class SweepBook:
         placed = self.placements()
         for req in self.requests.values():
             p = placed.get(req.sweep.id)
+            if p is not None:
+                req.window = (p.start_time(slot), p.end_time(slot))
             if req.state not in ACTIVE or p is None:
                 continue
             if req.state == "pending" and now >= p.start_time(slot):
@@ -293,7 +296,9 @@ class SweepBook:
 
     def view(self, req: Request, now: float) -> dict[str, Any]:
         placed = self.placements().get(req.sweep.id)
-        slot = self.agents.slot_seconds
+        if placed is not None:
+            slot = self.agents.slot_seconds
+            req.window = (placed.start_time(slot), placed.end_time(slot))
         results = []
         for c, s, p in sorted(req.expected):
             res = req.results.get((c, s, p))
@@ -318,8 +323,8 @@ class SweepBook:
             "protocols": list(req.sweep.protocols),
             "requested_at": req.requested_at,
             "start_at": req.sweep.start_at,
-            "planned_start": placed.start_time(slot) if placed else None,
-            "planned_end": placed.end_time(slot) if placed else None,
+            "planned_start": req.window[0] if req.window else None,
+            "planned_end": req.window[1] if req.window else None,
             "finished_at": req.finished_at,
             "reason": req.reason,
             "tests": len(req.expected),

@@ -22,7 +22,9 @@ from typing import Any
 
 import pytest
 
+from agent.schedule import PlanSettings, slot_number, slot_tests
 from lab.lab import Lab
+from netmesh.wire import Member
 from tests.e2e.labs import running_lab
 from tests.e2e.test_check_lab import netmesh_check
 from tests.helpers import wait_for
@@ -99,6 +101,25 @@ def test_bad_requests_change_nothing(lab: Lab) -> None:
     assert call(lab, "GET", "/api/v1/sweeps/nope")[0] == 404
 
 
+def plan_settings(lab: Lab) -> PlanSettings:
+    s = lab.settings
+    return PlanSettings(
+        duration=s.test_duration,
+        omit=s.omit_seconds,
+        guard=s.guard_seconds,
+        protocols=("tcp", "udp"),
+        budget=s.bandwidth_budget,
+    )
+
+
+def planned_round_ahead(lab: Lab, low: int, high: int) -> bool:
+    """A round of the budgeted plan starts between ``low`` and ``high`` slots from now."""
+    settings = plan_settings(lab)
+    members = [Member(name=n.name, address=n.address) for n in lab.topo.nodes]
+    now = slot_number(time.time(), settings)
+    return any(slot_tests(members, now + k, settings) for k in range(low, high + 1))
+
+
 def test_node_sweep_runs_without_busy_collisions(lab: Lab) -> None:
     victim = lab.topo.nodes[2].name
     others = [n.name for n in lab.topo.nodes if n.name != victim]
@@ -109,6 +130,10 @@ def test_node_sweep_runs_without_busy_collisions(lab: Lab) -> None:
         1.0,
         "a result of the budgeted plan",
     )
+    # Ask when the sweep's window (it starts ~3 slots ahead, 6 slots long) will cover
+    # slots where the budgeted plan has tests: without the pause they would collide.
+    slot = plan_settings(lab).slot_seconds
+    wait_for(lambda: planned_round_ahead(lab, 5, 7), 60, slot / 4, "a planned round ahead")
     asked = time.time()
     code, sweep = call(lab, "POST", "/api/v1/sweeps", {"node": victim})
     assert code == 202, sweep
@@ -124,12 +149,21 @@ def test_node_sweep_runs_without_busy_collisions(lab: Lab) -> None:
 
     view = wait_for(finished, patience, 0.5, f"sweep {sweep['id']} finished")
     took = time.time() - asked
+    window_start, window_end = view["planned_start"], view["planned_end"]
     lead = sweep["start_at"] - sweep["requested_at"]
     window = view["planned_end"] - view["planned_start"]
     print(
         f"\nnode sweep of {victim} in a {NODES}-node lab: {view['tests']} tests, "
         f"request to last result {took:.1f}s (lead {lead:.1f}s, planned window {window:.1f}s)"
     )
+    assert busy_counts(lab) == {n.name: 0 for n in lab.topo.nodes}
+    # The budgeted plan paused on every node during the window (a round was planned in it).
+    during = [
+        r
+        for r in agent_results(lab)
+        if not r.get("sweep") and window_start <= r["started_at"] < window_end
+    ]
+    assert during == [], during
     assert view["state"] == "done", view
     pairs = {(r["source"], r["destination"], r["protocol"]) for r in view["results"]}
     want = {(victim, o, p) for o in others for p in ("tcp", "udp")}
@@ -155,12 +189,16 @@ def test_node_sweep_runs_without_busy_collisions(lab: Lab) -> None:
     )
 
 
-def _any_plan_result(lab: Lab) -> bool:
+def agent_results(lab: Lab) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     for node in lab.topo.nodes:
         with urllib.request.urlopen(lab.agent_url(node) + "/api/v1/report", timeout=5) as resp:
-            if any(not r.get("sweep") for r in json.loads(resp.read())["results"]):
-                return True
-    return False
+            out += json.loads(resp.read())["results"]
+    return out
+
+
+def _any_plan_result(lab: Lab) -> bool:
+    return any(not r.get("sweep") for r in agent_results(lab))
 
 
 def test_check_bandwidth_exits_0_on_the_clean_lab(lab: Lab) -> None:
