@@ -27,6 +27,7 @@ from lab.lab import Lab
 from netmesh.wire import Member
 from tests.e2e.labs import running_lab
 from tests.e2e.test_check_lab import netmesh_check
+from tests.e2e.webdriver import CHROMEDRIVER, CHROMIUM, chromium
 from tests.helpers import wait_for
 
 PREFIX = f"nmo{os.getpid() % 10000}"
@@ -199,6 +200,39 @@ def agent_results(lab: Lab) -> list[dict[str, Any]]:
 
 def _any_plan_result(lab: Lab) -> bool:
     return any(not r.get("sweep") for r in agent_results(lab))
+
+
+def test_run_now_buttons_in_chromium(lab: Lab, tmp_path: pathlib.Path) -> None:
+    if not (os.path.exists(CHROMEDRIVER) and os.path.exists(CHROMIUM)):
+        pytest.skip("needs Debian's chromium and chromium-driver (scripts/install-deps.sh)")
+    names = [n.name for n in lab.topo.nodes]
+    with chromium(tmp_path / "profile") as page:
+        page.get(lab.collector_url + "/")
+        page.click(f'button.run-node[data-node="{names[0]}"]')
+        # Without the token the collector refuses, and the page says so.
+        wait_for(lambda: "401" in page.text("#sweep-status"), 20, 0.2, "the 401 shown")
+        page.type("#token", lab.token_path.read_text().strip())
+        page.click(f'button.run-node[data-node="{names[0]}"]')
+        wait_for(lambda: "requested" in page.text("#sweep-status"), 20, 0.2, "node sweep asked")
+        assert f"node {names[0]}" in page.text("#sweep-status")
+        assert page.attribute("#run-pair", "disabled") is not None
+        page.click(f'td[data-source="{names[1]}"][data-destination="{names[3]}"]')
+        page.click("#run-pair")
+        wait_for(
+            lambda: f"{names[1]} → {names[3]}" in page.text("#sweep-status"), 20, 0.2, "pair asked"
+        )
+        sweeps = call(lab, "GET", "/api/v1/sweeps")[1]["sweeps"]
+        targets = [s["target"] for s in sweeps if s["state"] in ("pending", "running")]
+        assert {"node": names[0]} in targets
+        assert {"source": names[1], "destination": names[3]} in targets
+        # The page follows them to the end (it refreshes by itself).
+        wait_for(
+            lambda: page.text("#sweeps").count(" done") >= 3,
+            120,
+            1.0,
+            "both sweeps done on the page",
+        )
+    assert busy_counts(lab) == {n.name: 0 for n in lab.topo.nodes}
 
 
 def test_check_bandwidth_exits_0_on_the_clean_lab(lab: Lab) -> None:
