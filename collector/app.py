@@ -131,6 +131,7 @@ def create_app(
         grace=settings.sweep_grace,
         history=settings.sweep_history,
         clock=clock,
+        stats=state.stats,
     )
     app[GC] = GcPolicy(state.stats.gc)
     app.cleanup_ctx.append(_expiry)

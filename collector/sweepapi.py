@@ -32,7 +32,10 @@ _ERRORS: dict[int, type[web.HTTPException]] = {
 }
 
 
-def _refused(status: int, reason: str) -> web.Response:
+def _refused(status: int, reason: str, request: web.Request | None = None) -> web.Response:
+    """A 4xx with ``{"error": reason}``; counted as a refused sweep when ``request`` is given."""
+    if request is not None:
+        request.app[SWEEPS].stats.sweeps["refused"] += 1
     return web.json_response({"error": reason}, status=status)
 
 
@@ -40,14 +43,14 @@ async def post_sweep(request: web.Request) -> web.Response:
     app = request.app
     caller = await authenticate(request)
     if request.content_length is not None and request.content_length > MAX_BODY:
-        return _refused(413, f"body larger than {MAX_BODY} bytes")
+        return _refused(413, f"body larger than {MAX_BODY} bytes", request)
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
-        return _refused(413, f"body larger than {MAX_BODY} bytes")
+        return _refused(413, f"body larger than {MAX_BODY} bytes", request)
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        return _refused(400, f"the body is not JSON: {exc}")
+        return _refused(400, f"the body is not JSON: {exc}", request)
     book, state = app[SWEEPS], app[STATE]
     book.observe(entry.report for entry in state.agents.values())
     try:

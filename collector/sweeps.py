@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.state import Stats
 from netmesh.ondemand import (
     PROTOCOL_NAMES,
     Placement,
@@ -163,12 +164,14 @@ class SweepBook:
         grace: float,
         history: int,
         clock: Callable[[], float],
+        stats: Stats | None = None,
     ) -> None:
         self.max_pending = max_pending
         self.lead = lead
         self.grace = grace
         self.history = history
         self.clock = clock
+        self.stats = stats if stats is not None else Stats()
         self.requests: OrderedDict[str, Request] = OrderedDict()
         self.listed: dict[str, Sweep] = {}  # handed to agents until the window has ended
         self.agents = Agents()
@@ -181,6 +184,18 @@ class SweepBook:
 
     def request(self, body: Any, members: MemberList, caller: str = "") -> tuple[Request, bool]:
         """A new request (True), or the same pending/running one already asked for (False)."""
+        try:
+            return self._request(body, members, caller)
+        except SweepError:
+            self.stats.sweeps["refused"] += 1
+            raise
+        finally:
+            self._count_active()
+
+    def _count_active(self) -> None:
+        self.stats.sweeps_active = sum(1 for r in self.requests.values() if r.state in ACTIVE)
+
+    def _request(self, body: Any, members: MemberList, caller: str) -> tuple[Request, bool]:
         kind, nodes, names, protocols = parse_request(body, members)
         now = self.clock()
         self.tick(now)
@@ -219,6 +234,7 @@ class SweepBook:
         self.requests[sweep.id] = req
         self.listed[sweep.id] = sweep
         self._body = None
+        self.stats.sweeps["requested"] += 1
         return req, True
 
     # ----------------------------------------------------------------- progress
@@ -237,6 +253,8 @@ class SweepBook:
                 req.results.setdefault(key, res)
                 if len(req.results) == len(req.expected):
                     req.state, req.finished_at = "done", self.clock()
+                    self.stats.sweeps["done"] += 1
+                    self._count_active()
 
     def busy(self) -> bool:
         """Anything to list or to watch (else ``tick`` has nothing to do)."""
@@ -269,6 +287,7 @@ class SweepBook:
             if now > p.end_time(slot) + self.grace:
                 missing = sorted(req.expected - req.results.keys())
                 req.state, req.finished_at = "expired", now
+                self.stats.sweeps["expired"] += 1
                 req.reason = f"no result within {self.grace:g}s of the planned end for " + _listed(
                     [f"{c}->{s} {proto}" for c, s, proto in missing]
                 )
@@ -278,6 +297,7 @@ class SweepBook:
             if owner is None or owner.state not in ACTIVE:
                 del self.listed[sweep_id]
                 self._body = None
+        self._count_active()
         finished = [k for k, r in self.requests.items() if r.state not in ACTIVE]
         for key in finished[: max(0, len(finished) - self.history)]:
             if key not in self.listed:

@@ -56,6 +56,8 @@ async def test_bad_requests_are_4xx_and_change_nothing(
     assert resp.status == status
     assert words in (await resp.json())["error"]
     assert (await (await client.get("/api/v1/sweeps")).json())["sweeps"] == []
+    text = await (await client.get("/metrics")).text()
+    assert 'netmesh_collector_sweeps_total{result="refused"} 1' in text
     answer = await (await client.post("/api/v1/reports", json=timed("a", "10.0.0.1"))).json()
     assert "sweeps" not in answer
 
@@ -67,6 +69,8 @@ async def test_not_json_and_too_large(make_client: MakeClient) -> None:
     assert resp.status == 400 and "not JSON" in (await resp.json())["error"]
     resp = await client.post("/api/v1/sweeps", data=b" " * 5000)
     assert resp.status == 413
+    text = await (await client.get("/metrics")).text()
+    assert 'netmesh_collector_sweeps_total{result="refused"} 2' in text
     assert (await client.get("/api/v1/sweeps/none")).status == 404
 
 
@@ -116,6 +120,10 @@ async def test_a_node_sweep_from_request_to_done(make_client: MakeClient, clock:
     assert view["state"] == "done" and view["completed"] == 8 and view["failed"] == 1
     listing = await (await client.get("/api/v1/sweeps")).json()
     assert [s["id"] for s in listing["sweeps"]] == [sweep["id"]]
+    text = await (await client.get("/metrics")).text()
+    assert 'netmesh_collector_sweeps_total{result="done"} 1' in text
+    assert 'netmesh_collector_sweeps_total{result="requested"} 1' in text
+    assert "netmesh_collector_sweeps_active 0" in text
     # Listed to agents until its window has ended, then no more.
     clock.advance(60)
     body = await (await client.post("/api/v1/reports", json=timed("a", "10.0.0.1"))).json()
