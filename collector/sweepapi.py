@@ -6,7 +6,9 @@
   when an identical one is still pending or running; 400 malformed body,
   422 unknown node, 429 too many pending, 401/403 like reports when auth is on.
 - ``GET /api/v1/sweeps``: every pending, running and recently finished sweep
-  with its progress; ``GET /api/v1/sweeps/{id}``: one (404 unknown id).
+  with its progress (``?results=1``: with every test's result);
+  ``GET /api/v1/sweeps/{id}``: one with every test's result (``?results=0``:
+  without; 404 unknown id).
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ async def post_sweep(request: web.Request) -> web.Response:
 async def list_sweeps(request: web.Request) -> web.Response:
     book, now = request.app[SWEEPS], request.app[STATE].clock()
     book.tick(now)
-    return web.json_response(book.views(now))
+    return web.json_response(book.views(now, results=_flag(request, "results", False)))
 
 
 async def get_sweep(request: web.Request) -> web.Response:
@@ -89,7 +91,12 @@ async def get_sweep(request: web.Request) -> web.Response:
             f"no sweep {request.match_info['id']!r} (finished ones are kept "
             f"for the last {request.app[SETTINGS].sweep_history})",
         )
-    return web.json_response(book.view(req, now))
+    return web.json_response(book.view(req, now, results=_flag(request, "results", True)))
+
+
+def _flag(request: web.Request, name: str, default: bool) -> bool:
+    value = request.query.get(name)
+    return default if value is None else value not in ("0", "false", "no")
 
 
 def routes(router: web.UrlDispatcher) -> None:

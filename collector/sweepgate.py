@@ -47,7 +47,7 @@ class SweepView:
 
 def parse_sweep_view(body: Any) -> SweepView:
     r = JsonReader(body, "sweep")
-    results = r.items("results", limit=1_000_000)
+    results = r.items("results", limit=1_000_000, default=[])
     for i, item in enumerate(results):
         JsonReader(item, r.child("results", i)).string("source")
     state = r.string("state", max_len=16)

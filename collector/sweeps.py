@@ -314,15 +314,16 @@ class SweepBook:
             self._body = json.dumps([s.to_json() for s in sweeps], separators=(",", ":")).encode()
         return self._body
 
-    def view(self, req: Request, now: float) -> dict[str, Any]:
+    def view(self, req: Request, now: float, *, results: bool = True) -> dict[str, Any]:
+        """A sweep as the API shows it; ``results=False`` leaves out the per-test list."""
         placed = self.placements().get(req.sweep.id)
         if placed is not None:
             slot = self.agents.slot_seconds
             req.window = (placed.start_time(slot), placed.end_time(slot))
-        results = []
-        for c, s, p in sorted(req.expected):
+        tests = []
+        for c, s, p in sorted(req.expected) if results else ():
             res = req.results.get((c, s, p))
-            results.append(
+            tests.append(
                 {
                     "source": c,
                     "destination": s,
@@ -335,7 +336,7 @@ class SweepBook:
                 }
             )
         failed = sum(1 for r in req.results.values() if not r.ok)
-        return {
+        out = {
             "now": now,
             "id": req.sweep.id,
             "state": req.state,
@@ -350,14 +351,18 @@ class SweepBook:
             "tests": len(req.expected),
             "completed": len(req.results),
             "failed": failed,
-            "results": results,
         }
+        if results:
+            out["results"] = tests
+        return out
 
-    def views(self, now: float) -> dict[str, Any]:
+    def views(self, now: float, *, results: bool = False) -> dict[str, Any]:
         return {
             "now": now,
             "slot_seconds": self.agents.slot_seconds,
-            "sweeps": [self.view(r, now) for r in reversed(self.requests.values())],
+            "sweeps": [
+                self.view(r, now, results=results) for r in reversed(self.requests.values())
+            ],
         }
 
 

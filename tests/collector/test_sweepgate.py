@@ -85,14 +85,15 @@ def test_malformed_views(change: dict[str, Any], words: str) -> None:
 
 def test_run_sweep_asks_for_the_mesh_and_follows_it_to_the_end() -> None:
     posted: list[tuple[str, Any]] = []
-    answers = [view("running", 0), view("running", 1), view("running", 1), view()]
+    answers = [view("running", 0), view("running", 1), view("running", 1), view(), view()]
+    paths: list[str] = []
 
     def post(path: str, body: Any) -> Any:
         posted.append((path, body))
         return view("pending", 0)
 
     def fetch(path: str) -> Any:
-        assert path == "/api/v1/sweeps/17-1"
+        paths.append(path)
         return answers.pop(0)
 
     clock = FakeClock(0.0)
@@ -103,6 +104,7 @@ def test_run_sweep_asks_for_the_mesh_and_follows_it_to_the_end() -> None:
     assert posted == [("/api/v1/sweeps", {"mesh": True})]
     assert last is not None and last.state == "done" and unfinished == ""
     assert said[0].endswith("waiting up to 90s")  # planned end 30 s ahead + 60 s
+    assert paths == ["/api/v1/sweeps/17-1?results=0"] * 4 + ["/api/v1/sweeps/17-1"]
     assert said[1:] == [
         "bandwidth sweep 17-1: running, 0/2 tests",
         "bandwidth sweep 17-1: running, 1/2 tests",

@@ -120,6 +120,11 @@ async def test_a_node_sweep_from_request_to_done(make_client: MakeClient, clock:
     assert view["state"] == "done" and view["completed"] == 8 and view["failed"] == 1
     listing = await (await client.get("/api/v1/sweeps")).json()
     assert [s["id"] for s in listing["sweeps"]] == [sweep["id"]]
+    assert "results" not in listing["sweeps"][0]
+    listing = await (await client.get("/api/v1/sweeps?results=1")).json()
+    assert len(listing["sweeps"][0]["results"]) == 8
+    short = await (await client.get(f"/api/v1/sweeps/{sweep['id']}?results=0")).json()
+    assert "results" not in short and short["completed"] == 8
     text = await (await client.get("/metrics")).text()
     assert 'netmesh_collector_sweeps_total{result="done"} 1' in text
     assert 'netmesh_collector_sweeps_total{result="requested"} 1' in text
