@@ -64,8 +64,12 @@ def _too_many(request: web.Request, wait: float) -> NoReturn:
     )
 
 
-def _refuse(request: web.Request, exc: Rejected, node: str = "") -> NoReturn:
-    """401/403 with the reason, charged to the source's budget (429 once it is spent); 503."""
+def _refuse(request: web.Request, exc: Rejected, node: str = "", what: str = "report") -> NoReturn:
+    """401/403 with the reason, charged to the source's budget (429 once it is spent); 503.
+
+    ``what`` names the request in the log and the answer (report or sweep); a
+    refused report counts in ``reports[result]``, a refused sweep in ``sweeps``.
+    """
     limiter = request.app[REJECT_LIMITER]
     source = request.remote or ""
     if exc.status in (401, 403):
@@ -73,15 +77,19 @@ def _refuse(request: web.Request, exc: Rejected, node: str = "") -> NoReturn:
         if wait > 0:
             _too_many(request, wait)
         limiter.charge(source)
-    log.info("report from %s%s rejected (%s): %s", source, node, exc.result, exc.reason)
-    request.app[STATE].stats.reports[exc.result] += 1
+    log.info("%s from %s%s rejected (%s): %s", what, source, node, exc.result, exc.reason)
+    stats = request.app[STATE].stats
+    if what == "report":
+        stats.reports[exc.result] += 1
+    else:
+        stats.sweeps["refused"] += 1
     headers = {"WWW-Authenticate": 'Bearer realm="netmesh"'} if exc.status == 401 else None
     raise _REFUSALS[exc.status](
-        headers=headers, text=f"report rejected ({exc.result}): {exc.reason}\n"
+        headers=headers, text=f"{what} rejected ({exc.result}): {exc.reason}\n"
     )
 
 
-async def authenticate(request: web.Request) -> Caller:
+async def authenticate(request: web.Request, what: str = "report") -> Caller:
     """The caller, from the cache or a shared token at once, else verified (rate limited)."""
     auth = request.app[AUTH]
     token = from_header(request.headers.get(AUTHORIZATION))
@@ -94,7 +102,7 @@ async def authenticate(request: web.Request) -> Caller:
                 _too_many(request, wait)
             caller = await auth.verify(token)
     except Rejected as exc:
-        _refuse(request, exc)
+        _refuse(request, exc, what=what)
     if caller is None:  # an authenticator that neither answers nor rejects
         raise web.HTTPInternalServerError(text="no authentication answer\n")
     return caller

@@ -43,7 +43,7 @@ def _refused(status: int, reason: str, request: web.Request | None = None) -> we
 
 async def post_sweep(request: web.Request) -> web.Response:
     app = request.app
-    caller = await authenticate(request)
+    caller = await authenticate(request, "sweep")
     if request.content_length is not None and request.content_length > MAX_BODY:
         return _refused(413, f"body larger than {MAX_BODY} bytes", request)
     raw = await request.content.read(MAX_BODY + 1)

@@ -171,10 +171,14 @@ async def test_sweeps_need_the_token_when_auth_is_on(
     auth = {"Authorization": f"Bearer {token}"}
     for node, ip in NODES:
         await client.post("/api/v1/reports", json=timed(node, ip), headers=auth)
-    assert (await client.post("/api/v1/sweeps", json={"node": "a"})).status == 401
+    resp = await client.post("/api/v1/sweeps", json={"node": "a"})
+    assert resp.status == 401 and "sweep rejected (unauthenticated)" in await resp.text()
     bad = {"Authorization": "Bearer wrong-token"}
     assert (await client.post("/api/v1/sweeps", json={"node": "a"}, headers=bad)).status == 401
     assert (await (await client.get("/api/v1/sweeps")).json())["sweeps"] == []
+    text = await (await client.get("/metrics")).text()
+    assert 'netmesh_collector_sweeps_total{result="refused"} 2' in text
+    assert 'netmesh_collector_reports_total{result="unauthenticated"}' not in text
     assert (await client.post("/api/v1/sweeps", json={"node": "a"}, headers=auth)).status == 202
 
 
