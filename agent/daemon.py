@@ -150,15 +150,14 @@ class TestLoop:
 
     def _missing_peer(self, on_demand: SweepSlot, now: float) -> None:
         """A sweep test towards a node that is not (any more) a member: a failed result."""
-        for protocol in ("tcp", "udp"):
-            test = TestId(
-                source=self.state.me.name,
-                destination=on_demand.missing,
-                protocol=protocol,
-                started_at=now,
-            )
-            result = failed(test, result="error", message="not a member", duration=0.0)
-            self.state.record(dataclasses.replace(result, sweep=on_demand.sweep))
+        test = TestId(
+            source=self.state.me.name,
+            destination=on_demand.missing,
+            protocol=on_demand.protocol,
+            started_at=now,
+        )
+        result = failed(test, result="error", message="not a member", duration=0.0)
+        self.state.record(dataclasses.replace(result, sweep=on_demand.sweep))
 
     async def _run_or_skip(self, slot: Slot, test: Test, now: float, sweep: str = "") -> None:
         lag = now - slot.start

@@ -20,6 +20,7 @@ class SweepSlot:
     slot: Slot
     sweep: str  # the sweep's id
     missing: str = ""  # a server this node should test that is not a member (test fails)
+    protocol: Transport = "tcp"  # the missing test's protocol
 
 
 def sweep_slot(
@@ -47,7 +48,9 @@ def sweep_slot(
     server = by_name.get(test.server)
     protocol = _transport(test.protocol)
     if client is None or server is None or protocol is None:
-        return SweepSlot(slot=slot, sweep=placement.sweep.id, missing=test.server)
+        return SweepSlot(
+            slot=slot, sweep=placement.sweep.id, missing=test.server, protocol=protocol or "tcp"
+        )
     planned = Test(client=client, server=server, protocol=protocol, round=test.round)
     return SweepSlot(
         slot=Slot(number=number, start=start, end=slot.end, test=planned),

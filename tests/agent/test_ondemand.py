@@ -63,6 +63,18 @@ async def test_a_sweep_replaces_the_plan_for_its_window_and_tags_its_results() -
     assert state.test_counts[("b", "tcp", "busy")] >= 1
 
 
+async def test_a_test_towards_a_departed_node_is_a_tagged_failure() -> None:
+    t = FakeTime(now=3006.0)
+    loop, state = make_loop(t, me=A)
+    state.adopt_sweeps([node_sweep(3006.0)])
+    state.members = MemberList(epoch=2, members=(A, C))  # b left (results of b kept here)
+    await loop.run(iterations=1)
+    assert t.calls == []
+    (res,) = state.results.values()
+    assert (res.destination, res.protocol, res.result, res.sweep) == ("b", "tcp", "error", "s1")
+    assert res.message == "not a member"
+
+
 async def test_a_node_without_a_test_in_a_sweep_slot_stays_idle() -> None:
     t = FakeTime(now=3006.0)
     loop, state = make_loop(t, me=A)
@@ -100,7 +112,7 @@ def test_every_node_sees_the_same_slot_and_each_its_own_test() -> None:
     assert sweep_slot(sweeps, members, "a", 3005.9, PS) is None
     # A sweep towards a node that left: the slot is held, the test is reported missing.
     gone = sweep_slot(sweeps, (A, C), "a", 3006.5, PS)
-    assert gone is not None and gone.missing == "b"
+    assert gone is not None and (gone.missing, gone.protocol) == ("b", "tcp")
 
 
 def test_known_sweeps_are_kept_until_their_window_ended() -> None:
