@@ -96,6 +96,7 @@ class TestLoop:
         runner: RunTest = run_test,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        heard: Callable[[], bool] = lambda: True,
     ) -> None:
         self.state = state
         self.settings = settings
@@ -104,6 +105,10 @@ class TestLoop:
         self.runner = runner
         self.clock = clock
         self.sleep = sleep
+        # With a collector: has the first report been answered (or failed)? Until then
+        # this node may not know of a running on-demand sweep (e.g. after a restart)
+        # and must not run the budgeted plan into it.
+        self.heard = heard
         self.last_slot = -1
         self.first_step = True
 
@@ -124,6 +129,9 @@ class TestLoop:
             await self._sweep_step(on_demand, now)
             return
         slot = plan(self.members(), self.state.me.name, now, self.settings)
+        if not self.heard():
+            await self.sleep(max(0.0, slot.end - self.clock()) + 0.001)
+            return
         log.debug(
             "slot %d at +%.3fs: %s",
             slot.number,
@@ -249,6 +257,7 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
         plan_settings(settings),
         client_options(settings),
         members=lambda: state.members.members,
+        heard=lambda: not settings.collector_url or sum(state.reports.values()) > 0,
     )
     app = create_app(state, make_registry(state))
     runner = web.AppRunner(app, access_log=None)

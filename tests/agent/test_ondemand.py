@@ -128,3 +128,24 @@ def test_adopting_is_idempotent_and_bounded(count: int) -> None:
     state.adopt_sweeps(batch)
     state.adopt_sweeps(batch)
     assert len(state.sweeps) == min(count, 256)
+
+
+async def test_with_a_collector_the_plan_waits_for_the_first_report_answer() -> None:
+    t = FakeTime(now=3000.0)
+    state = AgentState(me=A, http_port=9101)
+    state.set_members(MemberList(epoch=1, members=(A, B, C)))
+    loop = TestLoop(
+        state,
+        PS,
+        ClientOptions(),
+        members=lambda: state.members.members,
+        runner=t.runner,
+        clock=t.clock,
+        sleep=t.sleep,
+        heard=lambda: sum(state.reports.values()) > 0,
+    )
+    await loop.run(iterations=2)
+    assert t.calls == []  # a sweep could be running that this node has not heard of
+    state.reports["unreachable"] += 1  # answered or not: the agent knows what it can know
+    await loop.run(iterations=1)
+    assert len(t.calls) == 1
