@@ -12,6 +12,7 @@ from typing import Protocol as TypingProtocol
 
 from aiohttp import web
 
+from agent.dns import DnsCheck, DnsOptions
 from agent.http import create_app
 from agent.iperf import TestId, failed
 from agent.light import LightOptions, LightTier
@@ -232,6 +233,10 @@ def light_options(settings: AgentSettings) -> LightOptions:
     )
 
 
+def dns_options(settings: AgentSettings) -> DnsOptions:
+    return project(settings, DnsOptions, prefix="dns_", defaults=("port",))
+
+
 def initial_members(settings: AgentSettings) -> MemberList:
     members = {m.name: m for m in settings.static_peers}
     members[settings.node_name] = settings.me
@@ -282,6 +287,10 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
         light = LightTier(light_options(settings), settings.me, lambda: state.members)
         state.light = light.status
         work.append(("light", light.run))
+    if settings.dns_name:
+        dns_check = DnsCheck(dns_options(settings))
+        state.dns = dns_check.status
+        work.append(("dns", dns_check.run))
     if settings.collector_url:
         reporter = Reporter(
             state,

@@ -80,6 +80,8 @@ class AgentCollector(Collector):
                     if value is not None:
                         light_rows.append(((me, lp.destination), value))
                 yield family(fam, light_rows)
+        for fam, rows_of in cat.REPORT_ROWS:
+            yield family(fam, rows_of(report))
         yield family(cat.COLLECTOR_UP, [((), float(s.collector_up))])
         yield family(cat.REPORTS_SENT, (((r,), n) for r, n in sorted(s.reports.items())))
         yield family(

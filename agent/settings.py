@@ -19,6 +19,14 @@ from netmesh.wire import MAX_RETRANSMIT_FLOWS, PROTOCOLS, Member, Transport
 
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+RECORD_TYPES = ("A", "AAAA")
+
+
+def is_dns_name(text: str) -> bool:
+    """A DNS name: dot-separated labels of 1-63 letters, digits, '-' or '_'; 253 at most."""
+    name = text.removesuffix(".")
+    return 0 < len(name) <= 253 and all(_DNS_LABEL.match(label) for label in name.split("."))
 
 
 def parse_peers(text: str) -> tuple[Member, ...]:
@@ -189,6 +197,27 @@ class AgentSettings:
         default=10.0, metadata=doc("Seconds between MTU probes to one peer; 0 = no MTU probe.")
     )
 
+    dns_name: str = field(
+        default="",
+        metadata=doc(
+            "Name the DNS check resolves at a steady rate through the node's resolver "
+            "configuration, as an absolute name; empty = no DNS check (the manifests set "
+            "kubernetes.default.svc.cluster.local)."
+        ),
+    )
+    dns_record_type: str = field(
+        default="A", metadata=doc("Record type the DNS check asks: A or AAAA.")
+    )
+    dns_interval: float = field(default=5.0, metadata=doc("Seconds between DNS lookups."))
+    dns_timeout: float = field(default=2.0, metadata=doc("Seconds one DNS lookup may take."))
+    dns_window: float = field(
+        default=30.0, metadata=doc("Seconds of DNS lookups each report summarises.")
+    )
+    dns_resolv_conf: str = field(
+        default="/etc/resolv.conf",
+        metadata=doc("Resolver configuration the DNS check reads its nameservers from."),
+    )
+
     def __post_init__(self) -> None:
         p = Problems()
         p.check(
@@ -285,6 +314,20 @@ class AgentSettings:
             f"light_mtu {self.light_mtu}: must be 0 (auto) or 576..65535",
         )
         p.check(self.light_mtu_interval >= 0, "light_mtu_interval: must be >= 0 (0 = off)")
+        p.check(
+            not self.dns_name or is_dns_name(self.dns_name),
+            f"dns_name {self.dns_name!r}: not a DNS name",
+        )
+        p.check(
+            self.dns_record_type in RECORD_TYPES,
+            f"dns_record_type: one of {', '.join(RECORD_TYPES)}",
+        )
+        p.check(0.1 <= self.dns_interval <= 3600, "dns_interval: must be 0.1..3600 s")
+        p.check(0 < self.dns_timeout <= 30, "dns_timeout: must be > 0 and <= 30 s")
+        p.check(
+            self.dns_interval <= self.dns_window <= 3600,
+            "dns_window: must be >= dns_interval and <= 3600 s",
+        )
         p.raise_if_any("agent")
 
     @property

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from netmesh.ondemand import MAX_SWEEPS, Sweep
 from netmesh.wire import (
     AgentHealth,
+    DnsStatus,
     LightStatus,
     Member,
     MemberList,
@@ -54,6 +55,8 @@ class AgentState:
     server_restarts: Callable[[], int] = lambda: 0
     # The light tier's status and paths, when it runs (agent/light.py).
     light: Callable[[], LightStatus | None] = lambda: None
+    # The DNS check's status, when it runs (agent/dns.py).
+    dns: Callable[[], DnsStatus | None] = lambda: None
     # On-demand sweeps heard from the collector, kept until their window ends
     # (agent/daemon.py TestLoop prunes them), even when the collector stops listing them.
     sweeps: dict[str, Sweep] = field(default_factory=dict)
@@ -110,4 +113,5 @@ class AgentState:
             probe=self.probe,
             retransmits=self.retransmits,
             light=self.light(),
+            dns=self.dns(),
         )

@@ -57,7 +57,7 @@ from collector.memberbody import MemberListBody
 from collector.membership import KubernetesMembership, NodeRules, StaticMembership
 from collector.podmap import PodInfo, PodKey, PodMap
 from collector.ratelimit import RejectLimiter
-from collector.settings import CollectorSettings, rca_criteria
+from collector.settings import CollectorSettings, dns_criteria, rca_criteria
 from collector.state import CollectorState, Limits
 from collector.sweepapi import routes as sweep_routes
 from collector.sweeps import SweepBook
@@ -141,6 +141,7 @@ def create_app(
         rca_criteria(settings),
         baseline_samples=settings.rca_baseline_samples,
         ebpf_window=settings.rca_ebpf_window,
+        dns_criteria=dns_criteria(settings),
     )
     if settings.rca_interval > 0:
         app.cleanup_ctx.append(_rca)
@@ -282,8 +283,15 @@ async def run_rca(app: web.Application) -> None:
         for name in results
         if (report := state.agents[name].report).light is not None
     }
+    dns = {name: report.dns for name in results if (report := state.agents[name].report).dns}
     steps = app[RCA].steps(
-        results, flows, _node_resolver(state), now=state.clock(), nodes=nodes, light=light
+        results,
+        flows,
+        _node_resolver(state),
+        now=state.clock(),
+        nodes=nodes,
+        light=light,
+        dns=dns,
     )
     for _ in steps:
         await asyncio.sleep(0)

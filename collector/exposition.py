@@ -27,7 +27,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RETRANSMIT_LABELS = cat.RETRANSMITS.label_names(cat.COLLECTOR)
 
 # Order of an agent's cached fragments: health, probe, light tier up, path gauges,
-# test counters, light-tier path gauges.
+# test counters, light-tier path gauges, other per-node rows (the DNS check).
 AGENT_FAMILIES: tuple[cat.MetricFamily, ...] = (
     *(f for f, _ in cat.HEALTH),
     cat.PROBE_UP,
@@ -35,6 +35,7 @@ AGENT_FAMILIES: tuple[cat.MetricFamily, ...] = (
     *cat.PATH_FAMILIES,
     cat.PATH_TESTS,
     *cat.LIGHT_FAMILIES,
+    *(f for f, _ in cat.REPORT_ROWS),
 )
 N_FRAGMENTS = len(AGENT_FAMILIES)
 _PROBE_UP = len(cat.HEALTH)
@@ -42,6 +43,7 @@ _LIGHT_UP = _PROBE_UP + 1
 _PATHS = _LIGHT_UP + 1
 _TESTS = _PATHS + len(cat.PATH_FAMILIES)
 _LIGHT_PATHS = _TESTS + 1
+_REPORT_ROWS = _LIGHT_PATHS + len(cat.LIGHT_FAMILIES)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -100,6 +102,12 @@ def render_agent(report: Report, *, max_series: int) -> AgentBlock:
             cat.LIGHT_UP.label_names(cat.COLLECTOR), (report.node, report.light.reason)
         )
         parts[_LIGHT_UP].append(sample(cat.LIGHT_UP, light_labels, float(report.light.up)))
+    for i, (fam, rows_of) in enumerate(cat.REPORT_ROWS):
+        names = fam.label_names(cat.COLLECTOR)
+        for values, value in rows_of(report):
+            parts[_REPORT_ROWS + i].append(
+                sample(fam, labels(names, (report.node, *values)), value)
+            )
 
     budget = max_series
     total = 0

@@ -12,8 +12,8 @@ them here:
   the check started), every ordered pair of members with light-tier data;
   empty = fresh;
 - ``/api/v1/rca`` → ``Rca``, and ``decide`` → the exit code and its reasons:
-  0 healthy (verdict ok, no suspect, no failing path), 1 suspects or failing
-  paths (also cluster-wide and isolated), 2 cannot tell (stale data, RCA off
+  0 healthy (verdict ok, no suspect, no failing path, no DNS finding), 1 suspects,
+  DNS findings or failing paths (also cluster-wide and isolated), 2 cannot tell (stale data, RCA off
   or without data, an answer that is not what the collector sends).
 
 Every parser raises ``WireError`` (netmesh/jsonreader.py) naming the field.
@@ -143,6 +143,7 @@ class Rca:
     failing_paths: tuple[dict[str, Any], ...]
     failing: int  # all failing paths (the list may be capped)
     computed_at: float | None
+    dns_findings: tuple[dict[str, Any], ...] = ()
 
 
 def parse_rca(body: Any) -> Rca:
@@ -158,7 +159,13 @@ def parse_rca(body: Any) -> Rca:
         p.string("source"), p.string("destination"), p.string("protocol")
         p.items("reasons", limit=MAX_ITEMS, default=[])
         paths.append(p.obj)
+    findings = []
+    for i, item in enumerate(r.items("dns_findings", limit=MAX_ITEMS, default=[])):
+        f = JsonReader(item, r.child("dns_findings", i))
+        f.string("kind"), f.string("summary", max_len=10_000)
+        findings.append(f.obj)
     return Rca(
+        dns_findings=tuple(findings),
         verdict=r.string("verdict"),
         summary=r.string("summary", max_len=100_000, allow_empty=True),
         suspects=tuple(suspects),
@@ -228,6 +235,7 @@ def decide(stale: Sequence[str], rca: Rca | None) -> Decision:
         reasons.append(f"suspects: {_listed([s['node'] for s in rca.suspects])}")
     if rca.failing:
         reasons.append(f"{rca.failing} failing paths")
+    reasons += [str(f["summary"]) for f in rca.dns_findings]
     if reasons:
         return Decision(code=UNHEALTHY, reasons=tuple(reasons))
     if rca.verdict != VERDICT_OK:
@@ -287,6 +295,7 @@ def report_text(
                 f"  suspect {s['node']}: {s['direction']}, score {float(s.get('score', 0)):.2f}, "
                 f"{s.get('failing_paths', '?')} failing paths with {s.get('peers', '?')} peers"
             )
+        out += [f"  finding: {f['summary']}" for f in rca.dns_findings]
         if rca.failing:
             out.append(f"failing paths: {rca.failing}")
             out += [_path_text(p) for p in rca.failing_paths[:LISTED_PATHS]]
@@ -319,4 +328,5 @@ def report_json(
         "failing": 0 if rca is None else rca.failing,
         "failing_paths": [] if rca is None else list(rca.failing_paths),
         "rca_computed_at": None if rca is None else rca.computed_at,
+        "dns_findings": [] if rca is None else list(rca.dns_findings),
     }

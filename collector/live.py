@@ -14,10 +14,11 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
+from collector.dnsjudge import DnsCriteria, DnsFinding, judge_dns
 from collector.judging import Baselines, Criteria, PathJudge
 from collector.lightjudge import judge_light
 from collector.verdict import Analysis, analyse
-from netmesh.wire import LightPath, RetransmitFlow, TestResult
+from netmesh.wire import DnsStatus, LightPath, RetransmitFlow, TestResult
 
 
 def add_retransmits(
@@ -90,9 +91,12 @@ class LiveRca:
         *,
         baseline_samples: int = 10,
         ebpf_window: float = 30.0,
+        dns_criteria: DnsCriteria | None = None,
         perf: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.criteria = criteria
+        self.dns_criteria = dns_criteria or DnsCriteria()
+        self.dns_findings: tuple[DnsFinding, ...] = ()
         self.baselines = Baselines(baseline_samples)
         self.judge = PathJudge(criteria, self.baselines)
         self.rates = RetransmitRates(ebpf_window)
@@ -111,13 +115,15 @@ class LiveRca:
         now: float,
         nodes: Iterable[str] = (),
         light: Mapping[str, Sequence[LightPath]] | None = None,
+        dns: Mapping[str, DnsStatus] | None = None,
         budget: float = 0.005,
     ) -> Iterator[None]:
         """One run; yields whenever ``budget`` seconds went by.
 
         ``results``: node → its latest results; ``flows``: node → its eBPF
         flows (``resolve_node`` maps a remote IP to a node); ``light``: node →
-        its light-tier windows (judged together, collector/lightjudge.py). The mining
+        its light-tier windows (judged together, collector/lightjudge.py); ``dns``:
+        node → its DNS check (findings of their own, collector/dnsjudge.py). The mining
         (``analyse``) is one step; with nothing failing it is short.
         """
         spent = 0.0
@@ -152,6 +158,7 @@ class LiveRca:
         yield
         started = self.perf()
         analysis = analyse(outcomes, self.criteria, names, failing=failing, complete=True)
+        self.dns_findings = tuple(judge_dns(dns or {}, self.dns_criteria))
         self.latest = analysis
         self.computed_at = now
         self.runs += 1

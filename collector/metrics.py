@@ -172,6 +172,12 @@ def metric_groups(
         )
         out.append(
             ex.render_family(
+                cat.RCA_DNS_FINDING,
+                (((f.node or "", f.kind), 1.0) for f in rca.dns_findings),
+            )
+        )
+        out.append(
+            ex.render_family(
                 cat.RCA_SUSPECT,
                 (((n,), float(n in named)) for n in sorted(analysis.scores)),
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from collector.dnsjudge import DnsCriteria
 from collector.judging import Criteria
 from netmesh.addresses import is_ip
 from netmesh.config import Problems, doc, project, valid_port
@@ -276,6 +277,22 @@ class CollectorSettings:
         default=2,
         metadata=doc("RCA: lost don't-fragment probes (none answered) that make an MTU blackhole."),
     )
+    rca_dns_min_lookups: int = field(
+        default=3, metadata=doc("RCA: DNS lookups a node's window needs before it is judged.")
+    )
+    rca_dns_failure_ratio: float = field(
+        default=0.5,
+        metadata=doc(
+            "RCA: a node's DNS fails when at least this share of its window's lookups did."
+        ),
+    )
+    rca_dns_slow_factor: float = field(
+        default=5.0,
+        metadata=doc("RCA: a node's DNS median above this x the other nodes' median is slow ..."),
+    )
+    rca_dns_slow_min_seconds: float = field(
+        default=0.1, metadata=doc("RCA: ... and above this many seconds.")
+    )
 
     def __post_init__(self) -> None:
         p = Problems()
@@ -353,6 +370,10 @@ class CollectorSettings:
         p.check(self.rca_light_rtt_factor > 1, "rca_light_rtt_factor: must be > 1")
         p.check(self.rca_light_rtt_min_increase >= 0, "rca_light_rtt_min_increase: must be >= 0")
         p.check(self.rca_light_mtu_min_probes >= 1, "rca_light_mtu_min_probes: must be >= 1")
+        p.check(self.rca_dns_min_lookups >= 1, "rca_dns_min_lookups: must be >= 1")
+        p.check(0 < self.rca_dns_failure_ratio <= 1, "rca_dns_failure_ratio: must be > 0 and <= 1")
+        p.check(self.rca_dns_slow_factor > 1, "rca_dns_slow_factor: must be > 1")
+        p.check(self.rca_dns_slow_min_seconds >= 0, "rca_dns_slow_min_seconds: must be >= 0")
         p.raise_if_any("collector")
 
     def _check_auth(self, p: Problems) -> None:
@@ -385,3 +406,8 @@ class CollectorSettings:
 def rca_criteria(settings: CollectorSettings) -> Criteria:
     """The RCA criteria from the settings (the RCA modules know nothing of flags)."""
     return project(settings, Criteria, prefix="rca_", defaults=("max_len",))
+
+
+def dns_criteria(settings: CollectorSettings) -> DnsCriteria:
+    """The DNS judge's criteria from the settings."""
+    return project(settings, DnsCriteria, prefix="rca_dns_")

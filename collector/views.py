@@ -169,5 +169,6 @@ def rca(live: LiveRca, *, enabled: bool, now: float) -> dict[str, Any]:
         age_seconds=max(0.0, now - live.computed_at),
         duration_seconds=live.seconds,
         runs=live.runs,
+        dns_findings=[f.to_json() for f in live.dns_findings],
     )
     return body

@@ -11,8 +11,18 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
+from lab import state
 from lab.experiment import run_experiment
-from lab.faults import Fault, FaultError, parse_delay, parse_loss, parse_mtu, parse_rate
+from lab.fabric import DIRECTIONS, UplinkFault
+from lab.faults import (
+    Fault,
+    FaultError,
+    parse_delay,
+    parse_dns,
+    parse_loss,
+    parse_mtu,
+    parse_rate,
+)
 from lab.lab import Lab, LabError
 from lab.settings import LabSettings
 from lab.shell import CommandError
@@ -29,21 +39,39 @@ def _parser() -> argparse.ArgumentParser:
         ("up", "create the lab and start collector, agents and traffic"),
         ("down", "stop everything and remove the lab (idempotent)"),
         ("status", "show what runs and which faults are injected"),
-        ("inject", "inject a fault on one node"),
-        ("clear", "remove faults (one node or all)"),
+        ("inject", "inject a fault on one node, a rack's uplink or one node pair's link"),
+        ("clear", "remove faults (one node, uplink or link; all without one)"),
         ("experiment", "baseline -> fault -> recovery, with a live view and a summary"),
     ):
         p = sub.add_parser(name, help=text, description=text)
         add_arguments(p, LabSettings)
         if name in ("inject", "clear"):
-            p.add_argument("--node", required=name == "inject", help="node-N, N or its address")
+            where = p.add_mutually_exclusive_group(required=name == "inject")
+            where.add_argument("--node", help="node-N, N or its address")
+            where.add_argument("--uplink", help="a rack's uplink to the core: rack-N or N")
+            where.add_argument(
+                "--link", help="the path between two nodes, both ways: node-2,node-5"
+            )
+        if name == "inject":
+            p.add_argument(
+                "--direction",
+                choices=DIRECTIONS,
+                default="both",
+                help="uplink faults: into the rack, out of it, or both (default)",
+            )
         if name in ("inject", "experiment"):
-            p.add_argument("--loss", help="loss into the node: 5%% or 0.05")
-            p.add_argument("--rate", help="node egress rate: 200mbit")
+            p.add_argument("--loss", help="loss into the node (or on the uplink/link): 5%% or 0.05")
+            p.add_argument("--rate", help="node egress (or uplink) rate: 200mbit")
             p.add_argument("--delay", help="delay into the node: 50ms (needs netem)")
             p.add_argument("--mtu", help="the node's link MTU, lower than the lab's 1500: 1400")
+            p.add_argument("--dns", help="down: DNS answers into the node are dropped")
         if name == "experiment":
             p.add_argument("--fault-node", default="", help="node to fault (default: random)")
+            p.add_argument(
+                "--fault-uplink",
+                default="",
+                help="fault a rack's uplink instead (rack-N; a lab with --racks): loss/rate",
+            )
             p.add_argument(
                 "--baseline",
                 type=float,
@@ -74,7 +102,39 @@ def fault_from(args: argparse.Namespace) -> Fault:
         rate_bps=parse_rate(args.rate) if args.rate else 0,
         delay_ms=parse_delay(args.delay) if args.delay else 0.0,
         mtu=parse_mtu(args.mtu) if args.mtu else 0,
+        dns_down=parse_dns(args.dns) if args.dns else False,
     )
+
+
+def inject(lab: Lab, args: argparse.Namespace) -> str:
+    """Inject what ``args`` asks for; a line saying what was done."""
+    if args.node:
+        fault = fault_from(args)
+        node = lab.inject(args.node, fault)
+        return f"injected on {node.name} ({node.address}): {fault.describe()}"
+    if args.delay or args.mtu or args.dns:
+        raise FaultError("--delay, --mtu and --dns are node faults (use --node)")
+    loss = parse_loss(args.loss) if args.loss else 0.0
+    if args.uplink:
+        uplink = UplinkFault(
+            loss=loss,
+            rate_bps=parse_rate(args.rate) if args.rate else 0,
+            direction=args.direction,
+        )
+        rack = lab.inject_uplink(args.uplink, uplink)
+        return f"injected on the uplink of {rack}: {uplink.describe()}"
+    if args.rate or not loss:
+        raise FaultError("a link fault takes --loss only (rates are per node or per uplink)")
+    key = lab.inject_link(args.link, loss)
+    return f"injected on link {key.replace('|', ' <-> ')}: {loss * 100:g}% loss both ways"
+
+
+def clear(lab: Lab, args: argparse.Namespace) -> list[str]:
+    if args.uplink:
+        return [f"uplink of {lab.clear_uplink(args.uplink)}"]
+    if args.link:
+        return [f"link {lab.clear_link(args.link)}"]
+    return lab.clear(args.node)
 
 
 def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
@@ -86,7 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = build(LabSettings, vars(args), dict(os.environ))
+        if args.command != "up":
+            # Act on the running lab: its state file has the settings `up` got.
+            settings, _found = state.locate(settings, state.given_fields(vars(args), os.environ))
     except SettingsError as exc:
+        print(f"netmesh-lab: {exc}", file=sys.stderr)
+        return 2
+    except LabError as exc:
         print(f"netmesh-lab: {exc}", file=sys.stderr)
         return 2
     lab = Lab(settings)
@@ -103,13 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "status":
             say(json.dumps(lab.status(), indent=2, sort_keys=True))
         elif args.command == "inject":
-            fault = fault_from(args)
-            node = lab.inject(args.node, fault)
-            say(f"injected on {node.name} ({node.address}): {fault.describe()}")
+            say(inject(lab, args))
         elif args.command == "clear":
-            say("cleared: " + ", ".join(lab.clear(args.node)))
+            say("cleared: " + ", ".join(clear(lab, args)))
         elif args.command == "experiment":
-            given = args.loss or args.rate or args.delay or args.mtu
+            given = args.loss or args.rate or args.delay or args.mtu or args.dns
             return run_experiment(lab, args, fault_from(args) if given else None)
     except (LabError, FaultError, CommandError) as exc:
         print(f"netmesh-lab: {exc}", file=sys.stderr)

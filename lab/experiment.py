@@ -1,9 +1,10 @@
-"""The three-phase experiment: baseline, fault on one node, recovery.
+"""The three-phase experiment: baseline, fault on one node (or a rack's uplink), recovery.
 
 While it runs, a live terminal view shows the node x node matrix (TCP
 bandwidth and UDP loss), the phase and its progress; at the end a summary
 table compares the phases: paths into the faulty node, out of it, and all
-others. Results come from the collector's JSON API and /metrics, exactly as
+others (for an uplink fault: paths into the rack from other racks, out of it,
+and all others). Results come from the collector's JSON API and /metrics, exactly as
 a user would see them.
 """
 
@@ -19,13 +20,15 @@ import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from lab.faults import Fault, parse_delay, parse_loss, parse_mtu, parse_rate
+from lab.expview import Screen, progress_bar, render_matrix, render_retransmits, summary_table
+from lab.fabric import UplinkFault
+from lab.faults import Fault, parse_delay, parse_dns, parse_loss, parse_mtu, parse_rate
 from lab.lab import Lab, LabError, get_json
 from netmesh import catalogue
 
@@ -34,9 +37,34 @@ PHASES = ("baseline", "fault", "recovery")
 
 @dataclass(frozen=True, kw_only=True)
 class Plan:
-    node: str
+    node: str  # the faulty node, or the rack whose uplink is faulty (rack-2)
     fault: Fault
     durations: dict[str, float]
+    uplink: bool = False
+    members: frozenset[str] = frozenset()  # the rack's nodes (uplink faults)
+
+    @property
+    def marked(self) -> frozenset[str]:
+        """The nodes on the faulty side: "to" is into them from the others, "from" out."""
+        return self.members if self.uplink else frozenset({self.node})
+
+    @property
+    def target(self) -> str:
+        return f"the uplink of {self.node}" if self.uplink else self.node
+
+    def inject(self, lab: Lab) -> None:
+        if self.uplink:
+            lab.inject_uplink(
+                self.node, UplinkFault(loss=self.fault.loss, rate_bps=self.fault.rate_bps)
+            )
+        else:
+            lab.inject(self.node, self.fault)
+
+    def clear(self, lab: Lab) -> None:
+        if self.uplink:
+            lab.clear_uplink(self.node)
+        else:
+            lab.clear(self.node)
 
 
 @dataclass
@@ -70,10 +98,12 @@ def make_plan(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> Plan:
             raise LabError(f"experiment config {args.config}: {exc}") from None
         unknown = set(options) - {
             "fault_node",
+            "fault_uplink",
             "loss",
             "rate",
             "delay",
             "mtu",
+            "dns",
             "baseline",
             "fault",
             "recovery",
@@ -86,13 +116,23 @@ def make_plan(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> Plan:
             rate_bps=parse_rate(str(options["rate"])) if "rate" in options else 0,
             delay_ms=parse_delay(str(options["delay"])) if "delay" in options else 0.0,
             mtu=parse_mtu(str(options["mtu"])) if "mtu" in options else 0,
+            dns_down=parse_dns(str(options["dns"])) if "dns" in options else False,
         )
     if fault.empty():
         fault = Fault(loss=0.10)
     names = [n.name for n in lab.topo.nodes]
-    node = args.fault_node or str(options.get("fault_node", "")) or random.choice(names)
+    uplink = getattr(args, "fault_uplink", "") or str(options.get("fault_uplink", ""))
+    members: frozenset[str] = frozenset()
     try:
-        node = lab.topo.node(node).name
+        if uplink:
+            if fault.delay_ms or fault.mtu:
+                raise LabError("an uplink fault takes loss and/or rate (delay and MTU: nodes)")
+            rack = lab.topo.rack(uplink)
+            node = f"rack-{rack}"
+            members = frozenset(n.name for n in lab.topo.rack_nodes(rack))
+        else:
+            node = args.fault_node or str(options.get("fault_node", "")) or random.choice(names)
+            node = lab.topo.node(node).name
     except KeyError as exc:
         raise LabError(str(exc.args[0])) from None
     sweep = lab.settings.sweep_seconds()
@@ -104,7 +144,7 @@ def make_plan(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> Plan:
         if value <= 0:
             raise LabError(f"{phase} duration must be positive")
         durations[phase] = value
-    return Plan(node=node, fault=fault, durations=durations)
+    return Plan(node=node, fault=fault, durations=durations, uplink=bool(uplink), members=members)
 
 
 # ---------------------------------------------------------------------- data
@@ -137,21 +177,21 @@ def _mean(values: Iterable[float]) -> float | None:
     return statistics.fmean(vals) if vals else None
 
 
-def _group(src: str, dst: str, node: str) -> str:
-    if dst == node:
+def _group(src: str, dst: str, marked: Collection[str]) -> str:
+    if dst in marked and src not in marked:
         return "to"
-    if src == node:
+    if src in marked and dst not in marked:
         return "from"
     return "others"
 
 
-def summarise(phase: PhaseData, node: str) -> dict[str, Any]:
+def summarise(phase: PhaseData, marked: frozenset[str]) -> dict[str, Any]:
     groups: dict[str, dict[str, list[float]]] = {
         g: {"tcp": [], "loss": [], "iperf_retx": []} for g in ("to", "from", "others")
     }
     reasons: dict[str, int] = defaultdict(int)
     for (src, dst, proto, _t), r in phase.results.items():
-        g = groups[_group(src, dst, node)]
+        g = groups[_group(src, dst, marked)]
         if not r.get("success"):
             reasons[str(r.get("result"))] += 1
             continue
@@ -162,7 +202,7 @@ def summarise(phase: PhaseData, node: str) -> dict[str, Any]:
             g["loss"].append(r["loss_ratio"])
     ebpf: dict[str, float] = defaultdict(float)
     for (src, dst), n in phase.retransmits().items():
-        ebpf[_group(src, dst, node)] += n
+        ebpf[_group(src, dst, marked)] += n
     return {
         "phase": phase.name,
         "seconds": round(phase.end - phase.start, 1),
@@ -182,103 +222,7 @@ def summarise(phase: PhaseData, node: str) -> dict[str, Any]:
     }
 
 
-# ---------------------------------------------------------------------- view
-
-
-def _fmt(value: float | None, spec: str, missing: str = "-") -> str:
-    return missing if value is None else format(value, spec)
-
-
-def render_matrix(paths: list[dict[str, Any]], nodes: list[str], fault_node: str) -> str:
-    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for p in paths:
-        latest[(p["source"], p["destination"], p["protocol"])] = p
-    width = max(8, *(len(n) for n in nodes)) + 2
-    head = "src \\ dst".ljust(width) + "".join(
-        (n + ("*" if n == fault_node else "")).rjust(16) for n in nodes
-    )
-    lines = ["TCP Mbit/s | UDP loss %   (* = faulty node)", head]
-    for src in nodes:
-        row = (src + ("*" if src == fault_node else "")).ljust(width)
-        for dst in nodes:
-            if src == dst:
-                row += "·".rjust(16)
-                continue
-            tcp = latest.get((src, dst, "tcp"))
-            udp = latest.get((src, dst, "udp"))
-            bw = None if not tcp or not tcp.get("success") else tcp["bandwidth_bits_per_second"]
-            loss = None if not udp or not udp.get("success") else udp.get("loss_ratio")
-            cell = _fmt(
-                None if bw is None else bw / 1e6,
-                ".0f",
-                "FAIL" if tcp and not tcp.get("success") else "-",
-            )
-            cell += " | " + _fmt(
-                None if loss is None else loss * 100,
-                ".1f",
-                "FAIL" if udp and not udp.get("success") else "-",
-            )
-            row += cell.rjust(16)
-        lines.append(row)
-    return "\n".join(lines)
-
-
-def render_retransmits(retx: dict[tuple[str, str], float], top: int = 6) -> str:
-    pairs = sorted(((n, k) for k, n in retx.items() if n > 0), reverse=True)[:top]
-    if not pairs:
-        return "eBPF retransmissions by node pair (this phase): none"
-    body = ", ".join(f"{s}->{d} {n:.0f}" for n, (s, d) in pairs)
-    return f"eBPF retransmissions by node pair (this phase): {body}"
-
-
-def progress_bar(fraction: float, width: int = 30) -> str:
-    filled = round(max(0.0, min(1.0, fraction)) * width)
-    return "[" + "#" * filled + "." * (width - filled) + "]"
-
-
-def summary_table(rows: list[dict[str, Any]], node: str) -> str:
-    head = (
-        f"{'phase':<10}{'tests':>6}{'fail':>5}  "
-        f"{'TCP Mbit/s to/from/others':>28}  {'UDP loss % to/from/others':>27}  "
-        f"{'eBPF retx to/others':>20}"
-    )
-    lines = [f"Summary (faulty node: {node})", head, "-" * len(head)]
-    for r in rows:
-        tcp = "/".join(_fmt(r[f"{g}_tcp_mbps"], ".0f") for g in ("to", "from", "others"))
-        loss = "/".join(
-            _fmt(None if r[f"{g}_udp_loss"] is None else r[f"{g}_udp_loss"] * 100, ".2f")
-            for g in ("to", "from", "others")
-        )
-        retx = f"{r['to_ebpf_retransmits']:.0f}/{r['others_ebpf_retransmits']:.0f}"
-        lines.append(
-            f"{r['phase']:<10}{r['tests']:>6}{r['failed']:>5}  {tcp:>28}  {loss:>27}  {retx:>20}"
-        )
-    for r in rows:
-        if r["failures"]:
-            why = ", ".join(f"{k} {v}" for k, v in sorted(r["failures"].items()))
-            lines.append(f"failed tests in {r['phase']}: {why}")
-    return "\n".join(lines)
-
-
 # ---------------------------------------------------------------------- run
-
-
-class Screen:
-    """Redraw in place on a terminal; one line per update otherwise."""
-
-    def __init__(self, out: TextIO, live: bool) -> None:
-        self.out = out
-        self.live = live
-        self.last_line = 0.0
-
-    def show(self, text: str, line: str) -> None:
-        if self.live:
-            self.out.write("\x1b[H\x1b[2J" + text + "\n")
-            self.out.flush()
-        elif time.monotonic() - self.last_line >= 5:
-            self.last_line = time.monotonic()
-            self.out.write(line + "\n")
-            self.out.flush()
 
 
 def run_phases(
@@ -295,9 +239,9 @@ def run_phases(
     t0 = clock()
     for phase in phases:
         if phase.name == "fault":
-            lab.inject(plan.node, plan.fault)
+            plan.inject(lab)
         elif phase.name == "recovery":
-            lab.clear(plan.node)
+            plan.clear(lab)
         phase.start = clock()
         phase.retransmits_start = _safe(lambda: fetch_retransmits(lab), {})
         end = phase.start + plan.durations[phase.name]
@@ -313,13 +257,13 @@ def run_phases(
             phase.retransmits_end = retx_now
             done = (now - t0) / total
             status = (
-                f"phase {phase.name} ({plan.fault.describe()} on {plan.node} "
+                f"phase {phase.name} ({plan.fault.describe()} on {plan.target} "
                 f"during 'fault')  {progress_bar(done)} {now - t0:5.0f}/{total:.0f}s"
             )
             view = "\n\n".join(
                 [
                     "netmesh lab experiment — " + status,
-                    render_matrix(paths, nodes, plan.node),
+                    render_matrix(paths, nodes, plan.marked),
                     render_retransmits(phase.retransmits()),
                     f"tests recorded in this phase: {len(phase.results)}",
                 ]
@@ -339,7 +283,11 @@ def describe_rca(body: dict[str, Any] | None, node: str) -> str:
     if body is None:
         return "RCA verdict at the end of the fault phase: the collector did not answer"
     named = [str(s["node"]) for s in body.get("suspects", [])]
+    dns_findings = [f for f in body.get("dns_findings", []) if isinstance(f, dict)]
+    named += [str(f.get("node")) for f in dns_findings]
     text = body.get("summary") or "no failing paths"
+    if dns_findings:
+        text += "; " + "; ".join(str(f.get("summary", "")) for f in dns_findings)
     right = "names the faulty node first" if named[:1] == [node] else f"expected {node}"
     return f"RCA verdict at the end of the fault phase: {body.get('verdict')} — {text} ({right})"
 
@@ -366,26 +314,33 @@ def run_experiment(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> i
             file=out,
         )
         print(
-            f"experiment: {plan.fault.describe()} on {plan.node}; phases "
+            f"experiment: {plan.fault.describe()} on {plan.target}; phases "
             + ", ".join(f"{k} {v:.0f}s" for k, v in plan.durations.items()),
             file=out,
         )
         screen = Screen(out, live=out.isatty() and not args.plain)
         phases = run_phases(lab, plan, screen)
-        rows = [summarise(p, plan.node) for p in phases]
-        print("\n" + summary_table(rows, plan.node), file=out)
-        print("\n" + describe_rca(phases[1].rca, plan.node), file=out)
+        rows = [summarise(p, plan.marked) for p in phases]
+        print("\n" + summary_table(rows, plan.target), file=out)
+        if plan.uplink:
+            rca = phases[1].rca or {}
+            text = rca.get("summary") or "no failing paths"
+            print(f"\nRCA at the end of the fault phase: {rca.get('verdict')} — {text}", file=out)
+        else:
+            print("\n" + describe_rca(phases[1].rca, plan.node), file=out)
         injected = plan.fault
         fault_row = rows[1]
         if injected.loss and fault_row["to_udp_loss"] is not None:
             print(
-                f"\ninjected loss into {plan.node}: {injected.loss * 100:.1f}%; measured UDP "
-                f"loss to {plan.node}: {fault_row['to_udp_loss'] * 100:.2f}%",
+                f"\ninjected loss {'on' if plan.uplink else 'into'} {plan.target}: "
+                f"{injected.loss * 100:.1f}%; measured UDP loss to {plan.node}: "
+                f"{fault_row['to_udp_loss'] * 100:.2f}%",
                 file=out,
             )
         if injected.rate_bps and fault_row["from_tcp_mbps"] is not None:
             print(
-                f"\ninjected rate out of {plan.node}: {injected.rate_bps / 1e6:.0f} Mbit/s; "
+                f"\ninjected rate {'on' if plan.uplink else 'out of'} {plan.target}: "
+                f"{injected.rate_bps / 1e6:.0f} Mbit/s; "
                 f"measured TCP from {plan.node}: {fault_row['from_tcp_mbps']:.0f} Mbit/s",
                 file=out,
             )
@@ -395,6 +350,7 @@ def run_experiment(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> i
                 json.dump(
                     {
                         "node": plan.node,
+                        "uplink": plan.uplink,
                         "fault": dataclasses.asdict(plan.fault),
                         "durations": plan.durations,
                         "phases": rows,

@@ -1,5 +1,7 @@
 """Inject and clear faults on one lab node: loss, rate, delay, MTU.
 
+- dns down: the DNS answers into the node are dropped (iptables on its
+  INPUT, source port 53): its lookups time out, every other node's work.
 - mtu: the node's link (eth0 in its namespace) gets a lower MTU while the
   others keep 1500: frames larger than it die on the veth without an ICMP
   error, as on a real L2 segment with an MTU mismatch (an MTU blackhole).
@@ -35,9 +37,10 @@ class Fault:
     rate_bps: int = 0  # node egress; 0 = baseline
     delay_ms: float = 0.0  # into the node
     mtu: int = 0  # the node's link MTU; 0 = the lab's 1500
+    dns_down: bool = False  # DNS answers into the node dropped
 
     def empty(self) -> bool:
-        return not (self.loss or self.rate_bps or self.delay_ms or self.mtu)
+        return not (self.loss or self.rate_bps or self.delay_ms or self.mtu or self.dns_down)
 
     def describe(self) -> str:
         parts = []
@@ -49,9 +52,11 @@ class Fault:
             parts.append(f"{self.delay_ms:g} ms delay in")
         if self.mtu:
             parts.append(f"link MTU {self.mtu}")
+        if self.dns_down:
+            parts.append("DNS down")
         return ", ".join(parts) or "none"
 
-    def to_json(self) -> dict[str, float]:
+    def to_json(self) -> dict[str, float | bool]:
         return asdict(self)
 
 
@@ -111,6 +116,16 @@ def parse_mtu(text: str) -> int:
     return value
 
 
+DNS_STATES = ("down",)
+
+
+def parse_dns(text: str) -> bool:
+    """``down`` → True (the one DNS fault the lab has)."""
+    if text.strip().lower() not in DNS_STATES:
+        raise FaultError(f"dns {text!r}: the lab's DNS fault is 'down'")
+    return True
+
+
 def netem_available() -> bool:
     """Whether this kernel has the netem qdisc (tested in a scratch namespace)."""
     ns = f"nmlab-probe-{uuid.uuid4().hex[:8]}"
@@ -124,7 +139,7 @@ def netem_available() -> bool:
 def inject(node: LabNode, fault: Fault, *, netem: bool, baseline_bps: int) -> None:
     """Apply ``fault`` to ``node`` (replacing any earlier fault on it)."""
     if fault.empty():
-        raise FaultError("nothing to inject: give --loss, --rate, --delay and/or --mtu")
+        raise FaultError("nothing to inject: give --loss, --rate, --delay, --mtu and/or --dns down")
     if fault.delay_ms and not netem:
         raise FaultError(
             "delay needs the netem qdisc (CONFIG_NET_SCH_NETEM), which this kernel lacks; "
@@ -144,38 +159,27 @@ def inject(node: LabNode, fault: Fault, *, netem: bool, baseline_bps: int) -> No
                 args += ["loss", f"{fault.loss * 100}%"]
             run(["tc", "qdisc", "replace", "dev", node.host_veth, "root", "netem", *args])
         elif fault.loss:
-            _iptables_drop(node, fault.loss)
+            _iptables_drop(node, ["-i", "eth0", *_random(fault.loss)])
+        if fault.dns_down:
+            for proto in ("udp", "tcp"):
+                _iptables_drop(node, ["-p", proto, "--sport", "53"])
     except CommandError:
         clear(node, baseline_bps=baseline_bps)
         raise
 
 
-def _iptables_drop(node: LabNode, loss: float) -> None:
+def _random(loss: float) -> list[str]:
+    return ["-m", "statistic", "--mode", "random", "--probability", f"{loss:.6f}"]
+
+
+def _iptables_drop(node: LabNode, match: list[str]) -> None:
+    """Append a DROP rule with ``match`` to the node's lab chain (jumped to from INPUT);
+    ``clear`` (called first by ``inject``) flushed the chain."""
     ipt = ["iptables", "-w", "5"]
     ok(in_ns(node.netns, [*ipt, "-N", CHAIN]))
     if not ok(in_ns(node.netns, [*ipt, "-C", "INPUT", "-j", CHAIN])):
         run(in_ns(node.netns, [*ipt, "-I", "INPUT", "-j", CHAIN]))
-    run(in_ns(node.netns, [*ipt, "-F", CHAIN]))
-    run(
-        in_ns(
-            node.netns,
-            [
-                *ipt,
-                "-A",
-                CHAIN,
-                "-i",
-                "eth0",
-                "-m",
-                "statistic",
-                "--mode",
-                "random",
-                "--probability",
-                f"{loss:.6f}",
-                "-j",
-                "DROP",
-            ],
-        )
-    )
+    run(in_ns(node.netns, [*ipt, "-A", CHAIN, *match, "-j", "DROP"]))
 
 
 def clear(node: LabNode, *, baseline_bps: int) -> None:

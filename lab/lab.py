@@ -6,6 +6,10 @@ collector on the bridge address and one agent (plus an HTTP traffic
 generator) in every node namespace, and waits until every agent is a member.
 Any failure on the way tears everything down again.
 
+``up`` records the lab (settings, topology, pids) in ``<state dir>/<prefix>/state.json``
+(lab.state); later commands load the running lab from there. Faults go on a
+node (lab.faults), a rack's uplink or one node pair's link (lab.fabric).
+
 The lab runs authenticated: ``up`` writes a fresh random token (mode 0600) to
 ``<state dir>/<prefix>/auth-token`` and hands that file to the collector and
 every agent (``NETMESH_AUTH_TOKEN_FILE``); ``down`` removes it.
@@ -13,11 +17,13 @@ every agent (``NETMESH_AUTH_TOKEN_FILE``); ``down`` removes it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import pathlib
 import secrets
+import shutil
 import sys
 import time
 import urllib.error
@@ -25,9 +31,11 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lab import faults, netns, processes
+from lab import dns, fabric, faults, netns, processes, state
+from lab.fabric import UplinkFault
 from lab.faults import Fault
 from lab.settings import LabSettings
+from lab.state import LabError as LabError  # noqa: PLC0414 (re-exported)
 from lab.topology import LabNode, Topology, build
 
 log = logging.getLogger(__name__)
@@ -48,10 +56,6 @@ WITH_TRACEFS = [
     'mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null; exec "$@"',
     "with-tracefs",
 ]
-
-
-class LabError(RuntimeError):
-    """The lab cannot do what was asked; the message says why and what to do."""
 
 
 def get_json(url: str, timeout: float = 2.0) -> Any:
@@ -78,9 +82,11 @@ def wait_until(
 class Lab:
     def __init__(self, settings: LabSettings) -> None:
         self.settings = settings
-        self.topo: Topology = build(settings.prefix, settings.subnet, settings.nodes)
-        self.dir = pathlib.Path(settings.state_dir) / settings.prefix
-        self.state_path = self.dir / "state.json"
+        self.topo: Topology = build(
+            settings.prefix, settings.subnet, settings.nodes, settings.racks
+        )
+        self.state_path = state.state_path(settings.state_dir, settings.prefix)
+        self.dir = self.state_path.parent
         self.token_path = self.dir / "auth-token"
 
     # ------------------------------------------------------------------ state
@@ -92,16 +98,10 @@ class Lab:
         return f"http://{node.address}:{AGENT_HTTP_PORT}"
 
     def load_state(self) -> dict[str, Any]:
-        try:
-            return dict(json.loads(self.state_path.read_text()))
-        except (OSError, ValueError):
-            return {}
+        return state.read(self.state_path)
 
-    def save_state(self, state: dict[str, Any]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
-        tmp.replace(self.state_path)
+    def save_state(self, data: dict[str, Any]) -> None:
+        state.write(self.state_path, data)
 
     def write_token(self) -> None:
         """A new random token for this lab, readable by root only."""
@@ -129,26 +129,34 @@ class Lab:
 
     def _up(self, progress: Callable[[str], None]) -> None:
         s = self.settings
-        progress(f"creating {s.nodes} namespaces on {s.subnet} (bridge {self.topo.bridge})")
+        racks = f", {s.racks} racks" if s.racks else ""
+        progress(f"creating {s.nodes} namespaces on {s.subnet} (bridge {self.topo.bridge}{racks})")
         netns.create(self.topo, s.baseline_rate)
         netem = faults.netem_available()
-        state: dict[str, Any] = {
+        lab_state: dict[str, Any] = {
             "prefix": s.prefix,
             "subnet": s.subnet,
+            "settings": state.settings_to_json(s),
             "baseline_bps": s.baseline_rate,
             "netem": netem,
             "collector_url": self.collector_url,
-            "nodes": {n.name: {"netns": n.netns, "address": n.address} for n in self.topo.nodes},
+            "racks": s.racks,
+            "nodes": {
+                n.name: {"netns": n.netns, "address": n.address, "rack": n.rack_label}
+                for n in self.topo.nodes
+            },
             "pids": {},
             "faults": {},
+            "uplink_faults": {},
+            "link_faults": {},
             "created_at": time.time(),
         }
-        self.save_state(state)
+        self.save_state(lab_state)
         self.write_token()
         logs = self.dir / "logs"
         py = sys.executable
         progress(f"starting the collector on {self.collector_url}")
-        state["pids"]["collector"] = processes.spawn(
+        lab_state["pids"]["collector"] = processes.spawn(
             [py, "-m", "collector"],
             lab_id=s.prefix,
             log_path=logs / "collector.log",
@@ -162,9 +170,19 @@ class Lab:
             },
         )
         wait_until(lambda: get_json(self.collector_url + "/healthz"), 20, "the collector")
+        if s.dns_server:
+            progress(f"starting the lab's DNS server on {self.topo.bridge_address}:53")
+            try:
+                lab_state["pids"]["dns"] = dns.start(
+                    prefix=s.prefix, address=self.topo.bridge_address, log_path=logs / "dns.log"
+                )
+            except dns.DnsUnavailable as exc:
+                raise LabError(f"{exc}, or start the lab with --dns-server false") from None
+            for node in self.topo.nodes:
+                dns.write_resolv_conf(self.resolv_conf(node), self.topo.bridge_address)
         peers = ",".join(n.address for n in self.topo.nodes)
         for node in self.topo.nodes:
-            state["pids"][node.name] = processes.spawn(
+            lab_state["pids"][node.name] = processes.spawn(
                 [*WITH_TRACEFS, py, "-m", "agent"],
                 lab_id=s.prefix,
                 netns=node.netns,
@@ -173,7 +191,7 @@ class Lab:
             )
             if s.traffic:
                 others = ",".join(a for a in peers.split(",") if a != node.address)
-                state["pids"][f"{node.name}-traffic"] = processes.spawn(
+                lab_state["pids"][f"{node.name}-traffic"] = processes.spawn(
                     [
                         py,
                         "-m",
@@ -190,14 +208,32 @@ class Lab:
                     log_path=logs / f"{node.name}-traffic.log",
                     env={},
                 )
-        self.save_state(state)
+        self.save_state(lab_state)
         progress(f"started {s.nodes} agents; waiting until all share one member list")
         wait_until(self._all_members, 60, "every agent to report and adopt the member list")
         progress(f"lab up: {s.nodes} nodes, netem {'available' if netem else 'missing'}")
 
+    def resolv_conf(self, node: LabNode) -> pathlib.Path:
+        """The node's resolver configuration (its agent's DNS check reads it)."""
+        return self.dir / "resolv" / f"{node.name}.conf"
+
     def agent_env(self, node: LabNode) -> dict[str, str]:
         s = self.settings
+        # The agent's static-mode labels and link speed (ignored by an agent that lacks
+        # them: unknown NETMESH_ variables are not read).
+        extra = {"NETMESH_LINK_SPEED": str(s.baseline_rate)} if s.baseline_rate else {}
+        if node.rack:
+            extra["NETMESH_LABELS"] = f"rack={node.rack_label}"
+        if s.dns_server:
+            extra.update(
+                NETMESH_DNS_NAME=dns.lab_name(s.prefix),
+                NETMESH_DNS_RESOLV_CONF=str(self.resolv_conf(node)),
+                NETMESH_DNS_INTERVAL=str(s.dns_interval),
+                NETMESH_DNS_TIMEOUT=str(min(2.0, s.dns_interval)),
+                NETMESH_DNS_WINDOW=str(6 * s.dns_interval),
+            )
         return {
+            **extra,
             "NETMESH_NODE_NAME": node.name,
             "NETMESH_BIND_ADDRESS": node.address,
             "NETMESH_HTTP_PORT": str(AGENT_HTTP_PORT),
@@ -241,53 +277,140 @@ class Lab:
         removed += netns.destroy(self.settings.prefix)
         if self.state_path.exists():
             self.state_path.unlink()
+        shutil.rmtree(self.dir / "resolv", ignore_errors=True)
         self.token_path.unlink(missing_ok=True)
         return removed
 
     # ------------------------------------------------------------------ faults
     def _require_up(self) -> dict[str, Any]:
-        state = self.load_state()
-        if not state or not self.is_up():
+        data = self.load_state()
+        if not data or not self.is_up():
             raise LabError(f"no lab {self.settings.prefix!r} is up: run `netmesh-lab up` first")
-        return state
+        for key in ("faults", "uplink_faults", "link_faults"):
+            data.setdefault(key, {})
+        return data
 
     def inject(self, node_name: str, fault: Fault) -> LabNode:
-        state = self._require_up()
+        lab_state = self._require_up()
         try:
             node = self.topo.node(node_name)
         except KeyError as exc:
             raise LabError(str(exc.args[0])) from None
         faults.inject(
-            node, fault, netem=bool(state["netem"]), baseline_bps=int(state["baseline_bps"])
+            node, fault, netem=bool(lab_state["netem"]), baseline_bps=int(lab_state["baseline_bps"])
         )
-        state["faults"][node.name] = {**fault.to_json(), "since": time.time()}
-        self.save_state(state)
+        lab_state["faults"][node.name] = {**fault.to_json(), "since": time.time()}
+        self.save_state(lab_state)
         return node
 
+    def _rack(self, name: str) -> int:
+        try:
+            return self.topo.rack(name)
+        except KeyError as exc:
+            raise LabError(str(exc.args[0])) from None
+
+    def _apply_uplinks(self, recorded: dict[str, Any]) -> None:
+        fabric.apply_uplinks(
+            self.topo,
+            {self._rack(name): UplinkFault.from_json(f) for name, f in recorded.items()},
+        )
+
+    def inject_uplink(self, rack_name: str, fault: UplinkFault) -> str:
+        """Put ``fault`` on a rack's uplink (replacing an earlier one there); the rack's name."""
+        if fault.empty():
+            raise LabError("nothing to inject on an uplink: give --loss and/or --rate")
+        lab_state = self._require_up()
+        rack = f"rack-{self._rack(rack_name)}"
+        recorded = {**lab_state["uplink_faults"], rack: {**fault.to_json(), "since": time.time()}}
+        try:
+            self._apply_uplinks(recorded)
+        except BaseException:
+            self._apply_uplinks(lab_state["uplink_faults"])
+            raise
+        lab_state["uplink_faults"] = recorded
+        self.save_state(lab_state)
+        return rack
+
+    def _link(self, text: str) -> tuple[LabNode, LabNode, str]:
+        a, b = fabric.parse_link(self.topo, text)
+        return a, b, fabric.link_key(a, b)
+
+    def _apply_links(self, recorded: dict[str, Any], nodes: set[str]) -> None:
+        losses = {key: float(f["loss"]) for key, f in recorded.items()}
+        fabric.apply_links(self.topo, losses, [self.topo.node(n) for n in sorted(nodes)])
+
+    def inject_link(self, text: str, loss: float) -> str:
+        """Drop ``loss`` of the packets between two nodes, both ways; the link's name."""
+        lab_state = self._require_up()
+        a, b, key = self._link(text)
+        recorded = {**lab_state["link_faults"], key: {"loss": loss, "since": time.time()}}
+        self._apply_links(recorded, {a.name, b.name})
+        lab_state["link_faults"] = recorded
+        self.save_state(lab_state)
+        return key
+
     def clear(self, node_name: str | None = None) -> list[str]:
-        state = self._require_up()
-        targets = [self.topo.node(node_name)] if node_name else list(self.topo.nodes)
+        """Clear one node's fault, or every fault (nodes, uplinks, links) without a name."""
+        lab_state = self._require_up()
+        try:
+            targets = [self.topo.node(node_name)] if node_name else list(self.topo.nodes)
+        except KeyError as exc:
+            raise LabError(str(exc.args[0])) from None
         for node in targets:
-            faults.clear(node, baseline_bps=int(state["baseline_bps"]))
-            state["faults"].pop(node.name, None)
-        self.save_state(state)
-        return [n.name for n in targets]
+            faults.clear(node, baseline_bps=int(lab_state["baseline_bps"]))
+            lab_state["faults"].pop(node.name, None)
+        cleared = [n.name for n in targets]
+        if node_name is None:
+            if self.topo.racks:
+                self._apply_uplinks({})
+            ends = {n for key in lab_state["link_faults"] for n in key.split("|")}
+            self._apply_links({}, ends)
+            cleared += sorted(lab_state["uplink_faults"]) + sorted(lab_state["link_faults"])
+            lab_state["uplink_faults"], lab_state["link_faults"] = {}, {}
+        self.save_state(lab_state)
+        return cleared
+
+    def clear_uplink(self, rack_name: str) -> str:
+        lab_state = self._require_up()
+        rack = f"rack-{self._rack(rack_name)}"
+        lab_state["uplink_faults"].pop(rack, None)
+        self._apply_uplinks(lab_state["uplink_faults"])
+        self.save_state(lab_state)
+        return rack
+
+    def clear_link(self, text: str) -> str:
+        lab_state = self._require_up()
+        a, b, key = self._link(text)
+        lab_state["link_faults"].pop(key, None)
+        self._apply_links(lab_state["link_faults"], {a.name, b.name})
+        self.save_state(lab_state)
+        return key
 
     def faults(self) -> dict[str, Any]:
         return dict(self.load_state().get("faults", {}))
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
-        state = self.load_state()
+        lab_state = self.load_state()
         ns, links = netns.leftovers(self.settings.prefix)
-        pids = state.get("pids", {})
+        pids = lab_state.get("pids", {})
+        own, strays = processes.split_own(set(pids.values()), processes.find(self.settings.prefix))
         return {
-            "up": bool(state) and bool(ns),
+            "up": bool(lab_state) and bool(ns),
+            "settings": dataclasses.asdict(self.settings) if lab_state else None,
+            "racks": {
+                f"rack-{k}": [n.name for n in self.topo.rack_nodes(k)]
+                for k in range(1, self.topo.racks + 1)
+            },
             "namespaces": ns,
             "links": links,
             "processes": {name: processes.alive(pid) for name, pid in sorted(pids.items())},
-            "stray_processes": len(processes.find(self.settings.prefix)),
-            "faults": state.get("faults", {}),
-            "netem": state.get("netem"),
-            "collector_url": state.get("collector_url"),
+            # The lab's processes (agents, collector, traffic) with their children (iperf3).
+            "lab_processes": len(own),
+            "stray_processes": strays,
+            "faults": lab_state.get("faults", {}),
+            "uplink_faults": lab_state.get("uplink_faults", {}),
+            "link_faults": lab_state.get("link_faults", {}),
+            "netem": lab_state.get("netem"),
+            "collector_url": lab_state.get("collector_url"),
         }

@@ -1,4 +1,4 @@
-"""Build and tear down the lab's network: a bridge, one namespace + veth per node.
+"""Build and tear down the lab's network: bridges, one namespace + veth per node.
 
 Teardown finds everything by name prefix, so it also cleans what a crashed
 run left behind, and it is idempotent.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from lab.shell import CommandError, in_ns, ok, run
-from lab.topology import Topology
+from lab.topology import Topology, nft_table
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,27 @@ def leftovers(prefix: str) -> tuple[list[str], list[str]]:
     return ns, ls
 
 
+def has_nft_table(prefix: str) -> bool:
+    """Whether the lab's bridge-family nftables table (uplink loss) exists."""
+    return ok(["nft", "list", "table", "bridge", nft_table(prefix)])
+
+
+def _bridge(name: str) -> None:
+    run(["ip", "link", "add", name, "type", "bridge"])
+    run(["ip", "link", "set", name, "up"])
+
+
 def create(topo: Topology, baseline_bps: int) -> None:
-    """Create bridge, namespaces, veths, addresses and baseline shaping."""
+    """Create bridges (core + racks), namespaces, veths, addresses and baseline shaping."""
     length = topo.prefixlen
-    run(["ip", "link", "add", topo.bridge, "type", "bridge"])
+    _bridge(topo.bridge)
     run(["ip", "addr", "add", f"{topo.bridge_address}/{length}", "dev", topo.bridge])
-    run(["ip", "link", "set", topo.bridge, "up"])
+    for rack in range(1, topo.racks + 1):
+        rack_end, core_end = topo.uplink_rack_end(rack), topo.uplink_core_end(rack)
+        _bridge(topo.rack_bridge(rack))
+        run(["ip", "link", "add", rack_end, "type", "veth", "peer", "name", core_end])
+        run(["ip", "link", "set", rack_end, "master", topo.rack_bridge(rack), "up"])
+        run(["ip", "link", "set", core_end, "master", topo.bridge, "up"])
     for node in topo.nodes:
         run(["ip", "netns", "add", node.netns])
         run(
@@ -67,7 +82,7 @@ def create(topo: Topology, baseline_bps: int) -> None:
                 node.netns,
             ]
         )
-        run(["ip", "link", "set", node.host_veth, "master", topo.bridge, "up"])
+        run(["ip", "link", "set", node.host_veth, "master", topo.node_bridge(node), "up"])
         run(in_ns(node.netns, ["ip", "link", "set", "lo", "up"]))
         run(in_ns(node.netns, ["ip", "addr", "add", f"{node.address}/{length}", "dev", "eth0"]))
         run(in_ns(node.netns, ["ip", "link", "set", "eth0", "up"]))
@@ -94,8 +109,10 @@ def destroy(prefix: str) -> list[str]:
             removed.append(f"netns {name}")
         except CommandError as exc:
             log.warning("could not delete namespace %s: %s", name, exc)
-    # veth peers vanish with their namespace; the bridge and any stray veth remain.
+    # veth peers vanish with their namespace; bridges, uplinks and any stray veth remain.
     for name in ls:
         if name in links() and ok(["ip", "link", "del", name]):
             removed.append(f"link {name}")
+    if has_nft_table(prefix) and ok(["nft", "delete", "table", "bridge", nft_table(prefix)]):
+        removed.append(f"nft table bridge {nft_table(prefix)}")
     return removed

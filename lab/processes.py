@@ -15,7 +15,7 @@ import pathlib
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -94,3 +94,28 @@ def terminate(pids: Sequence[int], grace: float = 5.0) -> None:
     for pid in pids:
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)
+
+
+def _parent(pid: int) -> int:
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def split_own(roots: Collection[int], marked: Sequence[int]) -> tuple[list[int], list[int]]:
+    """``marked`` pids split into (the lab's own: ``roots`` and their descendants, strays).
+
+    A stray carries the lab's marker but descends from no process the lab
+    recorded: left by an earlier run, or started by hand with the marker.
+    """
+    own: list[int] = []
+    strays: list[int] = []
+    for pid in marked:
+        seen, cur = set(), pid
+        while cur > 1 and cur not in roots and cur not in seen:
+            seen.add(cur)
+            cur = _parent(cur)
+        (own if cur in roots else strays).append(pid)
+    return own, strays

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from agent.schedule import SETTINGS_NAMES, PlanSettings, cycle_slots
 from lab.faults import parse_rate
+from lab.topology import MAX_RACKS
 from netmesh.config import Problems, doc, project
 from netmesh.wire import PROTOCOLS
 
@@ -27,6 +28,13 @@ class LabSettings:
     subnet: str = field(
         default="10.211.0.0/24",
         metadata=doc("Private IPv4 subnet of the lab bridge; .1 is the collector."),
+    )
+    racks: int = field(
+        default=0,
+        metadata=doc(
+            "Rack bridges joined through a core bridge by uplink veths (0 = one flat bridge); "
+            "nodes go to racks in blocks and carry the label rack=rack-N."
+        ),
     )
     baseline_rate: int = field(
         default=1_000_000_000,
@@ -64,10 +72,28 @@ class LabSettings:
     traffic: bool = field(
         default=True, metadata=doc("Run all-to-all HTTP traffic between the nodes.")
     )
+    dns_server: bool = field(
+        default=True,
+        metadata=doc(
+            "Run a DNS server (dnsmasq) on the bridge that every node's resolver uses; the "
+            "agents resolve the lab's name through it every dns_interval."
+        ),
+    )
+    dns_interval: float = field(
+        default=1.0,
+        metadata=doc(
+            "Agents' DNS check interval (s); their window is 6 of them (the agent's defaults: "
+            "5 s and 30 s)."
+        ),
+    )
 
     def __post_init__(self) -> None:
         p = Problems()
         p.check(2 <= self.nodes <= 64, f"nodes {self.nodes}: must be 2..64")
+        p.check(
+            0 <= self.racks <= min(self.nodes, MAX_RACKS),
+            f"racks {self.racks}: 0 (flat) or 1..{min(self.nodes, MAX_RACKS)} (<= nodes)",
+        )
         p.check(
             bool(_PREFIX.match(self.prefix)),
             f"prefix {self.prefix!r}: 2-8 lowercase letters/digits, starting with a letter",
@@ -83,6 +109,7 @@ class LabSettings:
         p.check(self.omit_seconds >= 0, "omit_seconds: >= 0")
         p.check(self.guard_seconds >= 0.5, "guard_seconds: >= 0.5")
         p.check(self.report_interval >= 0.5, "report_interval: >= 0.5")
+        p.check(0.1 <= self.dns_interval <= 60, "dns_interval: 0.1..60 s")
         p.check(0 < self.bandwidth_budget <= 1, "bandwidth_budget: > 0 and <= 1")
         p.check(1 <= self.collector_port <= 65535, "collector_port: 1..65535")
         p.check(

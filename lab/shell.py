@@ -21,12 +21,19 @@ class CommandError(RuntimeError):
         super().__init__(f"`{' '.join(cmd)}` failed ({returncode}): {self.stderr}")
 
 
-def run(cmd: Sequence[str], *, check: bool = True, timeout: float = DEFAULT_TIMEOUT) -> str:
-    """Run ``cmd``; return stdout. Raises CommandError (check=True) or on timeout."""
+def run(
+    cmd: Sequence[str],
+    *,
+    check: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    stdin: str | None = None,
+) -> str:
+    """Run ``cmd`` (``stdin`` as its input); return stdout. Raises CommandError (check=True)
+    or on timeout."""
     log.debug("run: %s", " ".join(cmd))
     try:
         proc = subprocess.run(
-            list(cmd), capture_output=True, text=True, timeout=timeout, check=False
+            list(cmd), capture_output=True, text=True, timeout=timeout, check=False, input=stdin
         )
     except subprocess.TimeoutExpired:
         raise CommandError(cmd, -1, f"timed out after {timeout}s") from None

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from netmesh.wire import LightPath, Report, TestResult
+from netmesh.wire import DnsStatus, LightPath, Report, TestResult
 
 Endpoint = Literal["agent", "collector"]
 AGENT: Endpoint = "agent"
@@ -370,6 +370,71 @@ HEALTH: tuple[tuple[MetricFamily, ReportValue], ...] = (
     (LIGHT_SEND_ERRORS, lambda r: None if r.light is None else float(r.light.send_errors)),
 )
 
+# --------------------------------------------------------------------------- DNS check
+
+# Rows of one family from a report: (label values after the collector's ``node``, value).
+Rows = Callable[[Report], list[tuple[tuple[str, ...], float]]]
+
+
+def _dns_rows(value_of: Callable[[DnsStatus], float | None]) -> Rows:
+    def rows(report: Report) -> list[tuple[tuple[str, ...], float]]:
+        value = None if report.dns is None else value_of(report.dns)
+        return [] if value is None else [((), value)]
+
+    return rows
+
+
+def _dns_up(report: Report) -> list[tuple[tuple[str, ...], float]]:
+    d = report.dns
+    return [] if d is None else [((d.name, d.reason), float(d.up))]
+
+
+def _dns_lookups(report: Report) -> list[tuple[tuple[str, ...], float]]:
+    return [] if report.dns is None else [((r,), float(n)) for r, n in report.dns.lookups]
+
+
+DNS_UP = _metric(
+    "gauge",
+    "netmesh_agent_dns_up",
+    "1 if the agent's DNS check runs; name is what it resolves, reason says why not.",
+    labels=("name", "reason"),
+    exposed_by=BOTH,
+    collector_labels=NODE,
+)
+DNS_LOOKUPS = _metric(
+    "counter",
+    "netmesh_dns_lookups_total",
+    "DNS lookups of the node's DNS check by result: ok, nxdomain, servfail, refused, "
+    "no_answer, timeout, error.",
+    labels=("result",),
+    exposed_by=BOTH,
+    collector_labels=NODE,
+)
+DNS_LATENCY_MEDIAN = _health_gauge(
+    "netmesh_dns_lookup_median_seconds",
+    "Median time of the node's answered DNS lookups over the window.",
+    "seconds",
+)
+DNS_LATENCY_P99 = _health_gauge(
+    "netmesh_dns_lookup_p99_seconds",
+    "99th percentile time of the node's answered DNS lookups over the window.",
+    "seconds",
+)
+DNS_WINDOW_FAILURE = _health_gauge(
+    "netmesh_dns_failure_ratio",
+    "Share of the node's DNS lookups in the window that failed (0-1).",
+)
+
+# Families with labels besides the node, from the report (the same rows on both endpoints;
+# the collector puts ``node`` in front).
+REPORT_ROWS: tuple[tuple[MetricFamily, Rows], ...] = (
+    (DNS_UP, _dns_up),
+    (DNS_LOOKUPS, _dns_lookups),
+    (DNS_LATENCY_MEDIAN, _dns_rows(lambda d: d.latency_median_seconds)),
+    (DNS_LATENCY_P99, _dns_rows(lambda d: d.latency_p99_seconds)),
+    (DNS_WINDOW_FAILURE, _dns_rows(lambda d: d.failure_ratio)),
+)
+
 # --------------------------------------------------------------------------- agent only
 
 COLLECTOR_UP = _metric(
@@ -550,6 +615,13 @@ RCA_SUSPECT_SCORE = _metric(
     "Root-cause analysis: how strongly the node is associated with the failing paths (0-1; "
     "confidence of {FAIL} -> {node} times its best {node} -> {FAIL} rule, 0 unless lift > 1).",
     labels=NODE,
+)
+RCA_DNS_FINDING = _metric(
+    "gauge",
+    "netmesh_rca_dns_finding",
+    "1 for each DNS finding of the RCA: kind failing, wrong-answer or slow; node empty when "
+    "the finding is cluster-wide.",
+    labels=("node", "kind"),
 )
 RCA_SUSPECT = _metric(
     "gauge",

@@ -21,7 +21,10 @@ Schema version 1::
       "light": {"up": 0|1, "reason": str, "port": int, "peers": int,
                 "probes_sent": int, "echoes_received": int, "dropped_strangers": int,
                 "dropped_malformed": int, "send_errors": int,
-                "paths": [light_path, ...]} | null    # absent from older agents
+                "paths": [light_path, ...]} | null,   # absent from older agents
+      "dns": {"up": 0|1, "reason": str, "name": str, "lookups": {result: int},
+              "window_lookups": int, "window_failures": int, ...} | null
+                                              # netmesh/dnsreport.py; absent from older agents
     }
     members_response = ({"epoch": int, "members": [{"name", "address", "iperf3_port"}]}
                      | {"epoch": int, "unchanged": true})
@@ -45,6 +48,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from netmesh.dnsreport import DnsStatus, dns_to_json, parse_dns
 from netmesh.jsonreader import JsonReader, WireError
 from netmesh.lightreport import LightPath, LightStatus, parse_light
 from netmesh.ondemand import Sweep, parse_sweeps
@@ -54,6 +58,7 @@ __all__ = [  # WireError is the wire format's error, raised by the reader
     "RESULTS",
     "SCHEMA_VERSION",
     "AgentHealth",
+    "DnsStatus",
     "LightPath",
     "LightStatus",
     "Member",
@@ -207,10 +212,14 @@ class Report:
     probe: ProbeStatus | None = None
     retransmits: tuple[RetransmitFlow, ...] = ()
     light: LightStatus | None = None
+    dns: DnsStatus | None = None
     schema: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.dns is not None:
+            out["dns"] = dns_to_json(self.dns)
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -368,6 +377,7 @@ def parse_report(obj: Any) -> Report:
         probe=probe,
         retransmits=tuple(flows),
         light=light,
+        dns=parse_dns(r.get("dns", None)),
     )
     _check_unique(report)
     return report

@@ -57,7 +57,7 @@ log() { printf '[install-deps] %s\n' "$*" >&2; }
 packages=(
   iperf3 python3 python3-venv python3-pip python3-bpfcc bpfcc-tools bpftool
   iproute2 iptables nftables ethtool libcap2-bin procps prometheus irtt
-  chromium chromium-driver ca-certificates
+  chromium chromium-driver ca-certificates dnsmasq-base
 )
 # What the agent and the collector need at run time (the container image).
 runtime_packages=(

@@ -125,7 +125,16 @@ function renderVerdict(rca) {
     "no-data": "No test results yet.",
     "off": "Root-cause analysis is off.",
   }[verdict] || rca.summary;
-  $("verdict-text").textContent = text;
+  const findings = (rca && rca.dns_findings) || [];
+  $("verdict-text").textContent = verdict === "ok" && findings.length
+    ? "All paths pass, but DNS does not:" : text;
+  const others = $("findings");
+  others.replaceChildren();
+  for (const f of findings) {
+    others.append(el("li", { "data-finding": f.node || "cluster-wide", "data-layer": f.layer, "data-kind": f.kind },
+      el("span", { class: "node", text: `${f.layer.toUpperCase()} · ${f.node || "cluster-wide"}` }),
+      ` — ${f.kind}: ${f.summary}`));
+  }
   const list = $("suspects");
   list.replaceChildren();
   for (const s of (rca && rca.suspects) || []) {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from netmesh.dnsreport import RESULTS, DnsStatus
 from netmesh.wire import (
     AgentHealth,
     LightPath,
@@ -117,6 +118,30 @@ def light_status(*paths: LightPath, reason: str = "") -> LightStatus:
     return LightStatus(
         up=0 if reason else 1, reason=reason, port=5202, peers=len(paths), probes_sent=1000,
         echoes_received=990, paths=paths,
+    )  # fmt: skip
+
+
+def dns_status(
+    *,
+    lookups: int = 6,
+    failures: int = 0,
+    failure: str = "timeout",
+    answers: tuple[str, ...] = ("10.96.0.1",),
+    median: float | None = 0.002,
+    name: str = "kubernetes.default.svc.cluster.local",
+) -> DnsStatus:
+    """A DNS check's status: ``lookups`` in the window, ``failures`` of them ``failure``."""
+    window = [("ok", lookups - failures)] if lookups > failures else []
+    if failures:
+        window.append((failure, failures))
+    return DnsStatus(
+        up=1, name=name, servers=("10.96.0.10",),
+        lookups=tuple((r, dict(window).get(r, 0) * 10) for r in RESULTS),
+        window_seconds=30.0, window_lookups=lookups, window_failures=failures,
+        window_results=tuple(window), latency_median_seconds=median,
+        latency_p99_seconds=None if median is None else 2 * median,
+        answers=answers if lookups > failures else (),
+        last_error="The DNS operation timed out." if failures else "",
     )  # fmt: skip
 
 

@@ -181,6 +181,21 @@ def test_suspects_and_failing_paths_are_unhealthy() -> None:
     assert decide(rca_body(suspects=[SUSPECT])).reasons == ("suspects: node-2",)
 
 
+def test_a_dns_finding_is_unhealthy_even_when_every_path_passes() -> None:
+    finding = {
+        "node": "node-3",
+        "scope": "node",
+        "layer": "dns",
+        "kind": "failing",
+        "summary": "DNS on node-3: 6 of 6 lookups of x.test failed in 30 s (mostly timeout)",
+        "evidence": {},
+    }
+    d = decide({**rca_body(), "dns_findings": [finding]})
+    assert d == gate.Decision(code=gate.UNHEALTHY, reasons=(finding["summary"],))
+    with pytest.raises(WireError, match=r"dns_findings\[0\].summary"):
+        decide({**rca_body(), "dns_findings": [{"kind": "failing", "summary": 3}]})
+
+
 def test_cannot_tell_when_stale_rca_off_no_data_or_unknown() -> None:
     assert decide(rca_body(), stale=("no fresh data after 5s",)) == gate.Decision(
         code=gate.UNKNOWN, reasons=("no fresh data after 5s",)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lab.lab import Lab
-from lab.netns import leftovers
+from lab.netns import has_nft_table, leftovers
 from lab.settings import LabSettings
 from tests.e2e.conftest import need_root
 
@@ -25,6 +25,7 @@ def running_lab(state_dir: pathlib.Path, **settings: Any) -> Iterator[Lab]:
         lab.down()
     ns, links = leftovers(lab.settings.prefix)
     assert not ns and not links, f"lab left {ns} {links}"
+    assert not has_nft_table(lab.settings.prefix), "lab left its nftables table"
 
 
 def light_lab(

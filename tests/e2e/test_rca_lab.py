@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import pathlib
 import random
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -22,13 +20,13 @@ import pytest
 from lab.faults import Fault
 from lab.lab import Lab
 from tests.e2e.labs import running_lab
+from tests.e2e.page import CHROMIUM, chromium
 from tests.e2e.rca_lab import rca_deadline, suspects, verdict, wait_clean, wait_named
 from tests.helpers import wait_for
 
 PREFIX = f"nmr{os.getpid() % 10000}"
 SUBNET = f"10.{160 + os.getpid() % 20}.0.0/24"
 N = 4
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -107,30 +105,6 @@ class _Dom(HTMLParser):
             self.verdict = a.get("data-verdict")
 
 
-def _chromium(tmp_path: pathlib.Path, *args: str) -> subprocess.CompletedProcess[str]:
-    profile = tmp_path / "chromium-profile"
-    return subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=4000",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-
-
 def test_page_in_chromium_shows_matrix_and_suspect(
     lab: Lab, fault: dict[str, Any], tmp_path: pathlib.Path
 ) -> None:
@@ -138,7 +112,7 @@ def test_page_in_chromium_shows_matrix_and_suspect(
         pytest.skip("needs Debian's chromium (scripts/install-deps.sh installs it)")
     assert suspects(verdict(lab)) == [fault["node"]]
     url = lab.collector_url + "/"
-    proc = _chromium(tmp_path, "--dump-dom", url)
+    proc = chromium(tmp_path, "--dump-dom", url)
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = _Dom()
     dom.feed(proc.stdout)
@@ -156,7 +130,7 @@ def test_page_in_chromium_shows_matrix_and_suspect(
     assert outlined == {p for p in pairs if fault["node"] in p}
     assert all("ago" in str(c.get("data-tip")) for c in dom.cells)
     shot = tmp_path / "netmesh-page.png"
-    proc = _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,900", url)
+    proc = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,900", url)
     assert proc.returncode == 0 and shot.stat().st_size > 10_000, proc.stderr[-2000:]
     print(f"screenshot: {shot}")
 

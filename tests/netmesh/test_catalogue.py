@@ -25,7 +25,7 @@ from collector.state import CollectorState, Limits
 from netmesh import catalogue as cat
 from netmesh.wire import Member, ProbeStatus, RetransmitFlow
 from tests.collector.conftest import FakeClock
-from tests.collector.reports import light_path, light_status, report, result
+from tests.collector.reports import dns_status, light_path, light_status, report, result
 
 IGNORED_PREFIXES = ("process_", "python_")  # prometheus_client's own families
 
@@ -58,6 +58,8 @@ def agent_state(clock: FakeClock) -> AgentState:
     state.probe = ProbeStatus(mode="tracepoint", up=1, map_entries=2, map_capacity=8192)
     light = light_status(light_path("b", lost=2), light_path("c"))
     state.light = lambda: light
+    dns = dns_status(failures=2)
+    state.dns = lambda: dns
     state.retransmits = (
         RetransmitFlow(local="10.0.0.1", remote="10.0.0.2", port=5201, count=4),
         RetransmitFlow(local="other", remote="other", port=0, count=1),
@@ -92,7 +94,8 @@ def rendered() -> tuple[Seen, Seen]:
     live = LiveRca(Criteria())
     results = {n: collector.agents[n].report.results for n in collector.sorted_names()}
     flows = {n: collector.agents[n].report.retransmits for n in results}
-    for _ in live.steps(results, flows, lambda _ip: None, now=clock()):
+    dns = {"a": dns_status(), "b": dns_status(failures=6), "c": dns_status()}  # b: a finding
+    for _ in live.steps(results, flows, lambda _ip: None, now=clock(), dns=dns):
         pass
     collector_text = render_metrics(
         collector, members, [WatchStatus("pods", True, True)], rca=live

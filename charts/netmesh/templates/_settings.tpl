@@ -110,6 +110,24 @@ NETMESH_LIGHT_MTU: {{ $v.lightMtu | int64 | toString | quote }}
 {{- if not (kindIs "invalid" $v.lightMtuInterval) }}
 NETMESH_LIGHT_MTU_INTERVAL: {{ $v.lightMtuInterval | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.dnsName) }}
+NETMESH_DNS_NAME: {{ $v.dnsName | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.dnsRecordType) }}
+NETMESH_DNS_RECORD_TYPE: {{ $v.dnsRecordType | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.dnsInterval) }}
+NETMESH_DNS_INTERVAL: {{ $v.dnsInterval | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.dnsTimeout) }}
+NETMESH_DNS_TIMEOUT: {{ $v.dnsTimeout | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.dnsWindow) }}
+NETMESH_DNS_WINDOW: {{ $v.dnsWindow | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.dnsResolvConf) }}
+NETMESH_DNS_RESOLV_CONF: {{ $v.dnsResolvConf | toString | quote }}
+{{- end }}
 {{- end }}
 
 {{/* NETMESH_ variables of the collector (ConfigMap data). */}}
@@ -289,6 +307,18 @@ NETMESH_RCA_LIGHT_RTT_MIN_INCREASE: {{ $v.rcaLightRttMinIncrease | toString | qu
 {{- end }}
 {{- if not (kindIs "invalid" $v.rcaLightMtuMinProbes) }}
 NETMESH_RCA_LIGHT_MTU_MIN_PROBES: {{ $v.rcaLightMtuMinProbes | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaDnsMinLookups) }}
+NETMESH_RCA_DNS_MIN_LOOKUPS: {{ $v.rcaDnsMinLookups | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaDnsFailureRatio) }}
+NETMESH_RCA_DNS_FAILURE_RATIO: {{ $v.rcaDnsFailureRatio | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaDnsSlowFactor) }}
+NETMESH_RCA_DNS_SLOW_FACTOR: {{ $v.rcaDnsSlowFactor | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaDnsSlowMinSeconds) }}
+NETMESH_RCA_DNS_SLOW_MIN_SECONDS: {{ $v.rcaDnsSlowMinSeconds | toString | quote }}
 {{- end }}
 {{- end }}
 
