@@ -134,10 +134,14 @@ def metric_groups(
                 cat.GC_FULL_SECONDS: s.gc.total_seconds,
                 cat.GC_FULL_LAST: s.gc.last_seconds,
                 cat.COLLECTOR_START_TIME: state.started_at,
+                cat.COLLECTOR_SWEEPS_ACTIVE: s.sweeps_active,
             }
         )
     )
     out.append(ex.render_family(cat.AUTH_MODE, [((s.auth_mode,), 1.0)]))
+    out.append(
+        ex.render_family(cat.COLLECTOR_SWEEPS, (((r,), n) for r, n in sorted(s.sweeps.items())))
+    )
     out.append(
         ex.render_family(cat.TOKEN_REVIEWS, (((r,), n) for r, n in sorted(s.token_reviews.items())))
     )

@@ -172,6 +172,25 @@ class CollectorSettings:
             "~0.2 s); 0 = Python's automatic collection."
         ),
     )
+    # ---- on-demand bandwidth sweeps (collector/sweeps.py, netmesh/ondemand.py)
+    sweep_max_pending: int = field(
+        default=8,
+        metadata=doc("On-demand sweeps pending or running at once; further requests get 429."),
+    )
+    sweep_lead: float = field(
+        default=0.0,
+        metadata=doc(
+            "Seconds between a sweep's request and its start (every agent must hear of it "
+            "first); 0 = twice the agents' longest report interval + 2 s."
+        ),
+    )
+    sweep_grace: float = field(
+        default=30.0,
+        metadata=doc("Seconds after a sweep's planned end before it expires without results."),
+    )
+    sweep_history: int = field(
+        default=50, metadata=doc("Finished on-demand sweeps kept for GET /api/v1/sweeps.")
+    )
     # ---- root-cause analysis (collector/judging.py, mining.py, verdict.py, live.py)
     rca_interval: float = field(
         default=2.0,
@@ -337,6 +356,10 @@ class CollectorSettings:
         )
         p.check(self.log_level in _LOG_LEVELS, f"log_level: one of {', '.join(_LOG_LEVELS)}")
         p.check(self.rca_interval >= 0, "rca_interval: must be >= 0 (0 = RCA off)")
+        p.check(1 <= self.sweep_max_pending <= 64, "sweep_max_pending: must be 1..64")
+        p.check(0 <= self.sweep_lead <= 3600, "sweep_lead: must be 0..3600 s")
+        p.check(0 < self.sweep_grace <= 86400, "sweep_grace: must be > 0 and <= 86400 s")
+        p.check(0 <= self.sweep_history <= 10_000, "sweep_history: must be 0..10000")
         for name in ("rca_loss_ratio", "rca_retransmit_ratio", "rca_bandwidth_fraction"):
             value = getattr(self, name)
             p.check(0 <= value <= 1, f"{name} {value}: must be between 0 and 1")

@@ -62,6 +62,9 @@ class Stats:
     block_renders: collections.Counter[str] = field(default_factory=collections.Counter)
     render_seconds: float = 0.0
     auth_mode: str = "none"  # collector/auth.py: none, token or tokenreview
+    # On-demand sweeps (collector/sweeps.py): requested, done, expired, refused; and active now.
+    sweeps: collections.Counter[str] = field(default_factory=collections.Counter)
+    sweeps_active: int = 0
     token_reviews: collections.Counter[str] = field(default_factory=collections.Counter)
     gc: FullCollections = field(default_factory=FullCollections)
 

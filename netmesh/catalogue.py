@@ -584,6 +584,18 @@ TOKEN_REVIEWS = _metric(
     "(authenticated, unauthenticated, error).",
     labels=("result",),
 )
+COLLECTOR_SWEEPS = _metric(
+    "counter",
+    "netmesh_collector_sweeps_total",
+    "On-demand bandwidth sweeps (POST /api/v1/sweeps), by result: requested, done (every test "
+    "has a result), expired (results missing after the planned end), refused (a 4xx answer).",
+    labels=("result",),
+)
+COLLECTOR_SWEEPS_ACTIVE = _metric(
+    "gauge",
+    "netmesh_collector_sweeps_active",
+    "On-demand bandwidth sweeps pending or running.",
+)
 COLLECTOR_AGENTS = _metric(
     "gauge", "netmesh_collector_agents", "Agents whose latest report is kept."
 )

@@ -98,6 +98,7 @@ def rendered() -> tuple[Seen, Seen]:
     collector.stats.reports["unauthenticated"] += 1
     collector.stats.auth_mode = "tokenreview"
     collector.stats.token_reviews["authenticated"] += 2
+    collector.stats.sweeps["requested"] += 1
     members = StaticMembership(collector, clock=clock).current()
     members = type(members)(
         epoch=members.epoch, members=(*members.members, Member(name="d", address="10.0.0.4"))

@@ -251,6 +251,18 @@ NETMESH_LOG_LEVEL: {{ $v.logLevel | toString | quote }}
 {{- if not (kindIs "invalid" $v.gcFullInterval) }}
 NETMESH_GC_FULL_INTERVAL: {{ $v.gcFullInterval | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.sweepMaxPending) }}
+NETMESH_SWEEP_MAX_PENDING: {{ $v.sweepMaxPending | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.sweepLead) }}
+NETMESH_SWEEP_LEAD: {{ $v.sweepLead | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.sweepGrace) }}
+NETMESH_SWEEP_GRACE: {{ $v.sweepGrace | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.sweepHistory) }}
+NETMESH_SWEEP_HISTORY: {{ $v.sweepHistory | int64 | toString | quote }}
+{{- end }}
 {{- if not (kindIs "invalid" $v.rcaInterval) }}
 NETMESH_RCA_INTERVAL: {{ $v.rcaInterval | toString | quote }}
 {{- end }}
