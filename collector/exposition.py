@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from collector.podmap import OTHER, Identity
 from netmesh import catalogue as cat
 from netmesh.catalogue import LIGHT_GAUGES, PATH_GAUGES, PATH_LABELS, MetricFamily
-from netmesh.wire import Report, RetransmitFlow, TestResult
+from netmesh.wire import LightPath, Report, RetransmitFlow, TestResult
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -27,7 +27,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RETRANSMIT_LABELS = cat.RETRANSMITS.label_names(cat.COLLECTOR)
 
 # Order of an agent's cached fragments: health, probe, light tier up, path gauges,
-# test counters, light-tier path gauges.
+# test counters, light-tier path gauges, the light-tier RTT histogram.
 AGENT_FAMILIES: tuple[cat.MetricFamily, ...] = (
     *(f for f, _ in cat.HEALTH),
     cat.PROBE_UP,
@@ -35,6 +35,7 @@ AGENT_FAMILIES: tuple[cat.MetricFamily, ...] = (
     *cat.PATH_FAMILIES,
     cat.PATH_TESTS,
     *cat.LIGHT_FAMILIES,
+    cat.LIGHT_RTT,
 )
 N_FRAGMENTS = len(AGENT_FAMILIES)
 _PROBE_UP = len(cat.HEALTH)
@@ -42,6 +43,8 @@ _LIGHT_UP = _PROBE_UP + 1
 _PATHS = _LIGHT_UP + 1
 _TESTS = _PATHS + len(cat.PATH_FAMILIES)
 _LIGHT_PATHS = _TESTS + 1
+_LIGHT_RTT = _LIGHT_PATHS + len(cat.LIGHT_FAMILIES)
+_BUCKET_LE = tuple(f',le="{le}"}} ' for le in cat.RTT_BUCKET_LABELS)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -75,6 +78,21 @@ class AgentBlock:
     fragments: tuple[bytes, ...]  # one per AGENT_FAMILIES entry
     series: int
     dropped: int
+
+
+def histogram_lines(family: MetricFamily, label_text: str, lp: LightPath) -> str:
+    """A path's RTT histogram: a ``_bucket`` line per bound and +Inf, ``_sum``, ``_count``.
+
+    ``label_text`` is the path's ``{...}``; ``le`` goes last inside it."""
+    counts = lp.rtt_bucket_counts or ()
+    inner = label_text[:-1]
+    bucket = f"{family.name}_bucket{inner}"
+    lines = [
+        f"{bucket}{le}{c}\n" for le, c in zip(_BUCKET_LE, (*counts, lp.rtt_count), strict=True)
+    ]
+    lines.append(f"{family.name}_sum{label_text} {number(lp.rtt_sum_seconds)}\n")
+    lines.append(f"{family.name}_count{label_text} {lp.rtt_count}\n")
+    return "".join(lines)
 
 
 def _result_series(result: TestResult) -> int:
@@ -130,13 +148,17 @@ def render_agent(report: Report, *, max_series: int) -> AgentBlock:
     for lp in light_paths:
         light_values = [(j, fam, value_of(lp)) for j, (fam, value_of) in enumerate(LIGHT_GAUGES)]
         present = [(j, fam, v) for j, fam, v in light_values if v is not None]
-        total += len(present)
-        if len(present) > budget:
+        hist = lp.rtt_bucket_counts is not None
+        n = len(present) + (cat.LIGHT_RTT_SERIES_PER_PATH if hist else 0)
+        total += n
+        if n > budget:
             continue
-        budget -= len(present)
+        budget -= n
         label_text = labels(cat.LIGHT_LABELS, (report.node, lp.destination))
         for j, fam, v in present:
             parts[_LIGHT_PATHS + j].append(f"{fam.name}{label_text} {number(v)}\n")
+        if hist:
+            parts[_LIGHT_RTT].append(histogram_lines(cat.LIGHT_RTT, label_text, lp))
     kept = max_series - budget
     return AgentBlock(
         fragments=tuple("".join(p).encode() for p in parts),
