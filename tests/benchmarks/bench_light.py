@@ -50,8 +50,10 @@ from lab.netns import tbf_args
 from lab.settings import LabSettings
 from lab.shell import in_ns, ok, run
 
-PREFIX = f"nml{os.getpid() % 10000}"
-SUBNET_BYTE = 180 + os.getpid() % 20  # 10.180-10.199, like the other lab benchmarks
+# 10.180-10.199, like the other lab benchmarks; BENCH_PREFIX / BENCH_SUBNET_BYTE override
+# them (someone else's labs may be using that range on a shared machine)
+PREFIX = os.environ.get("BENCH_PREFIX", "nml") + str(os.getpid() % 10000)
+SUBNET_BYTE = int(os.environ.get("BENCH_SUBNET_BYTE", 180 + os.getpid() % 20))
 LIGHT_PORT = 5202
 IPERF3_PORT = 5201
 LINK_BPS = 1_000_000_000
