@@ -92,3 +92,10 @@ def test_a_broken_histogram_is_refused_with_its_path(change: dict[str, Any], mes
     with pytest.raises(WireError, match=message) as info:
         parse_light_path(path_json(**change), "light.paths[0]")
     assert str(info.value).startswith("light.paths[0].rtt_")
+
+
+def test_a_lone_surrogate_in_a_nested_string_is_refused_where_it_is_read() -> None:
+    """Checked where strings are read (no walk over the whole report first)."""
+    with pytest.raises(WireError, match=r"light.paths\[0\].destination: not valid Unicode"):
+        parse_light_path(path_json(destination="b\ud800"), "light.paths[0]")
+    assert parse_light_path(path_json(destination="bé-ü"), "p").destination == "bé-ü"
