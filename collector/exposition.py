@@ -99,8 +99,9 @@ def _result_series(result: TestResult) -> int:
     return sum(1 for _, value_of in PATH_GAUGES if value_of(result) is not None)
 
 
-def render_agent(report: Report, *, max_series: int) -> AgentBlock:
-    """Every family of one report except retransmissions, capped at ``max_series`` path series."""
+def render_agent(report: Report, *, max_series: int, light_histogram: bool = True) -> AgentBlock:
+    """Every family of one report except retransmissions, capped at ``max_series`` path series
+    (the light tier's RTT histogram left out without ``light_histogram``)."""
     node_label = labels(("node",), (report.node,))
     parts: list[list[str]] = [[] for _ in range(N_FRAGMENTS)]
     for i, (fam, value_of) in enumerate(cat.HEALTH):
@@ -148,7 +149,7 @@ def render_agent(report: Report, *, max_series: int) -> AgentBlock:
     for lp in light_paths:
         light_values = [(j, fam, value_of(lp)) for j, (fam, value_of) in enumerate(LIGHT_GAUGES)]
         present = [(j, fam, v) for j, fam, v in light_values if v is not None]
-        hist = lp.rtt_bucket_counts is not None
+        hist = light_histogram and lp.rtt_bucket_counts is not None
         n = len(present) + (cat.LIGHT_RTT_SERIES_PER_PATH if hist else 0)
         total += n
         if n > budget:
