@@ -275,12 +275,12 @@ def judge_light_steps(
     out: list[PathOutcome] = []
     done = 0
     for a in sorted(by_source):
-        dests = sorted(by_source[a])
+        ordered = sorted(by_source[a])
         out.extend(
             PathOutcome(a, b, LIGHT, "ok", at, tuple(reasons[(a, b)]) if (a, b) in reasons else ())
-            for b in dests
+            for b in ordered
         )
-        done += len(dests)
+        done += len(ordered)
         if chunk and done >= chunk:
             done = 0
             yield None
