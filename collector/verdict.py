@@ -22,9 +22,10 @@ involves the node and every path of it (in that direction) fails.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from collector.dropevidence import DropEvidence
 from collector.findings import Finding, Search
 from collector.judging import Criteria, PathOutcome
 from collector.mining import NodeRules, Rule, node_rules
@@ -46,6 +47,7 @@ class Suspect:
     peers: int
     direction: str  # inbound, outbound or both
     best_rule: Rule
+    drops: tuple[DropEvidence, ...] = ()  # the node's kernel drop reasons (evidence)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +60,7 @@ class Suspect:
             "confidence": self.best_rule.confidence,
             "lift": self.best_rule.lift,
             "rule": self.best_rule.text(),
+            "drops": [d.to_json() for d in self.drops],
         }
 
 
@@ -74,6 +77,13 @@ class Analysis:
     criteria: Criteria
     nodes: tuple[str, ...] = ()
     findings: tuple[Finding, ...] = ()
+    # node → its significant kernel drop reasons (collector/dropevidence.py)
+    drops: Mapping[str, tuple[DropEvidence, ...]] = field(default_factory=dict)
+
+    def dominant_drop(self, node: str) -> DropEvidence | None:
+        """The node's highest-rate drop reason, if it has a significant one."""
+        evidence = self.drops.get(node, ())
+        return evidence[0] if evidence else None
 
     @property
     def failing_ratio(self) -> float:
@@ -108,6 +118,7 @@ class Analysis:
             "unexplained_paths": [p.to_json() for p in cap(self.unexplained)],
             "unexplained": len(self.unexplained),
             "criteria": self.criteria.to_json(),
+            "drops": {n: [d.to_json() for d in ev] for n, ev in self.drops.items()},
         }
 
 
@@ -119,6 +130,7 @@ def analyse(
     failing: Sequence[PathOutcome] | None = None,
     complete: bool = False,
     topology: Mapping[str, NodeTopology] | None = None,
+    drops: Mapping[str, tuple[DropEvidence, ...]] | None = None,
 ) -> Analysis:
     """Mine the rules over ``outcomes`` and decide the verdict (see the module docstring).
 
@@ -144,6 +156,7 @@ def analyse(
         unexplained=failed,
         criteria=criteria,
         nodes=tuple(names),
+        drops=dict(drops or {}),
     )
     if n == 0 or not failed:
         return quiet
@@ -228,6 +241,17 @@ def _decide(
         if f.kind == "node" and (s := by_node[f.subject])
         else f.text()
         for f in findings
+    ]
+    suspects = tuple(replace(s, drops=mined.drops.get(s.node, ())) for s in suspects)
+    drops_of = {s.node: s.drops for s in suspects}
+    parts = [
+        p
+        + (
+            f" — kernel drops {', '.join(e.text() for e in drops_of[f.subject])}"
+            if f.kind == "node" and drops_of.get(f.subject)
+            else ""
+        )
+        for p, f in zip(parts, findings, strict=True)
     ]
     if len(findings) == 1:
         lead = "suspect: " if findings[0].kind == "node" else "finding: "
