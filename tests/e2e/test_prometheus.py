@@ -325,7 +325,13 @@ def test_dashboard_and_alerts_on_a_real_prometheus(stack: Stack) -> None:
             0.5,
             f"{want} succeeding paths in Prometheus",
         )
-        assert len(stack.instant("netmesh_agent_probe_up == 1")) == len(NODES)
+        # the probes compile with BCC at start-up (seconds, more on a loaded machine)
+        wait_for(
+            lambda: len(stack.instant("netmesh_agent_probe_up == 1")) == len(NODES),
+            90,
+            0.5,
+            "every agent's eBPF probe up in Prometheus",
+        )
 
         # --- clean: for 10 s (10 evaluations, over 3 times every shortened for:) nothing fires
         ok_since = time.time()

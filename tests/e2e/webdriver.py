@@ -12,6 +12,8 @@ import json
 import pathlib
 import shutil
 import subprocess
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -48,17 +50,28 @@ class Browser:
     def wait(self, css: str, timeout: float = 20) -> str:
         return wait_for(lambda: self.find(css), timeout, 0.2, f"element {css}")
 
+    def _on(self, css: str, method: str, action: str, body: Any = None) -> Any:
+        """``action`` on the element ``css`` selects. The page re-renders its tables on every
+        refresh, so an element found a moment ago can be stale (404): find it again."""
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                return self._call(method, f"/element/{self.wait(css)}/{action}", body)
+            except urllib.error.HTTPError as exc:
+                if exc.code != 404 or time.monotonic() > deadline:
+                    raise
+
     def click(self, css: str) -> None:
-        self._call("POST", f"/element/{self.wait(css)}/click", {})
+        self._on(css, "POST", "click", {})
 
     def type(self, css: str, text: str) -> None:
-        self._call("POST", f"/element/{self.wait(css)}/value", {"text": text})
+        self._on(css, "POST", "value", {"text": text})
 
     def text(self, css: str) -> str:
-        return str(self._call("GET", f"/element/{self.wait(css)}/text"))
+        return str(self._on(css, "GET", "text"))
 
     def attribute(self, css: str, name: str) -> str | None:
-        value = self._call("GET", f"/element/{self.wait(css)}/attribute/{name}")
+        value = self._on(css, "GET", f"attribute/{name}")
         return None if value is None else str(value)
 
 
