@@ -199,7 +199,7 @@ def analyse(
         search,
         findings,
         remaining,
-        mined.drops,
+        drop_rules=mined.drops,
     )
 
 
@@ -234,6 +234,7 @@ def _decide(
     search: Search,
     findings: Sequence[Finding],
     remaining: set[int],
+    *,
     drop_rules: Mapping[str, Rule] | None = None,
 ) -> Analysis:
     """The verdict and its summary, given the mined ``Analysis`` (rules and scores, no verdict);

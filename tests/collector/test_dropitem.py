@@ -9,7 +9,7 @@ import pytest
 from collector.dropevidence import DropEvidence
 from collector.judging import Criteria, PathOutcome
 from collector.mining import FAIL, frequent_itemsets, node_itemsets, transaction
-from collector.verdict import analyse
+from collector.verdict import Analysis, analyse
 from tests.collector.rca_cases import down, inbound, mesh, names, random_fails
 
 C = Criteria()
@@ -119,10 +119,10 @@ def test_permuting_node_names_changes_nothing(seed: int) -> None:
     a = analyse(outcomes, C, drops=drops)
     b = analyse(moved, C, drops={rename[n]: e for n, e in drops.items()})
 
-    def drop_rules(x: object) -> set[tuple[str, float, float, float]]:
+    def drop_rules(x: Analysis) -> set[tuple[str, float, float, float]]:
         return {
             (r.text(), r.support, round(r.confidence, 12), round(r.lift, 12))
-            for r in getattr(x, "rules")
+            for r in x.rules
             if "drops=" in r.text()
         }
 
