@@ -168,10 +168,10 @@ def _drop_counts(
             out[f"dst-drops={r}"] += dst.get(name, 0)
             out[f"drops={r}"] += src.get(name, 0) + dst.get(name, 0) - loops.get(name, 0)
     if len(reasons) > 1:
-        for o in outcomes:
-            a = reasons.get(o.source)
-            if a and o.source != o.destination and (b := reasons.get(o.destination)):
-                for r in a & b:
+        both = [(o[0], o[1]) for o in outcomes if o[0] in reasons and o[1] in reasons]
+        for a, b in both:
+            if a != b:
+                for r in reasons[a] & reasons[b]:
                     out[f"drops={r}"] -= 1
     return +out
 
