@@ -4,7 +4,10 @@ After judging (``collector/judging.py``) and before the verdict (``collector/ver
 
 2. **Transactions**: one per (source, destination, protocol) test, items
    ``node=<src>``, ``node=<dst>``, ``src=<src>``, ``dst=<dst>``,
-   ``protocol=<p>`` and ``FAIL`` or ``OK``.
+   ``protocol=<p>`` and ``FAIL`` or ``OK``; with kernel drop evidence
+   (``collector/dropevidence.py``) also, per significant drop reason R of
+   an end, ``drops=R`` (either end drops R), ``src-drops=R`` (the source
+   does), ``dst-drops=R`` (the destination does).
 3. **Frequent itemsets** (apriori: level-wise candidates, every subset of a
    candidate frequent), up to ``max_len`` items, ``min_support`` a share of
    all transactions. The live analysis sets it to ``min_failing_paths / n``:
@@ -12,7 +15,11 @@ After judging (``collector/judging.py``) and before the verdict (``collector/ver
 4. **Rules** ``{node=X} → {FAIL}``, ``{dst=X} → {FAIL}``, ``{src=X} → {FAIL}``
    (how often X's paths fail) and ``{FAIL} → {node=X}`` (what share of the
    failures X is part of), each with support, confidence and lift — the
-   definitions of mlxtend's ``association_rules`` (a test checks that).
+   definitions of mlxtend's ``association_rules`` (a test checks that);
+   and per drop reason R ``{drops=R} → {FAIL}``, ``{dst-drops=R} → {FAIL}``,
+   ``{src-drops=R} → {FAIL}``: do the paths of the nodes that drop R fail?
+   A drop item names no place (the findings never pick one); the verdict
+   quotes a finding's node's drop rules beside its kernel drop evidence.
 """
 
 from __future__ import annotations
@@ -28,20 +35,29 @@ from collector.judging import PathOutcome
 FAIL = "FAIL"
 OK = "OK"
 
+DROP_ROLES = ("drops", "dst-drops", "src-drops")
+
 Itemset = frozenset[str]
+# node → its significant kernel drop reasons (collector/dropevidence.py: at most 3 a node)
+DropReasons = Mapping[str, Iterable[str]]
 
 
-def transaction(outcome: PathOutcome) -> Itemset:
-    return frozenset(
-        {
-            f"node={outcome.source}",
-            f"node={outcome.destination}",
-            f"src={outcome.source}",
-            f"dst={outcome.destination}",
-            f"protocol={outcome.protocol}",
-            FAIL if outcome.failed else OK,
-        }
-    )
+def transaction(outcome: PathOutcome, drops: DropReasons | None = None) -> Itemset:
+    items = {
+        f"node={outcome.source}",
+        f"node={outcome.destination}",
+        f"src={outcome.source}",
+        f"dst={outcome.destination}",
+        f"protocol={outcome.protocol}",
+        FAIL if outcome.failed else OK,
+    }
+    if drops:
+        src = set(drops.get(outcome.source, ()))
+        dst = set(drops.get(outcome.destination, ()))
+        items.update(f"src-drops={r}" for r in src)
+        items.update(f"dst-drops={r}" for r in dst)
+        items.update(f"drops={r}" for r in src | dst)
+    return frozenset(items)
 
 
 def frequent_itemsets(
@@ -91,7 +107,9 @@ def frequent_itemsets(
     return result
 
 
-def node_itemsets(outcomes: Sequence[PathOutcome], min_support: float) -> dict[Itemset, int]:
+def node_itemsets(
+    outcomes: Sequence[PathOutcome], min_support: float, drops: DropReasons | None = None
+) -> dict[Itemset, int]:
     """The part of ``frequent_itemsets`` over the outcomes' transactions (max_len 2) that the
     node rules read — every frequent item, every frequent pair of an item with ``FAIL`` —
     counted straight from the outcomes: the same counts, without building the transactions
@@ -101,8 +119,8 @@ def node_itemsets(outcomes: Sequence[PathOutcome], min_support: float) -> dict[I
     if n == 0:
         return {}
     failing = [o for o in outcomes if o.reasons]
-    single = _item_counts(outcomes)
-    with_fail = _item_counts(failing)
+    single = _item_counts(outcomes, drops)
+    with_fail = _item_counts(failing, drops)
     single[FAIL], single[OK] = len(failing), n - len(failing)
     out = {frozenset((k,)): v for k, v in single.items() if v and v / n >= min_support}
     for k, v in with_fail.items():
@@ -111,13 +129,15 @@ def node_itemsets(outcomes: Sequence[PathOutcome], min_support: float) -> dict[I
     return out
 
 
-def _item_counts(outcomes: Sequence[PathOutcome]) -> Counter[str]:
+def _item_counts(outcomes: Sequence[PathOutcome], drops: DropReasons | None = None) -> Counter[str]:
     """How many of ``outcomes`` hold each src=, dst=, node=, protocol= item (by plain names
-    first: one string per distinct node, not five per outcome)."""
+    first: one string per distinct node, not five per outcome), and each drop item."""
     src = Counter(o.source for o in outcomes)
     dst = Counter(o.destination for o in outcomes)
     loops = Counter(o.source for o in outcomes if o.source == o.destination)
     out: Counter[str] = Counter()
+    if drops:
+        out.update(_drop_counts(outcomes, src, dst, loops, drops))
     for name, k in src.items():
         out[f"src={name}"] = k
     for name, k in dst.items():
@@ -127,6 +147,33 @@ def _item_counts(outcomes: Sequence[PathOutcome]) -> Counter[str]:
     for proto, k in Counter(o.protocol for o in outcomes).items():
         out[f"protocol={proto}"] = k
     return out
+
+
+def _drop_counts(
+    outcomes: Sequence[PathOutcome],
+    src: Mapping[str, int],
+    dst: Mapping[str, int],
+    loops: Mapping[str, int],
+    drops: DropReasons,
+) -> Counter[str]:
+    """The drop items' counts: src-drops=R and dst-drops=R from the per-node counts of the
+    nodes that drop R; drops=R their sum minus the paths both of whose ends drop R (a
+    node's paths to itself; paths between two such nodes: the outcomes are read only when
+    two or more nodes drop something)."""
+    reasons = {n: frozenset(rs) for n, rs in drops.items() if rs and (n in src or n in dst)}
+    out: Counter[str] = Counter()
+    for name, rs in reasons.items():
+        for r in rs:
+            out[f"src-drops={r}"] += src.get(name, 0)
+            out[f"dst-drops={r}"] += dst.get(name, 0)
+            out[f"drops={r}"] += src.get(name, 0) + dst.get(name, 0) - loops.get(name, 0)
+    if len(reasons) > 1:
+        both = [(o[0], o[1]) for o in outcomes if o[0] in reasons and o[1] in reasons]
+        for a, b in both:
+            if a != b:
+                for r in reasons[a] & reasons[b]:
+                    out[f"drops={r}"] -= 1
+    return +out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,23 +228,36 @@ def rank_key(rule: Rule) -> tuple[float, float, float, str]:
 
 
 class NodeRules(NamedTuple):
-    rules: list[Rule]  # every node's rules, strongest first
+    rules: list[Rule]  # every node's rules (and the drop items'), strongest first
     best: dict[str, Rule]  # each node's strongest {role} → {FAIL} rule
     coverage: dict[str, Rule]  # each node's {FAIL} → {node} rule
+    drops: dict[str, Rule]  # drop item (dst-drops=R) → its {item} → {FAIL} rule
 
 
 def node_rules(
-    outcomes: Sequence[PathOutcome], names: Iterable[str], min_support: float, max_len: int
+    outcomes: Sequence[PathOutcome],
+    names: Iterable[str],
+    min_support: float,
+    max_len: int,
+    drops: DropReasons | None = None,
 ) -> NodeRules:
-    """Mine the outcomes' transactions; the rules of every node in ``names`` that are frequent."""
+    """Mine the outcomes' transactions; the rules of every node in ``names`` that are frequent,
+    and of every drop item (``drops``: node → its significant drop reasons)."""
     n = len(outcomes)
     itemsets = (
-        node_itemsets(outcomes, min_support)
+        node_itemsets(outcomes, min_support, drops)
         if max_len == 2
-        else frequent_itemsets([transaction(o) for o in outcomes], min_support, max_len)
+        else frequent_itemsets([transaction(o, drops) for o in outcomes], min_support, max_len)
     )
     fail = frozenset((FAIL,))
-    found = NodeRules([], {}, {})
+    found = NodeRules([], {}, {}, {})
+    for reason in sorted({r for rs in (drops or {}).values() for r in rs}):
+        for role in DROP_ROLES:
+            item = f"{role}={reason}"
+            rule = make_rule(itemsets, n, frozenset((item,)), fail)
+            if rule is not None:
+                found.rules.append(rule)
+                found.drops[item] = rule
     for name in names:
         for role in ("node", "dst", "src"):
             rule = make_rule(itemsets, n, frozenset((f"{role}={name}",)), fail)

@@ -28,7 +28,7 @@ from typing import Any
 from collector.dropevidence import DropEvidence
 from collector.findings import Finding, Search
 from collector.judging import Criteria, PathOutcome
-from collector.mining import NodeRules, Rule, node_rules
+from collector.mining import DROP_ROLES, NodeRules, Rule, node_rules, rank_key
 from collector.topology import NodeTopology
 
 VERDICT_OK = "ok"
@@ -48,6 +48,8 @@ class Suspect:
     direction: str  # inbound, outbound or both
     best_rule: Rule
     drops: tuple[DropEvidence, ...] = ()  # the node's kernel drop reasons (evidence)
+    # reason → the rule of its drop item ({dst-drops=R} → {FAIL}), when it associates with FAIL
+    drop_rules: tuple[tuple[str, Rule], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,8 +62,25 @@ class Suspect:
             "confidence": self.best_rule.confidence,
             "lift": self.best_rule.lift,
             "rule": self.best_rule.text(),
-            "drops": [d.to_json() for d in self.drops],
+            "drops": [
+                d.to_json()
+                | ({"rule": r.to_json()} if (r := dict(self.drop_rules).get(d.reason)) else {})
+                for d in self.drops
+            ],
         }
+
+    def drop_text(self) -> str:
+        """``NETFILTER_DROP 150.0/s (rule {dst-drops=NETFILTER_DROP} -> {FAIL}, confidence
+        1.00, lift 3.00), NO_SOCKET 2.0/s``: the evidence, each with its rule if any."""
+        return ", ".join(
+            e.text()
+            + (
+                f" (rule {r.text()}, confidence {r.confidence:.2f}, lift {r.lift:.2f})"
+                if (r := dict(self.drop_rules).get(e.reason))
+                else ""
+            )
+            for e in self.drops
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,7 +179,10 @@ def analyse(
     )
     if n == 0 or not failed:
         return quiet
-    mined = node_rules(outcomes, names, max(1, criteria.min_failing_paths) / n, criteria.max_len)
+    reasons = {node: [e.reason for e in ev] for node, ev in quiet.drops.items() if ev}
+    mined = node_rules(
+        outcomes, names, max(1, criteria.min_failing_paths) / n, criteria.max_len, reasons
+    )
     scores = suspect_scores(names, mined, criteria)
     search = Search(outcomes, failed, topology or {})
     findings, remaining = search.run(
@@ -177,6 +199,7 @@ def analyse(
         search,
         findings,
         remaining,
+        drop_rules=mined.drops,
     )
 
 
@@ -211,8 +234,11 @@ def _decide(
     search: Search,
     findings: Sequence[Finding],
     remaining: set[int],
+    *,
+    drop_rules: Mapping[str, Rule] | None = None,
 ) -> Analysis:
-    """The verdict and its summary, given the mined ``Analysis`` (rules and scores, no verdict)."""
+    """The verdict and its summary, given the mined ``Analysis`` (rules and scores, no verdict);
+    ``drop_rules``: drop item → its rule (a node finding quotes its reasons')."""
     failing = mined.failing
     covered = search.covered(outcomes, findings) if findings else [False] * len(outcomes)
     wide = _cluster_wide(
@@ -242,13 +268,20 @@ def _decide(
         else f.text()
         for f in findings
     ]
-    suspects = tuple(replace(s, drops=mined.drops.get(s.node, ())) for s in suspects)
-    drops_of = {s.node: s.drops for s in suspects}
+    suspects = tuple(
+        replace(
+            s,
+            drops=(ev := mined.drops.get(s.node, ())),
+            drop_rules=_drop_rules(s.direction, ev, drop_rules or {}, mined.criteria),
+        )
+        for s in suspects
+    )
+    by_node = {s.node: s for s in suspects}
     parts = [
         p
         + (
-            f" — kernel drops {', '.join(e.text() for e in drops_of[f.subject])}"
-            if f.kind == "node" and drops_of.get(f.subject)
+            f" — kernel drops {by_node[f.subject].drop_text()}"
+            if f.kind == "node" and by_node[f.subject].drops
             else ""
         )
         for p, f in zip(parts, findings, strict=True)
@@ -267,6 +300,26 @@ def _decide(
         findings=tuple(findings),
         unexplained=unexplained,
     )
+
+
+def _drop_rules(
+    direction: str,
+    evidence: Sequence[DropEvidence],
+    rules: Mapping[str, Rule],
+    criteria: Criteria,
+) -> tuple[tuple[str, Rule], ...]:
+    """Per drop reason of a node, the rule of the drop item of the node's direction
+    (inbound: ``dst-drops=R``, outbound: ``src-drops=R``, both: ``drops=R``) — else the
+    strongest of the three —, if its lift is above ``min_lift``."""
+    first = {"inbound": "dst-drops", "outbound": "src-drops"}.get(direction, "drops")
+    out: dict[str, Rule] = {}
+    for e in evidence:
+        found = [rules[i] for i in (f"{first}={e.reason}",) if i in rules] or sorted(
+            (r for role in DROP_ROLES if (r := rules.get(f"{role}={e.reason}"))), key=rank_key
+        )
+        if found and found[0].lift > criteria.min_lift:
+            out[e.reason] = found[0]
+    return tuple(out.items())
 
 
 def _cluster_wide(

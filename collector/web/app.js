@@ -330,10 +330,13 @@ function renderRules(rca) {
   failing.append(body);
 }
 
-// "NETFILTER_DROP 168/s, NO_SOCKET 1.3/s": a node's kernel drop reasons at a significant rate.
+// "NETFILTER_DROP 168/s, NO_SOCKET 1.3/s": a node's kernel drop reasons at a significant rate;
+// a suspect's also with the rule of its drop item ("(rule {dst-drops=NETFILTER_DROP} → {FAIL}, ...)").
 function fmtDrops(evidence) {
   if (!evidence || !evidence.length) return "";
-  return evidence.map((d) => `${d.reason} ${d.per_second.toFixed(d.per_second < 10 ? 1 : 0)}/s`).join(", ");
+  return evidence.map((d) => `${d.reason} ${d.per_second.toFixed(d.per_second < 10 ? 1 : 0)}/s` +
+    (d.rule ? ` (rule {${d.rule.antecedent.join(", ")}} → {${d.rule.consequent.join(", ")}}, ` +
+      `confidence ${d.rule.confidence.toFixed(2)}, lift ${d.rule.lift.toFixed(2)})` : "")).join(", ");
 }
 
 function renderAgents(nodes, rca) {

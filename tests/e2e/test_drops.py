@@ -30,8 +30,12 @@ from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
 
-PREFIX = f"nmd{os.getpid() % 10000}"
-SUBNET = f"10.{160 + os.getpid() % 10}.{1 + os.getpid() % 200}.0/24"  # .0.0/24: test_rca_lab
+# E2E_PREFIX / E2E_SUBNET_BYTE: another prefix and range on a shared machine
+PREFIX = os.environ.get("E2E_PREFIX", "nmd") + str(os.getpid() % 10000)
+SUBNET = (  # .0.0/24: test_rca_lab
+    f"10.{int(os.environ.get('E2E_SUBNET_BYTE', 160 + os.getpid() % 10))}"
+    f".{1 + os.getpid() % 200}.0/24"
+)
 CLOSED_PORT = 9  # discard: nothing listens in a lab node
 
 

@@ -24,8 +24,9 @@ from tests.e2e.page import CHROMIUM, chromium
 from tests.e2e.rca_lab import rca_deadline, suspects, verdict, wait_clean, wait_named
 from tests.helpers import wait_for
 
-PREFIX = f"nmr{os.getpid() % 10000}"
-SUBNET = f"10.{160 + os.getpid() % 20}.0.0/24"
+# E2E_PREFIX / E2E_SUBNET_BYTE: another prefix and range on a shared machine
+PREFIX = os.environ.get("E2E_PREFIX", "nmr") + str(os.getpid() % 10000)
+SUBNET = f"10.{int(os.environ.get('E2E_SUBNET_BYTE', 160 + os.getpid() % 20))}.0.0/24"
 N = 4
 
 
@@ -90,6 +91,19 @@ def test_verdict_settles_on_the_node(lab: Lab, fault: dict[str, Any]) -> None:
     )
     assert evidence[0]["reason"] == "NETFILTER_DROP", evidence
 
+    # ... and the drop reason is an item of the mining: its rule is the node's
+    def drop_rule() -> dict[str, Any] | None:
+        body = verdict(lab)
+        drops = body["suspects"][0]["drops"] if suspects(body) == [fault["node"]] else []
+        return next((d["rule"] for d in drops if "rule" in d), None)
+
+    rule = wait_for(drop_rule, 30, 0.5, "the suspect's drop rule")
+    assert rule["antecedent"][0] in ("dst-drops=NETFILTER_DROP", "drops=NETFILTER_DROP"), rule
+    assert rule["consequent"] == ["FAIL"] and rule["lift"] > 1, rule
+    body = verdict(lab)
+    assert any(r["antecedent"] == rule["antecedent"] for r in body["rules"]), body["rules"]
+    assert "drops=NETFILTER_DROP} -> {FAIL}" in body["summary"], body["summary"]
+
 
 class _Dom(HTMLParser):
     """Collects the attributes of the matrix cells, the suspects and the verdict."""
@@ -135,6 +149,7 @@ def test_page_in_chromium_shows_matrix_and_suspect(
     assert outlined == {p for p in pairs if fault["node"] in p}
     assert all("ago" in str(c.get("data-tip")) for c in dom.cells)
     assert "kernel drops NETFILTER_DROP" in proc.stdout  # on the suspect, from ebpf/drops.c
+    assert "drops=NETFILTER_DROP} → {FAIL}" in proc.stdout  # its rule
     shot = tmp_path / "netmesh-page.png"
     proc = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,900", url)
     assert proc.returncode == 0 and shot.stat().st_size > 10_000, proc.stderr[-2000:]
