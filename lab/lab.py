@@ -31,9 +31,10 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lab import dns, fabric, faults, netns, processes, state
+from lab import dns, fabric, faults, netns, overlay, processes, state
 from lab.fabric import UplinkFault
 from lab.faults import Fault
+from lab.pods import PodLayout, layout
 from lab.settings import LabSettings
 from lab.state import LabError as LabError  # noqa: PLC0414 (re-exported)
 from lab.topology import LabNode, Topology, build
@@ -85,6 +86,7 @@ class Lab:
         self.topo: Topology = build(
             settings.prefix, settings.subnet, settings.nodes, settings.racks
         )
+        self.pods: PodLayout = layout(self.topo, settings.pods, settings.pod_cidr)
         self.state_path = state.state_path(settings.state_dir, settings.prefix)
         self.dir = self.state_path.parent
         self.token_path = self.dir / "auth-token"
@@ -132,6 +134,12 @@ class Lab:
         racks = f", {s.racks} racks" if s.racks else ""
         progress(f"creating {s.nodes} namespaces on {s.subnet} (bridge {self.topo.bridge}{racks})")
         netns.create(self.topo, s.baseline_rate)
+        if self.pods.pods:
+            progress(
+                f"creating {len(self.pods.pods)} pods on {s.pod_cidr} "
+                f"(VXLAN overlay, pod MTU {overlay.POD_MTU})"
+            )
+            overlay.create(self.pods)
         netem = faults.netem_available()
         lab_state: dict[str, Any] = {
             "prefix": s.prefix,
@@ -145,8 +153,14 @@ class Lab:
                 n.name: {"netns": n.netns, "address": n.address, "rack": n.rack_label}
                 for n in self.topo.nodes
             },
+            "pod_cidr": s.pod_cidr if self.pods.pods else "",
+            "pods": {
+                p.name: {"netns": p.netns, "address": p.address, "node": p.node}
+                for p in self.pods.pods
+            },
             "pids": {},
             "faults": {},
+            "pod_faults": {},
             "uplink_faults": {},
             "link_faults": {},
             "created_at": time.time(),
@@ -189,7 +203,7 @@ class Lab:
                 log_path=logs / f"{node.name}.log",
                 env=self.agent_env(node),
             )
-            if s.traffic:
+            if s.traffic and not self.pods.pods:
                 others = ",".join(a for a in peers.split(",") if a != node.address)
                 lab_state["pids"][f"{node.name}-traffic"] = processes.spawn(
                     [
@@ -208,10 +222,41 @@ class Lab:
                     log_path=logs / f"{node.name}-traffic.log",
                     env={},
                 )
+        if s.traffic:
+            self._start_pod_traffic(lab_state)
         self.save_state(lab_state)
         progress(f"started {s.nodes} agents; waiting until all share one member list")
         wait_until(self._all_members, 60, "every agent to report and adopt the member list")
         progress(f"lab up: {s.nodes} nodes, netem {'available' if netem else 'missing'}")
+
+    def _start_pod_traffic(self, lab_state: dict[str, Any]) -> None:
+        """The seed's workload: an HTTP server in every pod, each pod calling all the others."""
+        addresses = [p.address for p in self.pods.pods]
+        for pod in self.pods.pods:
+            lab_state["pids"][f"{pod.name}-traffic"] = processes.spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "lab.traffic",
+                    "--listen",
+                    pod.address,
+                    "--port",
+                    str(TRAFFIC_PORT),
+                    "--peers",
+                    ",".join(a for a in addresses if a != pod.address),
+                ],
+                lab_id=self.settings.prefix,
+                netns=pod.netns,
+                log_path=self.dir / "logs" / f"{pod.name.replace('/', '-')}-traffic.log",
+                env={},
+            )
+
+    def local_cidrs(self, node: LabNode) -> str:
+        """The addresses whose flows this node's probe counts: its own and its pods'."""
+        cidrs = [f"{node.address}/32"]
+        if self.pods.pods:
+            cidrs.append(self.pods.of(node.name).cidr)
+        return ",".join(cidrs)
 
     def resolv_conf(self, node: LabNode) -> pathlib.Path:
         """The node's resolver configuration (its agent's DNS check reads it)."""
@@ -251,7 +296,7 @@ class Lab:
             "NETMESH_BANDWIDTH_BUDGET": str(s.bandwidth_budget),
             "NETMESH_PROBE_MODE": s.probe_mode,
             # One kernel, many "nodes": count only this node's flows.
-            "NETMESH_PROBE_LOCAL_CIDRS": f"{node.address}/32",
+            "NETMESH_PROBE_LOCAL_CIDRS": self.local_cidrs(node),
             "NETMESH_PROBE_INTERVAL": "2",
         }
 
