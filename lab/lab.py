@@ -31,10 +31,10 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lab import dns, fabric, faults, netns, overlay, processes, state
+from lab import dns, fabric, faults, netns, overlay, podfaults, processes, state
 from lab.fabric import UplinkFault
 from lab.faults import Fault
-from lab.pods import PodLayout, layout
+from lab.pods import LabPod, PodLayout, layout, pods_file_body
 from lab.settings import LabSettings
 from lab.state import LabError as LabError  # noqa: PLC0414 (re-exported)
 from lab.topology import LabNode, Topology, build
@@ -90,6 +90,7 @@ class Lab:
         self.state_path = state.state_path(settings.state_dir, settings.prefix)
         self.dir = self.state_path.parent
         self.token_path = self.dir / "auth-token"
+        self.pods_file = self.dir / "pods.json"
 
     # ------------------------------------------------------------------ state
     @property
@@ -161,6 +162,7 @@ class Lab:
             "pids": {},
             "faults": {},
             "pod_faults": {},
+            "overlay_faults": {},
             "uplink_faults": {},
             "link_faults": {},
             "created_at": time.time(),
@@ -169,6 +171,10 @@ class Lab:
         self.write_token()
         logs = self.dir / "logs"
         py = sys.executable
+        collector_env = {}
+        if self.pods.pods:
+            self.pods_file.write_text(json.dumps(pods_file_body(self.pods), indent=2))
+            collector_env["NETMESH_PODS_FILE"] = str(self.pods_file)
         progress(f"starting the collector on {self.collector_url}")
         lab_state["pids"]["collector"] = processes.spawn(
             [py, "-m", "collector"],
@@ -181,6 +187,7 @@ class Lab:
                 "NETMESH_REPORT_TTL": "30",
                 "NETMESH_STALE_AFTER": "15",
                 "NETMESH_AUTH_TOKEN_FILE": str(self.token_path),
+                **collector_env,
             },
         )
         wait_until(lambda: get_json(self.collector_url + "/healthz"), 20, "the collector")
@@ -324,6 +331,7 @@ class Lab:
             self.state_path.unlink()
         shutil.rmtree(self.dir / "resolv", ignore_errors=True)
         self.token_path.unlink(missing_ok=True)
+        self.pods_file.unlink(missing_ok=True)
         return removed
 
     # ------------------------------------------------------------------ faults
@@ -331,7 +339,7 @@ class Lab:
         data = self.load_state()
         if not data or not self.is_up():
             raise LabError(f"no lab {self.settings.prefix!r} is up: run `netmesh-lab up` first")
-        for key in ("faults", "uplink_faults", "link_faults"):
+        for key in ("faults", "uplink_faults", "link_faults", "pod_faults", "overlay_faults"):
             data.setdefault(key, {})
         return data
 
@@ -404,8 +412,15 @@ class Lab:
         for node in targets:
             faults.clear(node, baseline_bps=int(lab_state["baseline_bps"]))
             lab_state["faults"].pop(node.name, None)
+            if self.pods.pods:
+                podfaults.clear_overlay_mtu(self.pods.of(node.name))
+            lab_state["overlay_faults"].pop(node.name, None)
         cleared = [n.name for n in targets]
         if node_name is None:
+            for pod in self.pods.pods:
+                podfaults.clear_pod(pod)
+            cleared += sorted(lab_state["pod_faults"])
+            lab_state["pod_faults"] = {}
             if self.topo.racks:
                 self._apply_uplinks({})
             ends = {n for key in lab_state["link_faults"] for n in key.split("|")}
@@ -430,6 +445,47 @@ class Lab:
         self._apply_links(lab_state["link_faults"], {a.name, b.name})
         self.save_state(lab_state)
         return key
+
+    def _pod(self, name: str) -> LabPod:
+        try:
+            return self.pods.pod(name)
+        except KeyError as exc:
+            raise LabError(str(exc.args[0])) from None
+
+    def inject_pod(self, pod_name: str, loss: float) -> LabPod:
+        """Drop ``loss`` of the packets into one pod (receiver side); the pod."""
+        lab_state = self._require_up()
+        pod = self._pod(pod_name)
+        podfaults.inject_pod_loss(pod, loss, netem=bool(lab_state["netem"]))
+        lab_state["pod_faults"][pod.name] = {"loss": loss, "since": time.time()}
+        self.save_state(lab_state)
+        return pod
+
+    def clear_pod(self, pod_name: str) -> str:
+        lab_state = self._require_up()
+        pod = self._pod(pod_name)
+        podfaults.clear_pod(pod)
+        lab_state["pod_faults"].pop(pod.name, None)
+        self.save_state(lab_state)
+        return pod.name
+
+    def inject_overlay_mtu(self, node_name: str, mtu: int) -> LabNode:
+        """Give one node's overlay devices and pods ``mtu`` (the encapsulation mismatch)."""
+        lab_state = self._require_up()
+        if not self.pods.pods:
+            raise LabError("this lab has no pods (start it with `netmesh-lab up --pods P`)")
+        try:
+            node = self.topo.node(node_name)
+        except KeyError as exc:
+            raise LabError(str(exc.args[0])) from None
+        try:
+            podfaults.set_overlay_mtu(self.pods.of(node.name), mtu)
+        except BaseException:
+            podfaults.clear_overlay_mtu(self.pods.of(node.name))
+            raise
+        lab_state["overlay_faults"][node.name] = {"mtu": mtu, "since": time.time()}
+        self.save_state(lab_state)
+        return node
 
     def faults(self) -> dict[str, Any]:
         return dict(self.load_state().get("faults", {}))
@@ -456,6 +512,10 @@ class Lab:
             "faults": lab_state.get("faults", {}),
             "uplink_faults": lab_state.get("uplink_faults", {}),
             "link_faults": lab_state.get("link_faults", {}),
+            "pods": sorted(lab_state.get("pods", {})),
+            "pod_cidr": lab_state.get("pod_cidr", ""),
+            "pod_faults": lab_state.get("pod_faults", {}),
+            "overlay_faults": lab_state.get("overlay_faults", {}),
             "netem": lab_state.get("netem"),
             "collector_url": lab_state.get("collector_url"),
         }

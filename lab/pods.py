@@ -165,3 +165,13 @@ def layout(topo: Topology, pods: int, cidr: str) -> PodLayout:
             )
         )
     return PodLayout(cidr=cidr, nodes=tuple(entries))
+
+
+def pods_file_body(pods: PodLayout) -> dict[str, list[dict[str, object]]]:
+    """The collector's pods file (collector/podsfile.py): every pod's identity and address."""
+    return {
+        "pods": [
+            {"namespace": POD_NAMESPACE, "name": p.pod_name, "node": p.node, "ips": [p.address]}
+            for p in pods.pods
+        ]
+    }
