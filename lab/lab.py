@@ -412,9 +412,8 @@ class Lab:
         for node in targets:
             faults.clear(node, baseline_bps=int(lab_state["baseline_bps"]))
             lab_state["faults"].pop(node.name, None)
-            if self.pods.pods:
-                podfaults.clear_overlay_mtu(self.pods.of(node.name))
-            lab_state["overlay_faults"].pop(node.name, None)
+            if self.pods.pods and lab_state["overlay_faults"].pop(node.name, None):
+                podfaults.clear_overlay_mtu(self.pods, self.pods.of(node.name))
         cleared = [n.name for n in targets]
         if node_name is None:
             for pod in self.pods.pods:
@@ -479,9 +478,9 @@ class Lab:
         except KeyError as exc:
             raise LabError(str(exc.args[0])) from None
         try:
-            podfaults.set_overlay_mtu(self.pods.of(node.name), mtu)
+            podfaults.set_overlay_mtu(self.pods, self.pods.of(node.name), mtu)
         except BaseException:
-            podfaults.clear_overlay_mtu(self.pods.of(node.name))
+            podfaults.clear_overlay_mtu(self.pods, self.pods.of(node.name))
             raise
         lab_state["overlay_faults"][node.name] = {"mtu": mtu, "since": time.time()}
         self.save_state(lab_state)

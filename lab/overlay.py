@@ -31,36 +31,27 @@ VNI = 1
 VXLAN_PORT = 4789
 BRIDGE = "cni0"
 VXLAN = "vxlan0"
+PERMANENT = ("nud", "permanent")
+NAT_POSTROUTING = ("iptables", "-w", "5", "-t", "nat", "-A", "POSTROUTING")
 
 
-def node_commands(entry: NodePods, peers: list[NodePods], pod_cidr: str) -> list[list[str]]:
-    """Commands (each run in the node's namespace) that build its bridge and overlay end."""
-    ns = entry.node.netns
-    mtu = str(POD_MTU)
+def vxlan_commands(
+    entry: NodePods, peers: list[NodePods], *, mtu: int = POD_MTU, bound: bool = True
+) -> list[list[str]]:
+    """Commands (each bare, for the node's namespace) that create ``vxlan0`` and its peers.
+
+    ``bound``: tie the device to ``eth0`` (as flannel does); the kernel then refuses an
+    MTU above eth0's minus the 50 bytes of encapsulation, so the MTU-mismatch fault
+    (lab/podfaults.py) recreates it unbound.
+    """
+    create = ["ip", "link", "add", VXLAN, "type", "vxlan", "id", str(VNI)]
+    create += ["local", entry.node.address]
+    if bound:
+        create += ["dev", "eth0"]
+    create += ["dstport", str(VXLAN_PORT), "nolearning"]
     cmds = [
-        ["sysctl", "-qw", "net.ipv4.ip_forward=1"],
-        ["ip", "link", "add", BRIDGE, "type", "bridge"],
-        ["ip", "link", "set", BRIDGE, "mtu", mtu],
-        ["ip", "addr", "add", f"{entry.gateway}/{entry.network.prefixlen}", "dev", BRIDGE],
-        ["ip", "link", "set", BRIDGE, "up"],
-        [
-            "ip",
-            "link",
-            "add",
-            VXLAN,
-            "type",
-            "vxlan",
-            "id",
-            str(VNI),
-            "local",
-            entry.node.address,
-            "dev",
-            "eth0",
-            "dstport",
-            str(VXLAN_PORT),
-            "nolearning",
-        ],
-        ["ip", "link", "set", VXLAN, "address", entry.vtep_mac, "mtu", mtu],
+        create,
+        ["ip", "link", "set", VXLAN, "address", entry.vtep_mac, "mtu", str(mtu)],
         ["ip", "addr", "add", f"{entry.vtep}/32", "dev", VXLAN],
         ["ip", "link", "set", VXLAN, "up"],
     ]
@@ -75,31 +66,30 @@ def node_commands(entry: NodePods, peers: list[NodePods], pod_cidr: str) -> list
                 peer.vtep_mac,
                 "dev",
                 VXLAN,
-                "nud",
-                "permanent",
+                *PERMANENT,
             ],
             ["bridge", "fdb", "append", peer.vtep_mac, "dev", VXLAN, "dst", peer.node.address],
             ["ip", "route", "replace", peer.cidr, "via", peer.vtep, "dev", VXLAN, "onlink"],
         ]
-    cmds.append(
-        [
-            "iptables",
-            "-w",
-            "5",
-            "-t",
-            "nat",
-            "-A",
-            "POSTROUTING",
-            "-s",
-            entry.cidr,
-            "!",
-            "-d",
-            pod_cidr,
-            "-j",
-            "MASQUERADE",
-        ]
-    )
-    return [in_ns(ns, c) for c in cmds]
+    return cmds
+
+
+def node_commands(entry: NodePods, peers: list[NodePods], pod_cidr: str) -> list[list[str]]:
+    """Commands (each run in the node's namespace) that build its bridge and overlay end."""
+    cmds = [
+        ["sysctl", "-qw", "net.ipv4.ip_forward=1"],
+        ["ip", "link", "add", BRIDGE, "type", "bridge"],
+        ["ip", "link", "set", BRIDGE, "mtu", str(POD_MTU)],
+        ["ip", "addr", "add", f"{entry.gateway}/{entry.network.prefixlen}", "dev", BRIDGE],
+        ["ip", "link", "set", BRIDGE, "up"],
+        *vxlan_commands(entry, peers),
+        [*NAT_POSTROUTING, "-s", entry.cidr, "!", "-d", pod_cidr, "-j", "MASQUERADE"],
+    ]
+    return [in_ns(entry.node.netns, c) for c in cmds]
+
+
+def peers_of(layout: PodLayout, entry: NodePods) -> list[NodePods]:
+    return [p for p in layout.nodes if p.node.name != entry.node.name]
 
 
 def pod_commands(entry: NodePods) -> list[list[str]]:
@@ -146,8 +136,7 @@ def commands(layout: PodLayout) -> list[list[str]]:
     """Everything that builds the pod network of ``layout``, in order."""
     cmds: list[list[str]] = []
     for entry in layout.nodes:
-        peers = [p for p in layout.nodes if p.node.name != entry.node.name]
-        cmds += node_commands(entry, peers, layout.cidr)
+        cmds += node_commands(entry, peers_of(layout, entry), layout.cidr)
         cmds += pod_commands(entry)
     return cmds
 

@@ -10,21 +10,25 @@
   node-side ``vp<k>`` instead, as in the seed.
 - Overlay MTU (``inject --node node-3 --overlay-mtu 1500``): node-3's
   ``vxlan0``, ``cni0``, pod ports and pods' ``eth0`` get MTU 1500 while an
-  encapsulated 1500-byte packet needs 1550 on the 1500 underlay. Measured here
-  (kernel 6.18, routed VXLAN as flannel's): the first oversized packet with DF set
-  is dropped at ``vxlan0`` (its tx_dropped counts it) and the kernel answers the
-  pod with ICMP "fragmentation needed" (PMTU 1450, cached ~10 min); later DF
-  sends of that size fail at once in the pod (EMSGSIZE), datagrams without DF
-  are fragmented to 1450, and TCP is unharmed (the peer pod advertises an MSS
-  for 1450, or PMTU discovery shrinks it). So MTU-sized probes with DF fail
-  from that node's pods while small packets and TCP work.
+  encapsulated 1500-byte packet needs 1550 on the 1500 underlay. (Bound to
+  ``eth0`` the kernel refuses a VXLAN MTU above 1450, so the fault recreates
+  ``vxlan0`` unbound, as a hand-configured CNI MTU would be.) Measured here
+  (kernel 6.18, routed VXLAN as flannel's; BENCHMARKS.md): the first 1500-byte
+  packet with DF set from a pod of that node is dropped at ``vxlan0`` (tx_dropped
+  counts it) and the kernel answers the pod with ICMP "fragmentation needed"
+  (PMTU 1450, cached ~10 min); later DF sends of that size fail at once in the pod
+  (EMSGSIZE); datagrams without DF are encapsulated and the 1550-byte outer
+  packets fragmented by the node (IpFragCreates) and reassembled by the peer;
+  TCP is unharmed (the peer pod advertises an MSS for 1450, and PMTU discovery
+  covers the rest; 5 MB both ways, no retransmission). So MTU-sized probes with
+  DF from that node's pods fail while small packets and TCP work.
 """
 
 from __future__ import annotations
 
 from lab import overlay
 from lab.faults import LAB_MTU, MIN_MTU, FaultError
-from lab.pods import LabPod, NodePods
+from lab.pods import LabPod, NodePods, PodLayout
 from lab.shell import CommandError, in_ns, ok, run
 
 POD_CHAIN = "NETMESH-POD"
@@ -90,24 +94,37 @@ def pod_drop_rules(pod: LabPod) -> str:
     return run(in_ns(pod.netns, ["iptables", "-w", "5", "-S", POD_CHAIN]), check=False)
 
 
-def mtu_commands(entry: NodePods, mtu: int) -> list[list[str]]:
-    """Set the node's overlay devices and its pods' links to ``mtu``."""
+def mtu_commands(layout: PodLayout, entry: NodePods, mtu: int) -> list[list[str]]:
+    """Give the node's overlay device, pod bridge, pod ports and pods' links ``mtu``.
+
+    ``vxlan0`` is recreated (with its peers' neighbour, FDB and route entries):
+    unbound from ``eth0`` when ``mtu`` exceeds what fits in the underlay, as the
+    lab builds it otherwise.
+    """
     ns = entry.node.netns
-    cmds = [in_ns(ns, ["ip", "link", "set", overlay.VXLAN, "mtu", str(mtu)])]
+    bound = mtu <= overlay.POD_MTU
+    cmds = [in_ns(ns, ["ip", "link", "del", overlay.VXLAN])]
+    cmds += [
+        in_ns(ns, c)
+        for c in overlay.vxlan_commands(
+            entry, overlay.peers_of(layout, entry), mtu=mtu, bound=bound
+        )
+    ]
     for pod in entry.pods:
         cmds.append(in_ns(ns, ["ip", "link", "set", pod.node_veth, "mtu", str(mtu)]))
         cmds.append(in_ns(pod.netns, ["ip", "link", "set", "eth0", "mtu", str(mtu)]))
-        # A cached PMTU from an earlier fault would hide the change: flush it.
+        # A PMTU the pod learnt under an earlier MTU would hide the change: flush it.
         cmds.append(in_ns(pod.netns, ["ip", "route", "flush", "cache"]))
     cmds.append(in_ns(ns, ["ip", "link", "set", overlay.BRIDGE, "mtu", str(mtu)]))
     return cmds
 
 
-def set_overlay_mtu(entry: NodePods, mtu: int) -> None:
-    for cmd in mtu_commands(entry, mtu):
+def set_overlay_mtu(layout: PodLayout, entry: NodePods, mtu: int) -> None:
+    for cmd in mtu_commands(layout, entry, mtu):
         run(cmd)
 
 
-def clear_overlay_mtu(entry: NodePods) -> None:
-    for cmd in mtu_commands(entry, overlay.POD_MTU):
+def clear_overlay_mtu(layout: PodLayout, entry: NodePods) -> None:
+    """Back to the lab's overlay (bound, MTU 1450); quiet when nothing was changed."""
+    for cmd in mtu_commands(layout, entry, overlay.POD_MTU):
         ok(cmd)
