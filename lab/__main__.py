@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -73,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
             )
         if name == "experiment":
             p.add_argument("--fault-node", default="", help="node to fault (default: random)")
+            p.add_argument(
+                "--pod-fault",
+                default="",
+                help="the seed's experiment: loss (default 20%%) into one pod, node-2/pod-1 "
+                "(a lab with --pods; implies --pods 1 when the experiment starts the lab)",
+            )
             p.add_argument(
                 "--fault-uplink",
                 default="",
@@ -177,6 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabError as exc:
         print(f"netmesh-lab: {exc}", file=sys.stderr)
         return 2
+    if args.command == "experiment" and args.pod_fault and not settings.pods:
+        if state.read(state.state_path(settings.state_dir, settings.prefix)):
+            print("netmesh-lab: --pod-fault needs a lab with pods (up --pods P)", file=sys.stderr)
+            return 2
+        settings = dataclasses.replace(settings, pods=1)
     lab = Lab(settings)
     # SIGTERM cleans up like Ctrl-C does.
     signal.signal(signal.SIGTERM, _raise_interrupt)
