@@ -280,9 +280,9 @@ class Lab:
             extra.update(
                 NETMESH_DNS_NAME=dns.lab_name(s.prefix),
                 NETMESH_DNS_RESOLV_CONF=str(self.resolv_conf(node)),
-                NETMESH_DNS_INTERVAL="1",
-                NETMESH_DNS_TIMEOUT="1",
-                NETMESH_DNS_WINDOW="10",
+                NETMESH_DNS_INTERVAL=str(s.dns_interval),
+                NETMESH_DNS_TIMEOUT=str(min(2.0, s.dns_interval)),
+                NETMESH_DNS_WINDOW=str(6 * s.dns_interval),
             )
         return {
             **extra,

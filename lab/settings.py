@@ -91,7 +91,14 @@ class LabSettings:
         default=True,
         metadata=doc(
             "Run a DNS server (dnsmasq) on the bridge that every node's resolver uses; the "
-            "agents resolve the lab's name through it once a second."
+            "agents resolve the lab's name through it every dns_interval."
+        ),
+    )
+    dns_interval: float = field(
+        default=1.0,
+        metadata=doc(
+            "Agents' DNS check interval (s); their window is 6 of them (the agent's defaults: "
+            "5 s and 30 s)."
         ),
     )
 
@@ -119,6 +126,7 @@ class LabSettings:
         p.check(self.omit_seconds >= 0, "omit_seconds: >= 0")
         p.check(self.guard_seconds >= 0.5, "guard_seconds: >= 0.5")
         p.check(self.report_interval >= 0.5, "report_interval: >= 0.5")
+        p.check(0.1 <= self.dns_interval <= 60, "dns_interval: 0.1..60 s")
         p.check(0 < self.bandwidth_budget <= 1, "bandwidth_budget: > 0 and <= 1")
         p.check(1 <= self.collector_port <= 65535, "collector_port: 1..65535")
         p.check(
