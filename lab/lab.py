@@ -18,6 +18,7 @@ every agent (``NETMESH_AUTH_TOKEN_FILE``); ``down`` removes it.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import logging
 import os
@@ -57,6 +58,13 @@ WITH_TRACEFS = [
     'mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null; exec "$@"',
     "with-tracefs",
 ]
+
+
+def overlaps(a: str, b: str) -> bool:
+    try:
+        return ipaddress.IPv4Network(a).overlaps(ipaddress.IPv4Network(b))
+    except ValueError:
+        return False
 
 
 def get_json(url: str, timeout: float = 2.0) -> Any:
@@ -121,6 +129,7 @@ class Lab:
     def up(self, *, progress: Callable[[str], None] = lambda _m: None) -> None:
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces, tc, iptables)")
+        self._check_overlaps()
         if self.down():
             progress("removed leftovers of an earlier lab run")
         try:
@@ -129,6 +138,24 @@ class Lab:
             progress("start-up failed; cleaning up")
             self.down()
             raise
+
+    def _check_overlaps(self) -> None:
+        """Refuse a subnet or pod CIDR that overlaps another running lab's (same state dir)."""
+        mine = {"subnet": self.settings.subnet}
+        if self.settings.pods:
+            mine["pod_cidr"] = self.settings.pod_cidr
+        for prefix in state.running_labs(self.settings.state_dir):
+            if prefix == self.settings.prefix:
+                continue
+            other = state.read(state.state_path(self.settings.state_dir, prefix))
+            theirs = {k: str(other.get(k) or "") for k in ("subnet", "pod_cidr")}
+            for what, net in mine.items():
+                for their_what, their_net in theirs.items():
+                    if their_net and overlaps(net, their_net):
+                        raise LabError(
+                            f"{what} {net} overlaps the {their_what} {their_net} of lab "
+                            f"{prefix!r}, which is up: choose another range or take it down"
+                        )
 
     def _up(self, progress: Callable[[str], None]) -> None:
         s = self.settings

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
 from lab import overlay
+from lab.lab import Lab, LabError
 from lab.pods import block_prefix, layout, validate
 from lab.settings import LabSettings
+from lab.state import state_path, write
 from lab.topology import build
 from netmesh.config import SettingsError
 
@@ -71,3 +75,28 @@ def test_overlay_commands_reach_every_peer_without_multicast() -> None:
     assert not any("10.244.1.0/24 via" in c for c in node1)  # no route to its own block
     assert any(f"mtu {overlay.POD_MTU}" in c and "nmt-node-1-pod-1" in c for c in cmds)
     assert overlay.POD_MTU == 1450
+
+
+def test_up_refuses_ranges_of_another_running_lab(tmp_path: pathlib.Path) -> None:
+    other = state_path(str(tmp_path), "nmother")
+    write(other, {"settings": {}, "subnet": "10.80.5.0/24", "pod_cidr": "172.20.0.0/16"})
+    lab = Lab(
+        LabSettings(
+            state_dir=str(tmp_path),
+            prefix="nmme",
+            subnet="10.80.6.0/24",
+            pods=1,
+            pod_cidr="172.20.16.0/20",
+        )
+    )
+    with pytest.raises(
+        LabError,
+        match=r"pod_cidr 172.20.16.0/20 overlaps the pod_cidr 172.20.0.0/16 of lab 'nmother'",
+    ):
+        lab._check_overlaps()
+    lab = Lab(LabSettings(state_dir=str(tmp_path), prefix="nmme", subnet="10.80.5.0/25"))
+    with pytest.raises(LabError, match=r"subnet 10.80.5.0/25 overlaps the subnet"):
+        lab._check_overlaps()
+    Lab(
+        LabSettings(state_dir=str(tmp_path), prefix="nmme", subnet="10.80.7.0/24")
+    )._check_overlaps()
