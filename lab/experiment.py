@@ -431,6 +431,7 @@ def run_experiment(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> i
                         "pod": plan.pod.name if plan.pod else None,
                         "named_after": phases[1].named_after,
                         "findings_seen": {p.name: p.findings_seen for p in phases},
+                        "findings_at_end": {p.name: podexp.any_finding(p.rca) for p in phases},
                         "verdicts": {p.name: (p.rca or {}).get("verdict") for p in phases},
                     },
                     fh,
