@@ -40,6 +40,7 @@ from collector.appkeys import (
     INFORMERS,
     MEMBER_BODY,
     MEMBERSHIP,
+    POD_RCA,
     PROCESS,
     RCA,
     REJECT_LIMITER,
@@ -53,9 +54,10 @@ from collector.live import LiveRca
 from collector.memberbody import MemberListBody
 from collector.membership import KubernetesMembership, NodeRules, StaticMembership
 from collector.podmap import PodInfo, PodKey, PodMap
+from collector.podrca import PodRca
 from collector.podsfile import PodsFile, PodsFileError
 from collector.ratelimit import RejectLimiter
-from collector.settings import CollectorSettings, dns_criteria, rca_criteria
+from collector.settings import CollectorSettings, dns_criteria, pod_criteria, rca_criteria
 from collector.state import CollectorState, Limits
 from collector.tokenreview import KubeReviewer
 from collector.watches import watches
@@ -133,6 +135,7 @@ def create_app(
         ebpf_window=settings.rca_ebpf_window,
         dns_criteria=dns_criteria(settings),
     )
+    app[POD_RCA] = PodRca(pod_criteria(settings), window=settings.rca_ebpf_window)
     if settings.rca_interval > 0:
         app.cleanup_ctx.append(_rca)
     _routes(app.router)
@@ -267,17 +270,33 @@ async def _gc(app: web.Application) -> AsyncIterator[None]:
     policy.restore()
 
 
-def _node_resolver(state: CollectorState) -> Callable[[str], str | None]:
-    """IP → node name: a node's own IP, or a pod's IP → the pod's node; None if unknown."""
+def _node_resolver(state: CollectorState, *, pods: bool = True) -> Callable[[str], str | None]:
+    """IP → node name: a node's own IP, or a pod's IP → the pod's node; None if unknown.
+
+    ``pods`` False: a pod's IP → None (pod blame takes the pods' flows, collector/podrca.py).
+    """
 
     def resolve(ip: str) -> str | None:
         who = state.resolve(ip)
         if who.kind == "node":
             return who.name
-        if who.kind == "pod":
+        if who.kind == "pod" and pods:
             info = state.pod_map.pods.get((who.namespace, who.name))
             return info.node if info is not None and info.node else None
         return None
+
+    return resolve
+
+
+def _pod_resolver(state: CollectorState) -> Callable[[str], tuple[str, str] | None]:
+    """IP → (namespace/name, node) of the pod holding it; None for nodes and unknown IPs."""
+
+    def resolve(ip: str) -> tuple[str, str] | None:
+        who = state.resolve(ip)
+        if who.kind != "pod":
+            return None
+        info = state.pod_map.pods.get((who.namespace, who.name))
+        return (f"{who.namespace}/{who.name}", info.node if info is not None else "")
 
     return resolve
 
@@ -294,16 +313,25 @@ async def run_rca(app: web.Application) -> None:
         if (report := state.agents[name].report).light is not None
     }
     dns = {name: report.dns for name in results if (report := state.agents[name].report).dns}
+    pod_rca = app[POD_RCA]
     steps = app[RCA].steps(
         results,
         flows,
-        _node_resolver(state),
+        _node_resolver(state, pods=not pod_rca.enabled),
         now=state.clock(),
         nodes=nodes,
         light=light,
         dns=dns,
     )
     for _ in steps:
+        await asyncio.sleep(0)
+    if pod_rca.enabled:
+        latest = app[RCA].latest
+        host_nodes = {s.node for s in latest.suspects} if latest is not None else set()
+        # The node-level findings' nodes (links, racks ... name nodes too).
+        for finding in getattr(latest, "findings", ()):
+            host_nodes.update(getattr(finding, "nodes", ()))
+        pod_rca.run(flows, _pod_resolver(state), now=state.clock(), host_nodes=host_nodes)
         await asyncio.sleep(0)
 
 
