@@ -70,6 +70,11 @@ class AgentCollector(Collector):
                     for f in s.retransmits
                 ),
             )
+        if report.drops is not None:
+            d = report.drops  # DROPS_UP and DROPS come with cat.REPORT_ROWS below
+            yield family(
+                cat.DROP_FLOWS, (((f.reason, f.remote, f.protocol), f.count) for f in d.flows)
+            )
         if report.light is not None:
             light = report.light
             yield family(cat.LIGHT_UP, [((light.reason,), float(light.up))])

@@ -21,6 +21,7 @@ from collector.podrca import PodRca
 from collector.ratelimit import RejectLimiter
 from collector.settings import CollectorSettings
 from collector.state import CollectorState
+from collector.sweeps import SweepBook
 
 SETTINGS = web.AppKey("settings", CollectorSettings)
 STATE = web.AppKey("state", CollectorState)
@@ -33,3 +34,4 @@ RCA = web.AppKey("rca", LiveRca)
 POD_RCA = web.AppKey("pod_rca", PodRca)
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
 REJECT_LIMITER = web.AppKey("reject_limiter", RejectLimiter)
+SWEEPS = web.AppKey("sweeps", SweepBook)

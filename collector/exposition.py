@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from collector.podmap import OTHER, Identity
 from netmesh import catalogue as cat
 from netmesh.catalogue import LIGHT_GAUGES, PATH_GAUGES, PATH_LABELS, MetricFamily
-from netmesh.wire import Report, RetransmitFlow, TestResult
+from netmesh.wire import DropFlow, Report, RetransmitFlow, TestResult
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -44,6 +44,7 @@ _PATHS = _LIGHT_UP + 1
 _TESTS = _PATHS + len(cat.PATH_FAMILIES)
 _LIGHT_PATHS = _TESTS + 1
 _REPORT_ROWS = _LIGHT_PATHS + len(cat.LIGHT_FAMILIES)
+DROP_LABELS = cat.DROPS_BY_REMOTE.label_names(cat.COLLECTOR)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -214,6 +215,62 @@ def render_retransmits(
         series=len(lines),
         folded=len(folded),
     )
+
+
+DropKey = tuple[str, Identity, str]  # (reason, remote identity, protocol)
+
+
+EMPTY_BLOCK = RetransmitBlock(b"", frozenset(), frozenset(), 0, 0)
+
+
+def render_drops(
+    node: str,
+    flows: Iterable[DropFlow],
+    resolve: Callable[[str], Identity],
+    *,
+    cap: int,
+    previous: frozenset[DropKey] = frozenset(),
+) -> tuple[RetransmitBlock, frozenset[DropKey]]:
+    """Drop flows by (reason, remote identity, protocol), at most ``cap`` series, rest 'other'.
+
+    The same habits as ``render_retransmits`` (series shown last time first, then
+    the largest); returns the block and the keys shown.
+    """
+    totals: dict[DropKey, int] = {}
+    ips: set[str] = set()
+    other = 0
+    for flow in flows:
+        if flow.remote == "other":
+            other += flow.count
+            continue
+        ips.add(flow.remote)
+        key = (flow.reason, resolve(flow.remote), flow.protocol)
+        totals[key] = totals.get(key, 0) + flow.count
+    has_other = other > 0 or len(totals) > cap
+    room = cap - 1 if has_other else cap
+
+    def order(key: DropKey) -> tuple[str, str, str, str]:
+        return (key[0], key[1].namespace, key[1].name, key[2])
+
+    ranked = sorted(totals.items(), key=lambda kv: (kv[0] not in previous, -kv[1], order(kv[0])))
+    shown, folded = ranked[:room], ranked[room:]
+    other += sum(count for _, count in folded)
+    name = cat.DROPS_BY_REMOTE.name
+    lines = [
+        f"{name}{labels(DROP_LABELS, (node, reason, r.namespace, r.name, proto))} {count}\n"
+        for (reason, r, proto), count in sorted(shown, key=lambda kv: order(kv[0]))
+    ]
+    if has_other:
+        other_labels = labels(DROP_LABELS, (node, "other", OTHER.namespace, OTHER.name, "other"))
+        lines.append(f"{name}{other_labels} {other}\n")
+    block = RetransmitBlock(
+        fragment="".join(lines).encode(),
+        keys=frozenset(),
+        ips=frozenset(ips),
+        series=len(lines),
+        folded=len(folded),
+    )
+    return block, frozenset(k for k, _ in shown)
 
 
 def _order(key: FlowKey) -> tuple[str, str, str, str, int]:

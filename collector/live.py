@@ -15,10 +15,11 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from collector.dnsjudge import DnsCriteria, DnsFinding, judge_dns
+from collector.dropevidence import drop_totals, significant
 from collector.judging import Baselines, Criteria, PathJudge
 from collector.lightjudge import judge_light
 from collector.verdict import Analysis, analyse
-from netmesh.wire import DnsStatus, LightPath, RetransmitFlow, TestResult
+from netmesh.wire import DnsStatus, DropStatus, LightPath, RetransmitFlow, TestResult
 
 
 def add_retransmits(
@@ -100,6 +101,7 @@ class LiveRca:
         self.baselines = Baselines(baseline_samples)
         self.judge = PathJudge(criteria, self.baselines)
         self.rates = RetransmitRates(ebpf_window)
+        self.drop_rates = RetransmitRates(ebpf_window)  # by (node, drop reason)
         self.perf = perf
         self.latest: Analysis | None = None
         self.computed_at: float | None = None
@@ -115,6 +117,7 @@ class LiveRca:
         now: float,
         nodes: Iterable[str] = (),
         light: Mapping[str, Sequence[LightPath]] | None = None,
+        drops: Mapping[str, DropStatus | None] | None = None,
         dns: Mapping[str, DnsStatus] | None = None,
         budget: float = 0.005,
     ) -> Iterator[None]:
@@ -123,7 +126,9 @@ class LiveRca:
         ``results``: node → its latest results; ``flows``: node → its eBPF
         flows (``resolve_node`` maps a remote IP to a node); ``light``: node →
         its light-tier windows (judged together, collector/lightjudge.py); ``dns``:
-        node → its DNS check (findings of their own, collector/dnsjudge.py). The mining
+        node → its DNS check (findings of their own, collector/dnsjudge.py);
+        ``drops``: node → its kernel drop counters (rates → evidence,
+        collector/dropevidence.py). The mining
         (``analyse``) is one step; with nothing failing it is short.
         """
         spent = 0.0
@@ -136,6 +141,8 @@ class LiveRca:
                 yield
                 started = self.perf()
         self.rates.observe(now, totals)
+        self.drop_rates.observe(now, drop_totals(drops or {}))
+        evidence = significant(self.drop_rates.rates(now), self.criteria.drops_per_second)
         rates = self.rates.rates(now) if self.criteria.ebpf_retransmits_per_second > 0 else {}
         for node, latest in results.items():
             self.judge.update(node, latest)
@@ -157,7 +164,9 @@ class LiveRca:
         spent += self.perf() - started
         yield
         started = self.perf()
-        analysis = analyse(outcomes, self.criteria, names, failing=failing, complete=True)
+        analysis = analyse(
+            outcomes, self.criteria, names, failing=failing, complete=True, drops=evidence
+        )
         self.dns_findings = tuple(judge_dns(dns or {}, self.dns_criteria))
         self.latest = analysis
         self.computed_at = now

@@ -321,6 +321,37 @@ PROBE_UP = _metric(
     exposed_by=BOTH,
     collector_labels=NODE,
 )
+DROPS_UP = _metric(
+    "gauge",
+    "netmesh_agent_drops_up",
+    "1 if the agent's eBPF drop-reason probe (skb:kfree_skb) is attached; mode = tracepoint or "
+    "none; reason says why not.",
+    labels=("mode", "reason"),
+    exposed_by=BOTH,
+    collector_labels=NODE,
+)
+DROPS_MAP_ENTRIES = _health_gauge(
+    "netmesh_agent_drops_map_entries",
+    "Entries (reason, remote address, protocol) in the agent's in-kernel eBPF drop map.",
+)
+DROPS_EVICTIONS = _health_counter(
+    "netmesh_agent_drops_map_evictions_total",
+    "Entries the kernel evicted from the agent's full eBPF drop map.",
+)
+DROPS_UNSPECIFIED = _health_counter(
+    "netmesh_agent_drops_unspecified_total",
+    "Packets the node's kernel freed with reason NOT_SPECIFIED or as consumed (plain "
+    "kfree_skb, mostly normal end of life): counted apart, not in netmesh_drops_total.",
+)
+DROPS = _metric(
+    "counter",
+    "netmesh_drops_total",
+    "Packets the node's kernel dropped (eBPF, skb:kfree_skb), by drop reason as the kernel "
+    "names it (NETFILTER_DROP, NO_SOCKET, QDISC_DROP, ...); normal frees left out.",
+    labels=("reason",),
+    exposed_by=BOTH,
+    collector_labels=NODE,
+)
 
 LIGHT_UP = _metric(
     "gauge",
@@ -358,6 +389,9 @@ HEALTH: tuple[tuple[MetricFamily, ReportValue], ...] = (
     (PROBE_MAP_ENTRIES, lambda r: None if r.probe is None else float(r.probe.map_entries)),
     (PROBE_MAP_CAPACITY, lambda r: None if r.probe is None else float(r.probe.map_capacity)),
     (PROBE_EVICTIONS, lambda r: None if r.probe is None else float(r.probe.evictions)),
+    (DROPS_MAP_ENTRIES, lambda r: None if r.drops is None else float(r.drops.map_entries)),
+    (DROPS_EVICTIONS, lambda r: None if r.drops is None else float(r.drops.evictions)),
+    (DROPS_UNSPECIFIED, lambda r: None if r.drops is None else float(r.drops.unspecified)),
     (LIGHT_PROBES_SENT, lambda r: None if r.light is None else float(r.light.probes_sent)),
     (
         LIGHT_DROPPED_STRANGERS,
@@ -382,6 +416,16 @@ def _dns_rows(value_of: Callable[[DnsStatus], float | None]) -> Rows:
         return [] if value is None else [((), value)]
 
     return rows
+
+
+def _drops_up(report: Report) -> list[tuple[tuple[str, ...], float]]:
+    d = report.drops
+    return [] if d is None else [((d.mode, d.reason), float(d.up))]
+
+
+def _drops(report: Report) -> list[tuple[tuple[str, ...], float]]:
+    d = report.drops
+    return [] if d is None else [((x.reason,), float(x.count)) for x in d.reasons]
 
 
 def _dns_up(report: Report) -> list[tuple[tuple[str, ...], float]]:
@@ -433,6 +477,8 @@ REPORT_ROWS: tuple[tuple[MetricFamily, Rows], ...] = (
     (DNS_LATENCY_MEDIAN, _dns_rows(lambda d: d.latency_median_seconds)),
     (DNS_LATENCY_P99, _dns_rows(lambda d: d.latency_p99_seconds)),
     (DNS_WINDOW_FAILURE, _dns_rows(lambda d: d.failure_ratio)),
+    (DROPS_UP, _drops_up),
+    (DROPS, _drops),
 )
 
 # --------------------------------------------------------------------------- agent only
@@ -466,6 +512,15 @@ FLOW_RETRANSMITS = _metric(
     labels=("local_address", "remote_address", "port"),
     exposed_by=AGENT_ONLY,
 )
+DROP_FLOWS = _metric(
+    "counter",
+    "netmesh_drop_flows_total",
+    "IP packets this node's kernel dropped, by drop reason, raw remote address (the source of "
+    "a received packet, the destination of a sent one) and IP protocol; beyond the series "
+    "cap: 'other'.",
+    labels=("reason", "remote_address", "protocol"),
+    exposed_by=AGENT_ONLY,
+)
 
 # --------------------------------------------------------------------------- collector: agents
 
@@ -487,7 +542,7 @@ SERIES_DROPPED = _metric(
     "gauge",
     "netmesh_agent_series_dropped",
     "Series of the agent's latest report left out by the per-agent caps "
-    "(kind=path: dropped; kind=retransmit: folded into the 'other' bucket).",
+    "(kind=path: dropped; kind=retransmit or drop: folded into the 'other' bucket).",
     labels=(*NODE, "kind"),
 )
 RETRANSMITS = _metric(
@@ -496,6 +551,14 @@ RETRANSMITS = _metric(
     "TCP retransmissions the node's kernel counted, by endpoint pair (ephemeral ports folded); "
     "pods by namespace/name, hostNetwork and node IPs by node name, unknown IPs raw.",
     labels=(*NODE, "src_namespace", "src_pod", "dst_namespace", "dst_pod", "port"),
+)
+DROPS_BY_REMOTE = _metric(
+    "counter",
+    "netmesh_drops_by_remote_total",
+    "IP packets the node's kernel dropped, by drop reason, remote end (pods by namespace/name, "
+    "hostNetwork and node IPs by node name, unknown IPs raw) and IP protocol; capped per node "
+    "(max_drop_series_per_agent), the rest in 'other'.",
+    labels=(*NODE, "reason", "remote_namespace", "remote_pod", "protocol"),
 )
 
 # --------------------------------------------------------------------------- collector itself
@@ -520,6 +583,18 @@ TOKEN_REVIEWS = _metric(
     "TokenReview calls to the API server (one per token not in the cache), by result "
     "(authenticated, unauthenticated, error).",
     labels=("result",),
+)
+COLLECTOR_SWEEPS = _metric(
+    "counter",
+    "netmesh_collector_sweeps_total",
+    "On-demand bandwidth sweeps (POST /api/v1/sweeps), by result: requested, done (every test "
+    "has a result), expired (results missing after the planned end), refused (a 4xx answer).",
+    labels=("result",),
+)
+COLLECTOR_SWEEPS_ACTIVE = _metric(
+    "gauge",
+    "netmesh_collector_sweeps_active",
+    "On-demand bandwidth sweeps pending or running.",
 )
 COLLECTOR_AGENTS = _metric(
     "gauge", "netmesh_collector_agents", "Agents whose latest report is kept."

@@ -142,6 +142,7 @@ class _Reference(Collector):
             cat.GC_FULL_SECONDS: s.gc.total_seconds,
             cat.GC_FULL_LAST: s.gc.last_seconds,
             cat.COLLECTOR_START_TIME: state.started_at,
+            cat.COLLECTOR_SWEEPS_ACTIVE: s.sweeps_active,
         }
         for fam, value in simple.items():
             metric = _family(fam, ())
@@ -150,6 +151,10 @@ class _Reference(Collector):
         auth_mode = _family(cat.AUTH_MODE, ("mode",))
         auth_mode.add_metric([s.auth_mode], 1.0)
         yield auth_mode
+        sweeps = _family(cat.COLLECTOR_SWEEPS, ("result",))
+        for outcome, n in s.sweeps.items():
+            sweeps.add_metric([outcome], n)
+        yield sweeps
         reviews = _family(cat.TOKEN_REVIEWS, ("result",))
         for outcome, n in s.token_reviews.items():
             reviews.add_metric([outcome], n)

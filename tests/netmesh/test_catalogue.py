@@ -23,7 +23,7 @@ from collector.membership import StaticMembership
 from collector.metrics import WatchStatus, render_metrics
 from collector.state import CollectorState, Limits
 from netmesh import catalogue as cat
-from netmesh.wire import Member, ProbeStatus, RetransmitFlow
+from netmesh.wire import DropFlow, DropReason, DropStatus, Member, ProbeStatus, RetransmitFlow
 from tests.collector.conftest import FakeClock
 from tests.collector.reports import dns_status, light_path, light_status, report, result
 
@@ -64,6 +64,18 @@ def agent_state(clock: FakeClock) -> AgentState:
         RetransmitFlow(local="10.0.0.1", remote="10.0.0.2", port=5201, count=4),
         RetransmitFlow(local="other", remote="other", port=0, count=1),
     )
+    state.drops = DropStatus(
+        mode="tracepoint",
+        up=1,
+        map_entries=1,
+        map_capacity=4096,
+        unspecified=7,
+        reasons=(DropReason(reason="NETFILTER_DROP", count=5),),
+        flows=(
+            DropFlow(reason="NETFILTER_DROP", remote="10.0.0.2", protocol="udp", count=5),
+            DropFlow(reason="other", remote="other", protocol="other", count=1),
+        ),
+    )
     return state
 
 
@@ -86,6 +98,7 @@ def rendered() -> tuple[Seen, Seen]:
     collector.stats.reports["unauthenticated"] += 1
     collector.stats.auth_mode = "tokenreview"
     collector.stats.token_reviews["authenticated"] += 2
+    collector.stats.sweeps["requested"] += 1
     members = StaticMembership(collector, clock=clock).current()
     members = type(members)(
         epoch=members.epoch, members=(*members.members, Member(name="d", address="10.0.0.4"))
