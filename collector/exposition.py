@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from collector.podmap import OTHER, Identity
 from netmesh import catalogue as cat
 from netmesh.catalogue import LIGHT_GAUGES, PATH_GAUGES, PATH_LABELS, MetricFamily
-from netmesh.wire import DropFlow, Report, RetransmitFlow, TestResult
+from netmesh.wire import DropFlow, LightPath, Report, RetransmitFlow, TestResult
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -27,7 +27,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RETRANSMIT_LABELS = cat.RETRANSMITS.label_names(cat.COLLECTOR)
 
 # Order of an agent's cached fragments: health, probe, light tier up, path gauges,
-# test counters, light-tier path gauges, other per-node rows (the DNS check).
+# test counters, light-tier path gauges, the light-tier RTT histogram, other per-node rows
+# (the DNS check).
 AGENT_FAMILIES: tuple[cat.MetricFamily, ...] = (
     *(f for f, _ in cat.HEALTH),
     cat.PROBE_UP,
@@ -35,6 +36,7 @@ AGENT_FAMILIES: tuple[cat.MetricFamily, ...] = (
     *cat.PATH_FAMILIES,
     cat.PATH_TESTS,
     *cat.LIGHT_FAMILIES,
+    cat.LIGHT_RTT,
     *(f for f, _ in cat.REPORT_ROWS),
 )
 N_FRAGMENTS = len(AGENT_FAMILIES)
@@ -43,7 +45,9 @@ _LIGHT_UP = _PROBE_UP + 1
 _PATHS = _LIGHT_UP + 1
 _TESTS = _PATHS + len(cat.PATH_FAMILIES)
 _LIGHT_PATHS = _TESTS + 1
-_REPORT_ROWS = _LIGHT_PATHS + len(cat.LIGHT_FAMILIES)
+_LIGHT_RTT = _LIGHT_PATHS + len(cat.LIGHT_FAMILIES)
+_REPORT_ROWS = _LIGHT_RTT + 1
+_BUCKET_LE = tuple(f',le="{le}"}} ' for le in cat.RTT_BUCKET_LABELS)
 DROP_LABELS = cat.DROPS_BY_REMOTE.label_names(cat.COLLECTOR)
 
 
@@ -80,12 +84,28 @@ class AgentBlock:
     dropped: int
 
 
+def histogram_lines(family: MetricFamily, label_text: str, lp: LightPath) -> str:
+    """A path's RTT histogram: a ``_bucket`` line per bound and +Inf, ``_sum``, ``_count``.
+
+    ``label_text`` is the path's ``{...}``; ``le`` goes last inside it."""
+    counts = lp.rtt_bucket_counts or ()
+    inner = label_text[:-1]
+    bucket = f"{family.name}_bucket{inner}"
+    lines = [
+        f"{bucket}{le}{c}\n" for le, c in zip(_BUCKET_LE, (*counts, lp.rtt_count), strict=True)
+    ]
+    lines.append(f"{family.name}_sum{label_text} {number(lp.rtt_sum_seconds)}\n")
+    lines.append(f"{family.name}_count{label_text} {lp.rtt_count}\n")
+    return "".join(lines)
+
+
 def _result_series(result: TestResult) -> int:
     return sum(1 for _, value_of in PATH_GAUGES if value_of(result) is not None)
 
 
-def render_agent(report: Report, *, max_series: int) -> AgentBlock:
-    """Every family of one report except retransmissions, capped at ``max_series`` path series."""
+def render_agent(report: Report, *, max_series: int, light_histogram: bool = True) -> AgentBlock:
+    """Every family of one report except retransmissions, capped at ``max_series`` path series
+    (the light tier's RTT histogram left out without ``light_histogram``)."""
     node_label = labels(("node",), (report.node,))
     parts: list[list[str]] = [[] for _ in range(N_FRAGMENTS)]
     for i, (fam, value_of) in enumerate(cat.HEALTH):
@@ -139,13 +159,17 @@ def render_agent(report: Report, *, max_series: int) -> AgentBlock:
     for lp in light_paths:
         light_values = [(j, fam, value_of(lp)) for j, (fam, value_of) in enumerate(LIGHT_GAUGES)]
         present = [(j, fam, v) for j, fam, v in light_values if v is not None]
-        total += len(present)
-        if len(present) > budget:
+        hist = light_histogram and lp.rtt_bucket_counts is not None
+        n = len(present) + (cat.LIGHT_RTT_SERIES_PER_PATH if hist else 0)
+        total += n
+        if n > budget:
             continue
-        budget -= len(present)
+        budget -= n
         label_text = labels(cat.LIGHT_LABELS, (report.node, lp.destination))
         for j, fam, v in present:
             parts[_LIGHT_PATHS + j].append(f"{fam.name}{label_text} {number(v)}\n")
+        if hist:
+            parts[_LIGHT_RTT].append(histogram_lines(cat.LIGHT_RTT, label_text, lp))
     kept = max_series - budget
     return AgentBlock(
         fragments=tuple("".join(p).encode() for p in parts),

@@ -33,6 +33,7 @@ class Limits:
     stale_after: float = 30.0
     max_agents: int = 5000
     max_series_per_agent: int = 30_000
+    light_histogram: bool = True
     max_retransmit_series_per_agent: int = 500
     max_drop_series_per_agent: int = 100
 
@@ -113,7 +114,11 @@ class CollectorState:
             self._set_address(report.node, report.address)
             self.agents_version += 1
             self._sorted = None
-        block = ex.render_agent(report, max_series=self.limits.max_series_per_agent)
+        block = ex.render_agent(
+            report,
+            max_series=self.limits.max_series_per_agent,
+            light_histogram=self.limits.light_histogram,
+        )
         self.stats.block_renders["path"] += 1
         entry = AgentEntry(
             report=report,

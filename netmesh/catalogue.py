@@ -27,12 +27,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from netmesh.lightreport import RTT_BUCKETS
 from netmesh.wire import DnsStatus, LightPath, Report, TestResult
 
 Endpoint = Literal["agent", "collector"]
 AGENT: Endpoint = "agent"
 COLLECTOR: Endpoint = "collector"
-MetricType = Literal["gauge", "counter"]
+MetricType = Literal["gauge", "counter", "histogram"]
 
 BOTH: frozenset[Endpoint] = frozenset({"agent", "collector"})
 AGENT_ONLY: frozenset[Endpoint] = frozenset({"agent"})
@@ -64,6 +65,13 @@ class MetricFamily:
         if endpoint not in self.exposed_by:
             raise ValueError(f"{self.name} is not exposed by the {endpoint}")
         return (*self.collector_labels, *self.labels) if endpoint == COLLECTOR else self.labels
+
+    @property
+    def series_names(self) -> tuple[str, ...]:
+        """The names its samples carry (a histogram's ``_bucket``, ``_sum``, ``_count``)."""
+        if self.type == "histogram":
+            return (f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count")
+        return (self.name,)
 
     def header(self) -> bytes:
         """``# HELP`` and ``# TYPE`` lines of the text exposition format."""
@@ -265,6 +273,22 @@ LIGHT_GAUGES: tuple[tuple[MetricFamily, LightValue], ...] = (
     (LIGHT_MTU_LOSS, mtu_loss),
 )
 LIGHT_FAMILIES = tuple(f for f, _ in LIGHT_GAUGES)
+
+# The light tier's RTTs per path as a Prometheus histogram (cumulative since the
+# source began probing the destination): buckets netmesh/lightreport.RTT_BUCKETS,
+# i.e. 11 ``_bucket`` series (10 bounds and +Inf), ``_sum`` and ``_count`` = 13 per path.
+LIGHT_RTT = _metric(
+    "histogram",
+    "netmesh_light_rtt_seconds",
+    "Light-tier RTTs of the path since the source began probing it "
+    "(histogram_quantile over rate() gives any quantile over any range).",
+    unit="seconds",
+    labels=LIGHT_LABELS,
+    exposed_by=BOTH,
+)
+LIGHT_RTT_SERIES_PER_PATH = len(RTT_BUCKETS) + 3
+# "le" values of the buckets, as both endpoints print them (prometheus_client's style)
+RTT_BUCKET_LABELS: tuple[str, ...] = (*(repr(float(b)) for b in RTT_BUCKETS), "+Inf")
 
 # --------------------------------------------------------------------------- agent health
 

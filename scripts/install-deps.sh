@@ -59,7 +59,7 @@ log() { printf '[install-deps] %s\n' "$*" >&2; }
 
 packages=(
   iperf3 python3 python3-venv python3-pip python3-bpfcc bpfcc-tools bpftool
-  iproute2 iptables nftables ethtool libcap2-bin procps prometheus irtt
+  iproute2 iptables nftables ethtool libcap2-bin procps prometheus irtt iputils-ping
   chromium chromium-driver ca-certificates dnsmasq-base
   podman buildah runc mmdebstrap uidmap
 )

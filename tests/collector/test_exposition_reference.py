@@ -15,9 +15,15 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from collector.membership import StaticMembership
 from collector.metrics import WatchStatus, render_metrics
@@ -25,6 +31,7 @@ from collector.podmap import PodInfo
 from collector.state import CollectorState, Limits
 from netmesh import catalogue as cat
 from netmesh.catalogue import LIGHT_GAUGES, LIGHT_LABELS, PATH_GAUGES, PATH_LABELS
+from netmesh.lightreport import RTT_BUCKETS
 from netmesh.wire import MemberList, ProbeStatus
 from tests.benchmarks.benchlib import synthetic_report
 from tests.collector.conftest import FakeClock
@@ -73,6 +80,7 @@ class _Reference(Collector):
         tests = _family(cat.PATH_TESTS, (*PATH_LABELS, "result"))
         light_up = _family(cat.LIGHT_UP, ("node", "reason"))
         light = [(_family(fam, LIGHT_LABELS), value_of) for fam, value_of in LIGHT_GAUGES]
+        rtt = HistogramMetricFamily(cat.LIGHT_RTT.name, cat.LIGHT_RTT.help, labels=LIGHT_LABELS)
         retransmits = _family(
             cat.RETRANSMITS,
             ("node", "src_namespace", "src_pod", "dst_namespace", "dst_pod", "port"),
@@ -99,6 +107,14 @@ class _Reference(Collector):
                         v = value_of_path(lp)
                         if v is not None:
                             fam.add_metric([name, lp.destination], v)
+                    if lp.rtt_bucket_counts is not None:
+                        les = [floatToGoString(b) for b in RTT_BUCKETS] + ["+Inf"]
+                        counts = [float(c) for c in (*lp.rtt_bucket_counts, lp.rtt_count)]
+                        rtt.add_metric(
+                            [name, lp.destination],
+                            list(zip(les, counts, strict=True)),
+                            lp.rtt_sum_seconds,
+                        )
             pairs: dict[tuple[str, str, str, str, str], float] = {}
             other = 0.0
             for f in r.retransmits:
@@ -121,6 +137,7 @@ class _Reference(Collector):
         yield tests
         for fam, _ in light:
             yield fam
+        yield rtt
         yield retransmits
 
     def _self_metrics(self) -> Iterator[Metric]:

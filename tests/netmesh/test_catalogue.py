@@ -40,7 +40,12 @@ def parse(text: str) -> Seen:
             continue
         name = fam.name + "_total" if fam.type == "counter" else fam.name
         assert name not in out, f"{name} appears twice"
-        out[name] = (fam.type, {frozenset(s.labels) for s in fam.samples})
+        if fam.type == "histogram":  # _bucket samples carry le as well, _sum and _count not
+            assert {s.name for s in fam.samples} == set(cat.LIGHT_RTT.series_names), name
+            les = [s.labels["le"] for s in fam.samples if s.name.endswith("_bucket")]
+            assert les[: len(cat.RTT_BUCKET_LABELS)] == list(cat.RTT_BUCKET_LABELS), les
+        labelsets = {frozenset(s.labels) - {"le"} for s in fam.samples}
+        out[name] = (fam.type, labelsets)
     return out
 
 
@@ -84,7 +89,7 @@ def rendered() -> tuple[Seen, Seen]:
     agent = agent_state(clock)
     agent_text = generate_latest(make_registry(agent)).decode()
 
-    collector = CollectorState(Limits(max_series_per_agent=40), clock=clock)
+    collector = CollectorState(Limits(max_series_per_agent=100), clock=clock)
     collector.accept(agent.report(clock()))
     collector.accept(report("b", "10.0.0.2", ("a", "c"), failing=("c",)))
     collector.accept(report("c", "10.0.0.3", ("a", "b"), failing=("a", "b")))

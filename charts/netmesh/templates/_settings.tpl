@@ -175,6 +175,9 @@ NETMESH_MAX_AGENTS: {{ $v.maxAgents | int64 | toString | quote }}
 {{- if not (kindIs "invalid" $v.maxSeriesPerAgent) }}
 NETMESH_MAX_SERIES_PER_AGENT: {{ $v.maxSeriesPerAgent | int64 | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.lightHistogram) }}
+NETMESH_LIGHT_HISTOGRAM: {{ $v.lightHistogram | toString | quote }}
+{{- end }}
 {{- if not (kindIs "invalid" $v.maxRetransmitSeriesPerAgent) }}
 NETMESH_MAX_RETRANSMIT_SERIES_PER_AGENT: {{ $v.maxRetransmitSeriesPerAgent | int64 | toString | quote }}
 {{- end }}
