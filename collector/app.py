@@ -42,7 +42,6 @@ from collector.appkeys import (
     INFORMERS,
     MEMBER_BODY,
     MEMBERSHIP,
-    POD_RCA,
     PROCESS,
     RCA,
     REJECT_LIMITER,
@@ -57,7 +56,6 @@ from collector.live import LiveRca
 from collector.memberbody import MemberListBody
 from collector.membership import KubernetesMembership, NodeRules, StaticMembership
 from collector.podmap import PodInfo, PodKey, PodMap
-from collector.podrca import PodRca
 from collector.podsfile import PodsFile, PodsFileError
 from collector.ratelimit import RejectLimiter
 from collector.settings import CollectorSettings, dns_criteria, pod_criteria, rca_criteria
@@ -148,8 +146,8 @@ def create_app(
         baseline_samples=settings.rca_baseline_samples,
         ebpf_window=settings.rca_ebpf_window,
         dns_criteria=dns_criteria(settings),
+        pod_criteria=pod_criteria(settings),
     )
-    app[POD_RCA] = PodRca(pod_criteria(settings), window=settings.rca_ebpf_window)
     if settings.rca_interval > 0:
         app.cleanup_ctx.append(_rca)
     _routes(app.router)
@@ -335,27 +333,20 @@ async def run_rca(app: web.Application) -> None:
     topology = topology_of((state.agents[name].report for name in results), kube_nodes)
     drops = {name: state.agents[name].report.drops for name in results}
     dns = {name: report.dns for name in results if (report := state.agents[name].report).dns}
-    pod_rca = app[POD_RCA]
-    steps = app[RCA].steps(
+    live = app[RCA]
+    steps = live.steps(
         results,
         flows,
-        _node_resolver(state, pods=not pod_rca.enabled),
+        _node_resolver(state, pods=not live.pods.enabled),
         now=state.clock(),
         nodes=nodes,
         light=light,
         topology=topology,
         drops=drops,
         dns=dns,
+        resolve_pod=_pod_resolver(state),
     )
     for _ in steps:
-        await asyncio.sleep(0)
-    if pod_rca.enabled:
-        latest = app[RCA].latest
-        host_nodes = {s.node for s in latest.suspects} if latest is not None else set()
-        # The node-level findings' nodes (links, racks ... name nodes too).
-        for finding in getattr(latest, "findings", ()):
-            host_nodes.update(getattr(finding, "nodes", ()))
-        pod_rca.run(flows, _pod_resolver(state), now=state.clock(), host_nodes=host_nodes)
         await asyncio.sleep(0)
 
 

@@ -17,7 +17,6 @@ from collector.kube import Informer
 from collector.live import LiveRca
 from collector.memberbody import MemberListBody
 from collector.membership import Membership
-from collector.podrca import PodRca
 from collector.ratelimit import RejectLimiter
 from collector.settings import CollectorSettings
 from collector.state import CollectorState
@@ -31,7 +30,6 @@ INFORMERS: web.AppKey[list[Informer[Any]]] = web.AppKey("informers")
 PROCESS = web.AppKey("process", CollectorRegistry)
 GC = web.AppKey("gc", GcPolicy)
 RCA = web.AppKey("rca", LiveRca)
-POD_RCA = web.AppKey("pod_rca", PodRca)
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
 REJECT_LIMITER = web.AppKey("reject_limiter", RejectLimiter)
 SWEEPS = web.AppKey("sweeps", SweepBook)

@@ -21,7 +21,6 @@ from collector.appkeys import (
     INFORMERS,
     MEMBER_BODY,
     MEMBERSHIP,
-    POD_RCA,
     PROCESS,
     RCA,
     REJECT_LIMITER,
@@ -219,8 +218,7 @@ async def rca(request: web.Request) -> web.Response:
     """The latest root-cause analysis (verdict, ranked suspects, rules, failing paths)."""
     app = request.app
     enabled = app[SETTINGS].rca_interval > 0
-    body = views.rca(app[RCA], enabled=enabled, now=app[STATE].clock(), pods=app[POD_RCA])
-    return web.json_response(body)
+    return web.json_response(views.rca(app[RCA], enabled=enabled, now=app[STATE].clock()))
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -1,6 +1,6 @@
 """Pod-level blame over time: eBPF pod-pair rates and the latest pod findings (no I/O).
 
-Run after every node-level RCA run (collector/live.py) with the same agents'
+Part of every RCA run (collector/live.py), after the node-level analysis, on the same agents'
 flows: the pods' cumulative retransmission counters become rates per pod pair
 over the eBPF window (``RetransmitRates``), then transactions, rules and
 findings (collector/podblame.py). The nodes the node-level analysis names are
@@ -13,15 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 
-from collector.live import RetransmitRates
-from collector.podblame import (
-    PodCriteria,
-    PodFinding,
-    PodRule,
-    findings,
-    pod_totals,
-    transactions,
-)
+from collector.findings import Finding
+from collector.mining import Rule
+from collector.podblame import PodCriteria, PodFinding, findings, pod_totals, transactions
+from collector.rates import RetransmitRates
 from netmesh.wire import RetransmitFlow
 
 PodRef = tuple[str, str]  # (namespace/name, node)
@@ -34,9 +29,13 @@ class PodRca:
         self.criteria = criteria
         self.rates = RetransmitRates(window)
         self.findings: tuple[PodFinding, ...] = ()
-        self.rules: tuple[PodRule, ...] = ()
+        self.rules: tuple[Rule, ...] = ()
         self.transactions = 0
         self.failing = 0
+
+    def as_findings(self) -> list[Finding]:
+        """The latest pod findings in the RCA's own form (they join the analysis)."""
+        return [f.as_finding(self.criteria) for f in self.findings]
 
     @property
     def enabled(self) -> bool:

@@ -169,9 +169,9 @@ def light(state: CollectorState, members: MemberList, now: float) -> dict[str, A
     return {"now": now, "nodes": names, "agents": agents, "paths": paths}
 
 
-def rca(live: LiveRca, *, enabled: bool, now: float, pods: PodRca | None = None) -> dict[str, Any]:
-    """The latest analysis (verdict, ranked suspects, rules, failing paths) and its age;
-    with pod blame on, its pod findings among the findings and the pod rules."""
+def rca(live: LiveRca, *, enabled: bool, now: float) -> dict[str, Any]:
+    """The latest analysis (verdict, ranked suspects, findings, rules, failing paths) and its
+    age; with pod blame on, the pod rules too (the pod findings are among the findings)."""
     if not enabled:
         return {"verdict": "off", "summary": "RCA is off (rca_interval 0)"}
     if live.latest is None or live.computed_at is None:
@@ -184,24 +184,16 @@ def rca(live: LiveRca, *, enabled: bool, now: float, pods: PodRca | None = None)
         runs=live.runs,
         dns_findings=[f.to_json() for f in live.dns_findings],
     )
-    if pods is not None and pods.enabled:
-        add_pod_findings(body, pods)
+    if live.pods.enabled:
+        body.update(pod_rules(live.pods))
     return body
 
 
-def add_pod_findings(body: dict[str, Any], pods: PodRca) -> None:
-    """Pod findings join ``findings`` (kind ``pod`` or ``pod-network``); a verdict that names
-    nothing else becomes ``suspects`` with their summary."""
-    found = [f.to_json() for f in pods.findings]
-    body["findings"] = [*body.get("findings", []), *found]
-    body["pod_rules"] = [r.to_json() for r in pods.rules[:RCA_JSON_LIMIT]]
-    body["pod_transactions"] = pods.transactions
-    body["pod_failing"] = pods.failing
-    body["pod_criteria"] = pods.criteria.to_json()
-    if found and body.get("verdict") in ("ok", "isolated", "no-data"):
-        body["verdict"] = "suspects"
-        body["summary"] = "; ".join(str(f["summary"]) for f in found)
-    elif found:
-        body["summary"] = "; ".join(
-            [str(body.get("summary", "")), *(str(f["summary"]) for f in found)]
-        )
+def pod_rules(pods: PodRca) -> dict[str, Any]:
+    """Pod blame's rules (``{pod=P} -> {FAIL}`` ..., strongest first) and its counts."""
+    return {
+        "pod_rules": [{**r.to_json(), "rule": r.text()} for r in pods.rules[:RCA_JSON_LIMIT]],
+        "pod_transactions": pods.transactions,
+        "pod_failing": pods.failing,
+        "pod_criteria": pods.criteria.to_json(),
+    }

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from collector.judging import Criteria
 from collector.podblame import PodCriteria
 from collector.podrca import PodRca
-from collector.views import add_pod_findings
+from collector.verdict import Analysis, with_findings
+from collector.views import pod_rules
 from netmesh.wire import RetransmitFlow
 
 IPS = {f"10.244.{i}.2": (f"lab/node-{i}-pod-1", f"node-{i}") for i in range(1, 5)}
@@ -54,15 +58,29 @@ def test_pod_findings_join_the_verdict() -> None:
     rca = PodRca(PodCriteria(), window=10)
     rca.run(_flows(0), IPS.get, now=0.0)
     rca.run(_flows(40), IPS.get, now=4.0)
-    body = {"verdict": "ok", "summary": "", "findings": []}
-    add_pod_findings(body, rca)
+    clean = Analysis(
+        verdict="ok",
+        summary="",
+        transactions=24,
+        failing=(),
+        suspects=(),
+        scores={},
+        rules=(),
+        unexplained=(),
+        criteria=Criteria(),
+    )
+    body = with_findings(clean, rca.as_findings()).to_json()
     assert body["verdict"] == "suspects"
-    assert body["summary"].startswith("pod lab/node-2-pod-1 on node-2:")
+    assert body["summary"].startswith("finding: pod lab/node-2-pod-1 (inbound): 3 of its 3")
     (finding,) = body["findings"]
-    assert finding["kind"] == "pod" and finding["layer"] == "pod"
-    assert finding["rule"]["rule"] == "{dst=lab/node-2-pod-1} → {FAIL}"
-    assert finding["rule"]["confidence"] == 1.0 and finding["rule"]["lift"] == 4.0
-    assert body["pod_rules"][0]["rule"] == "{dst=lab/node-2-pod-1} → {FAIL}"
-    node_named = {"verdict": "suspects", "summary": "node node-3", "suspects": [{"node": "node-3"}]}
-    add_pod_findings(node_named, rca)
-    assert node_named["verdict"] == "suspects" and "; pod lab/node-2-pod-1" in node_named["summary"]
+    assert finding["kind"] == "pod" and finding["subject"] == "lab/node-2-pod-1"
+    assert finding["rule"] == "{dst=lab/node-2-pod-1} -> {FAIL}"
+    assert finding["confidence"] == 1.0 and finding["lift"] == 4.0
+    assert finding["evidence"][0]["destination"] == "lab/node-2-pod-1"
+    rules = pod_rules(rca)
+    assert rules["pod_rules"][0]["rule"] == "{dst=lab/node-2-pod-1} -> {FAIL}"
+    assert rules["pod_transactions"] == 12 and rules["pod_failing"] == 3
+    named = replace(clean, verdict="suspects", summary="suspect: node-3 (...)")
+    both = with_findings(named, rca.as_findings())
+    assert both.verdict == "suspects" and "; pod lab/node-2-pod-1 (inbound)" in both.summary
+    assert with_findings(clean, []) is clean

@@ -91,7 +91,7 @@ def test_the_seeds_experiment_names_the_pod(lab: Lab, tmp_path: pathlib.Path) ->
     rule = next(
         line
         for line in text.splitlines()
-        if "=lab/node-2-pod-1} → {FAIL}" in line and line.lstrip().startswith("{")
+        if "=lab/node-2-pod-1} -> {FAIL}" in line and line.lstrip().startswith("{")
     )
     assert "support" in rule and "confidence" in rule and "lift" in rule
     best = [r for r in summary["rca"]["pod_rules"] if "lab/node-2-pod-1" in r["rule"]]
