@@ -56,8 +56,9 @@ from collector.live import LiveRca
 from collector.memberbody import MemberListBody
 from collector.membership import KubernetesMembership, NodeRules, StaticMembership
 from collector.podmap import PodInfo, PodKey, PodMap
+from collector.podsfile import PodsFile, PodsFileError
 from collector.ratelimit import RejectLimiter
-from collector.settings import CollectorSettings, dns_criteria, rca_criteria
+from collector.settings import CollectorSettings, dns_criteria, pod_criteria, rca_criteria
 from collector.state import CollectorState, Limits
 from collector.sweepapi import routes as sweep_routes
 from collector.sweeps import SweepBook
@@ -117,6 +118,8 @@ def create_app(
     else:
         app[MEMBERSHIP] = StaticMembership(state, clock=clock)
         agent_pod = _no_pods
+        if settings.pods_file:
+            app.cleanup_ctx.append(_pods_file)
     app[AUTH] = authenticator(settings, state, kube_api, agent_pod, clock)
     state.stats.auth_mode = app[AUTH].mode
     app[REJECT_LIMITER] = RejectLimiter(
@@ -143,6 +146,7 @@ def create_app(
         baseline_samples=settings.rca_baseline_samples,
         ebpf_window=settings.rca_ebpf_window,
         dns_criteria=dns_criteria(settings),
+        pod_criteria=pod_criteria(settings),
     )
     if settings.rca_interval > 0:
         app.cleanup_ctx.append(_rca)
@@ -248,6 +252,31 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+PODS_FILE_INTERVAL = 2.0  # seconds between checks of the pods file for a change
+
+
+async def _pods_file(app: web.Application) -> AsyncIterator[None]:
+    """Static mode's pod identities from a file: read at start-up (a broken file stops the
+    start), then re-read on change; a broken later version is logged and counted."""
+    state = app[STATE]
+    source = PodsFile(app[SETTINGS].pods_file, state.pod_map)
+    source.poll()
+    log.info("pods file %s: %d pods", source.path, source.pods)
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(PODS_FILE_INTERVAL)
+            try:
+                if source.poll():
+                    log.info("pods file %s re-read: %d pods", source.path, source.pods)
+            except PodsFileError as exc:
+                log.error("%s (keeping the last good pod list)", exc)
+                state.stats.task_failures["pods-file"] += 1
+
+    async with background("pods-file", watch, on_failure=_count_failure(state)):
+        yield
+
+
 async def _gc(app: web.Application) -> AsyncIterator[None]:
     policy, interval = app[GC], app[SETTINGS].gc_full_interval
     policy.apply()
@@ -258,17 +287,33 @@ async def _gc(app: web.Application) -> AsyncIterator[None]:
     policy.restore()
 
 
-def _node_resolver(state: CollectorState) -> Callable[[str], str | None]:
-    """IP → node name: a node's own IP, or a pod's IP → the pod's node; None if unknown."""
+def _node_resolver(state: CollectorState, *, pods: bool = True) -> Callable[[str], str | None]:
+    """IP → node name: a node's own IP, or a pod's IP → the pod's node; None if unknown.
+
+    ``pods`` False: a pod's IP → None (pod blame takes the pods' flows, collector/podrca.py).
+    """
 
     def resolve(ip: str) -> str | None:
         who = state.resolve(ip)
         if who.kind == "node":
             return who.name
-        if who.kind == "pod":
+        if who.kind == "pod" and pods:
             info = state.pod_map.pods.get((who.namespace, who.name))
             return info.node if info is not None and info.node else None
         return None
+
+    return resolve
+
+
+def _pod_resolver(state: CollectorState) -> Callable[[str], tuple[str, str] | None]:
+    """IP → (namespace/name, node) of the pod holding it; None for nodes and unknown IPs."""
+
+    def resolve(ip: str) -> tuple[str, str] | None:
+        who = state.resolve(ip)
+        if who.kind != "pod":
+            return None
+        info = state.pod_map.pods.get((who.namespace, who.name))
+        return (f"{who.namespace}/{who.name}", info.node if info is not None else "")
 
     return resolve
 
@@ -288,16 +333,18 @@ async def run_rca(app: web.Application) -> None:
     topology = topology_of((state.agents[name].report for name in results), kube_nodes)
     drops = {name: state.agents[name].report.drops for name in results}
     dns = {name: report.dns for name in results if (report := state.agents[name].report).dns}
-    steps = app[RCA].steps(
+    live = app[RCA]
+    steps = live.steps(
         results,
         flows,
-        _node_resolver(state),
+        _node_resolver(state, pods=not live.pods.enabled),
         now=state.clock(),
         nodes=nodes,
         light=light,
         topology=topology,
         drops=drops,
         dns=dns,
+        resolve_pod=_pod_resolver(state),
     )
     for _ in steps:
         await asyncio.sleep(0)

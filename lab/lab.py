@@ -31,9 +31,11 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lab import dns, fabric, faults, netns, processes, state
+from lab import dns, fabric, faults, netns, overlay, podfaults, processes, state
 from lab.fabric import UplinkFault
 from lab.faults import Fault
+from lab.podlab import TRAFFIC_PORT, PodLab
+from lab.pods import PodLayout, layout, pods_file_body
 from lab.settings import LabSettings
 from lab.state import LabError as LabError  # noqa: PLC0414 (re-exported)
 from lab.topology import LabNode, Topology, build
@@ -44,7 +46,6 @@ T = TypeVar("T")
 
 AGENT_HTTP_PORT = 9101
 IPERF3_PORT = 5201
-TRAFFIC_PORT = 8080
 
 # `ip netns exec` gives the command a private mount namespace with a fresh
 # /sys, without tracefs/debugfs; BCC needs them, so mount them in there (the
@@ -79,15 +80,17 @@ def wait_until(
         time.sleep(interval)
 
 
-class Lab:
+class Lab(PodLab):
     def __init__(self, settings: LabSettings) -> None:
         self.settings = settings
         self.topo: Topology = build(
             settings.prefix, settings.subnet, settings.nodes, settings.racks
         )
+        self.pods: PodLayout = layout(self.topo, settings.pods, settings.pod_cidr)
         self.state_path = state.state_path(settings.state_dir, settings.prefix)
         self.dir = self.state_path.parent
         self.token_path = self.dir / "auth-token"
+        self.pods_file = self.dir / "pods.json"
 
     # ------------------------------------------------------------------ state
     @property
@@ -123,6 +126,7 @@ class Lab:
         them some other way, e.g. as containers (tests/image)."""
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces, tc, iptables)")
+        self._check_overlaps()
         if self.down():
             progress("removed leftovers of an earlier lab run")
         try:
@@ -137,6 +141,12 @@ class Lab:
         racks = f", {s.racks} racks" if s.racks else ""
         progress(f"creating {s.nodes} namespaces on {s.subnet} (bridge {self.topo.bridge}{racks})")
         netns.create(self.topo, s.baseline_rate)
+        if self.pods.pods:
+            progress(
+                f"creating {len(self.pods.pods)} pods on {s.pod_cidr} "
+                f"(VXLAN overlay, pod MTU {overlay.POD_MTU})"
+            )
+            overlay.create(self.pods)
         netem = faults.netem_available()
         lab_state: dict[str, Any] = {
             "prefix": s.prefix,
@@ -150,8 +160,15 @@ class Lab:
                 n.name: {"netns": n.netns, "address": n.address, "rack": n.rack_label}
                 for n in self.topo.nodes
             },
+            "pod_cidr": s.pod_cidr if self.pods.pods else "",
+            "pods": {
+                p.name: {"netns": p.netns, "address": p.address, "node": p.node}
+                for p in self.pods.pods
+            },
             "pids": {},
             "faults": {},
+            "pod_faults": {},
+            "overlay_faults": {},
             "uplink_faults": {},
             "link_faults": {},
             "created_at": time.time(),
@@ -163,6 +180,10 @@ class Lab:
             return
         logs = self.dir / "logs"
         py = sys.executable
+        collector_env = {}
+        if self.pods.pods:
+            self.pods_file.write_text(json.dumps(pods_file_body(self.pods), indent=2))
+            collector_env["NETMESH_PODS_FILE"] = str(self.pods_file)
         progress(f"starting the collector on {self.collector_url}")
         lab_state["pids"]["collector"] = processes.spawn(
             [py, "-m", "collector"],
@@ -175,6 +196,7 @@ class Lab:
                 "NETMESH_REPORT_TTL": "30",
                 "NETMESH_STALE_AFTER": "15",
                 "NETMESH_AUTH_TOKEN_FILE": str(self.token_path),
+                **collector_env,
             },
         )
         wait_until(lambda: get_json(self.collector_url + "/healthz"), 20, "the collector")
@@ -197,7 +219,7 @@ class Lab:
                 log_path=logs / f"{node.name}.log",
                 env=self.agent_env(node),
             )
-            if s.traffic:
+            if s.traffic and not self.pods.pods:
                 others = ",".join(a for a in peers.split(",") if a != node.address)
                 lab_state["pids"][f"{node.name}-traffic"] = processes.spawn(
                     [
@@ -216,6 +238,8 @@ class Lab:
                     log_path=logs / f"{node.name}-traffic.log",
                     env={},
                 )
+        if s.traffic:
+            self._start_pod_traffic(lab_state)
         self.save_state(lab_state)
         progress(f"started {s.nodes} agents; waiting until all share one member list")
         wait_until(self._all_members, 60, "every agent to report and adopt the member list")
@@ -259,7 +283,7 @@ class Lab:
             "NETMESH_BANDWIDTH_BUDGET": str(s.bandwidth_budget),
             "NETMESH_PROBE_MODE": s.probe_mode,
             # One kernel, many "nodes": count only this node's flows.
-            "NETMESH_PROBE_LOCAL_CIDRS": f"{node.address}/32",
+            "NETMESH_PROBE_LOCAL_CIDRS": self.local_cidrs(node),
             "NETMESH_PROBE_INTERVAL": "2",
             # The drop-reason probe follows the retransmission probe (same filter).
             "NETMESH_DROPS_MODE": "off" if s.probe_mode == "off" else "auto",
@@ -290,6 +314,7 @@ class Lab:
             self.state_path.unlink()
         shutil.rmtree(self.dir / "resolv", ignore_errors=True)
         self.token_path.unlink(missing_ok=True)
+        self.pods_file.unlink(missing_ok=True)
         return removed
 
     # ------------------------------------------------------------------ faults
@@ -297,7 +322,7 @@ class Lab:
         data = self.load_state()
         if not data or not self.is_up():
             raise LabError(f"no lab {self.settings.prefix!r} is up: run `netmesh-lab up` first")
-        for key in ("faults", "uplink_faults", "link_faults"):
+        for key in ("faults", "uplink_faults", "link_faults", "pod_faults", "overlay_faults"):
             data.setdefault(key, {})
         return data
 
@@ -370,8 +395,14 @@ class Lab:
         for node in targets:
             faults.clear(node, baseline_bps=int(lab_state["baseline_bps"]))
             lab_state["faults"].pop(node.name, None)
+            if self.pods.pods and lab_state["overlay_faults"].pop(node.name, None):
+                podfaults.clear_overlay_mtu(self.pods, self.pods.of(node.name))
         cleared = [n.name for n in targets]
         if node_name is None:
+            for pod in self.pods.pods:
+                podfaults.clear_pod(pod)
+            cleared += sorted(lab_state["pod_faults"])
+            lab_state["pod_faults"] = {}
             if self.topo.racks:
                 self._apply_uplinks({})
             ends = {n for key in lab_state["link_faults"] for n in key.split("|")}
@@ -422,6 +453,10 @@ class Lab:
             "faults": lab_state.get("faults", {}),
             "uplink_faults": lab_state.get("uplink_faults", {}),
             "link_faults": lab_state.get("link_faults", {}),
+            "pods": sorted(lab_state.get("pods", {})),
+            "pod_cidr": lab_state.get("pod_cidr", ""),
+            "pod_faults": lab_state.get("pod_faults", {}),
+            "overlay_faults": lab_state.get("overlay_faults", {}),
             "netem": lab_state.get("netem"),
             "collector_url": lab_state.get("collector_url"),
         }

@@ -742,8 +742,8 @@ RCA_FINDING = _metric(
     "gauge",
     "netmesh_rca_finding",
     "1 for each thing the latest root-cause analysis names: kind node, link, rack, rack-path, "
-    "zone or zone-path; subject e.g. node-3, node-2|node-5, rack-1|rack-2; direction inbound, "
-    "outbound or both.",
+    "zone, zone-path, pod or pod-network; subject e.g. node-3, node-2|node-5, rack-1|rack-2, "
+    "shop/web-1 (a pod); direction inbound, outbound or both.",
     labels=("kind", "subject", "direction"),
 )
 RCA_FINDING_PATHS = _metric(
