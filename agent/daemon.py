@@ -201,7 +201,7 @@ def initial_members(settings: AgentSettings) -> MemberList:
 
 async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = None) -> None:
     """Run until cancelled."""
-    state = AgentState(me=settings.me, http_port=settings.http_port)
+    state = AgentState(me=settings.me, http_port=settings.http_port, network=settings.network_name)
     state.set_members(initial_members(settings))
     server = IperfServer(server_options(settings))
     server.quiet = lambda: start_window(plan_settings(settings), time.time())
@@ -223,19 +223,20 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
     site = web.TCPSite(runner, settings.bind_address, settings.http_port)
     await site.start()
     log.info(
-        "agent %s listening on %s:%d (iperf3 on port %d), %d members",
+        "agent %s (%s network) listening on %s:%d (iperf3 on port %d), %d members",
         settings.node_name,
+        settings.network_name,
         settings.bind_address,
         settings.http_port,
         settings.iperf3_port,
         len(state.members.members),
     )
-    probe = Probe(probe_config(settings), state)
     work: list[tuple[str, Callable[[], Awaitable[None]]]] = [
         ("iperf3-server", server.run),
         ("tests", loop.run),
-        ("probe", probe.run),
     ]
+    if settings.runs_probe:
+        work.append(("probe", Probe(probe_config(settings), state).run))
     if settings.light_port:
         light = LightTier(light_options(settings), settings.me, lambda: state.members)
         state.light = light.status

@@ -43,17 +43,18 @@ class AgentCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         s = self.state
         me = s.me.name
+        net = s.network
         report = s.report(self.clock())
         for fam, value_of in cat.PATH_GAUGES:
             rows = []
             for result in report.results:
                 value = value_of(result)
                 if value is not None:
-                    rows.append(((me, result.destination, result.protocol), value))
+                    rows.append(((me, result.destination, result.protocol, net), value))
             yield family(fam, rows)
         yield family(
             cat.PATH_TESTS,
-            (((me, t.destination, t.protocol, t.result), t.count) for t in report.tests),
+            (((me, t.destination, t.protocol, net, t.result), t.count) for t in report.tests),
         )
         for fam, report_value in cat.HEALTH:
             value = report_value(report)
@@ -78,7 +79,7 @@ class AgentCollector(Collector):
                 for lp in light.paths:
                     value = value_of_path(lp)
                     if value is not None:
-                        light_rows.append(((me, lp.destination), value))
+                        light_rows.append(((me, lp.destination, net), value))
                 yield family(fam, light_rows)
         for fam, rows_of in cat.REPORT_ROWS:
             yield family(fam, rows_of(report))

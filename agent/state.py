@@ -18,6 +18,7 @@ from netmesh.wire import (
     LightStatus,
     Member,
     MemberList,
+    Network,
     ProbeStatus,
     Report,
     RetransmitFlow,
@@ -33,6 +34,7 @@ PathKey = tuple[str, Transport]  # (destination, protocol)
 class AgentState:
     me: Member
     http_port: int
+    network: Network = "host"
     started_at: float = field(default_factory=time.time)
     members: MemberList = field(default_factory=lambda: MemberList(epoch=0, members=()))
     results: dict[PathKey, TestResult] = field(default_factory=dict)
@@ -100,4 +102,5 @@ class AgentState:
             retransmits=self.retransmits,
             light=self.light(),
             dns=self.dns(),
+            network=self.network,
         )

@@ -40,6 +40,8 @@ from collector.appkeys import (
     INFORMERS,
     MEMBER_BODY,
     MEMBERSHIP,
+    POD_MEMBER_BODY,
+    POD_MEMBERSHIP,
     PROCESS,
     RCA,
     REJECT_LIMITER,
@@ -120,6 +122,8 @@ def create_app(
     )
     app.cleanup_ctx.append(_auth)
     app[MEMBER_BODY] = MemberListBody()
+    app[POD_MEMBERSHIP] = StaticMembership(state.pod_network, clock=clock)
+    app[POD_MEMBER_BODY] = MemberListBody()
     app[GC] = GcPolicy(state.stats.gc)
     app.cleanup_ctx.append(_expiry)
     if settings.gc_full_interval > 0:
@@ -142,6 +146,13 @@ def _no_pods(key: PodKey) -> PodInfo | None:
 
 class AuthConfigError(ValueError):
     """The authentication settings cannot work (e.g. an unreadable token file)."""
+
+
+def _pod_lookup(pod_map: PodMap) -> Callable[[PodKey], PodInfo | None]:
+    def lookup(key: PodKey) -> PodInfo | None:
+        return pod_map.pods.get(key)  # looked up at call time: a re-list replaces the dict
+
+    return lookup
 
 
 def authenticator(
@@ -173,6 +184,7 @@ def authenticator(
         return TokenReviewAuth(
             reviewer.review,
             agent_pod,
+            any_pod=_pod_lookup(state.pod_map),
             audience=settings.auth_audience,
             namespace=settings.agent_namespace,
             cache_ttl=settings.auth_cache_ttl,

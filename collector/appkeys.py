@@ -25,6 +25,10 @@ SETTINGS = web.AppKey("settings", CollectorSettings)
 STATE = web.AppKey("state", CollectorState)
 MEMBERSHIP: web.AppKey[Membership] = web.AppKey("membership")
 MEMBER_BODY: web.AppKey[MemberListBody] = web.AppKey("member_body")
+# The pod-network endpoints' member list (the ones that reported within the TTL, in
+# every mode) and its serialised body: pod endpoints plan and probe among themselves.
+POD_MEMBERSHIP: web.AppKey[Membership] = web.AppKey("pod_membership")
+POD_MEMBER_BODY: web.AppKey[MemberListBody] = web.AppKey("pod_member_body")
 INFORMERS: web.AppKey[list[Informer[Any]]] = web.AppKey("informers")
 PROCESS = web.AppKey("process", CollectorRegistry)
 GC = web.AppKey("gc", GcPolicy)

@@ -21,6 +21,8 @@ from collector.appkeys import (
     INFORMERS,
     MEMBER_BODY,
     MEMBERSHIP,
+    POD_MEMBER_BODY,
+    POD_MEMBERSHIP,
     PROCESS,
     RCA,
     REJECT_LIMITER,
@@ -32,7 +34,7 @@ from collector.metrics import WatchStatus, metric_groups
 from collector.ratelimit import retry_after_header
 from collector.state import CollectorState, TooManyAgents
 from netmesh.tokenfile import AUTHORIZATION, from_header
-from netmesh.wire import WireError, parse_report
+from netmesh.wire import NETWORKS, MemberList, WireError, parse_report
 
 log = logging.getLogger(__name__)
 
@@ -129,17 +131,20 @@ async def post_report(request: web.Request) -> web.Response:
     except RecursionError:
         _reject(state, web.HTTPBadRequest, "invalid", "nested too deeply")
     try:
-        request.app[AUTH].authorize(caller, report.node)
+        request.app[AUTH].authorize(caller, report.node, report.network)
     except Rejected as exc:
-        _refuse(request, exc, f" ({caller}) for node {report.node}")
+        _refuse(request, exc, f" ({caller}) for node {report.node} ({report.network} network)")
     try:
         state.accept(report)
     except TooManyAgents as exc:
         _reject(state, web.HTTPTooManyRequests, "too_many_agents", str(exc))
     state.stats.reports["accepted"] += 1
+    # Each network plans and probes among its own endpoints.
+    pod = report.network == "pod"
+    members = request.app[POD_MEMBERSHIP if pod else MEMBERSHIP].current()
+    cache = request.app[POD_MEMBER_BODY if pod else MEMBER_BODY]
     return web.Response(
-        body=request.app[MEMBER_BODY].body(request.app[MEMBERSHIP].current(), report.agent.epoch),
-        content_type="application/json",
+        body=cache.body(members, report.agent.epoch), content_type="application/json"
     )
 
 
@@ -162,6 +167,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         _watch_status(app),
         process=app[PROCESS],
         rca=app[RCA] if app[SETTINGS].rca_interval > 0 else None,
+        pod_members=app[POD_MEMBERSHIP].current(),
     )
     resp = web.StreamResponse(headers={"Content-Type": ex.CONTENT_TYPE})
     resp.enable_chunked_encoding()
@@ -182,20 +188,28 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+def _network(request: web.Request) -> tuple[CollectorState, MemberList]:
+    """The state and member list of ``?network=host|pod`` (default host); 400 otherwise."""
+    name = request.query.get("network", "host")
+    if name not in NETWORKS:
+        raise web.HTTPBadRequest(text=f"network {name!r}: one of {', '.join(NETWORKS)}\n")
+    if name == "pod":
+        return request.app[STATE].pod_network, request.app[POD_MEMBERSHIP].current()
+    return request.app[STATE], request.app[MEMBERSHIP].current()
+
+
 async def nodes(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    members = request.app[MEMBERSHIP].current()
+    state, members = _network(request)
     return web.json_response(views.nodes(state, members, now=state.clock()))
 
 
 async def matrix(request: web.Request) -> web.Response:
-    members = request.app[MEMBERSHIP].current()
-    return web.json_response(views.matrix(request.app[STATE], members))
+    state, members = _network(request)
+    return web.json_response(views.matrix(state, members))
 
 
 async def light(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    members = request.app[MEMBERSHIP].current()
+    state, members = _network(request)
     return web.json_response(views.light(state, members, now=state.clock()))
 
 

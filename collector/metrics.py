@@ -34,9 +34,12 @@ def render_metrics(
     *,
     process: CollectorRegistry | None = None,
     rca: LiveRca | None = None,
+    pod_members: MemberList | None = None,
 ) -> bytes:
     """The whole /metrics body (tests and benchmarks; the handler streams the parts)."""
-    return b"".join(metric_parts(state, members, watches, process=process, rca=rca))
+    return b"".join(
+        metric_parts(state, members, watches, process=process, rca=rca, pod_members=pod_members)
+    )
 
 
 def metric_parts(
@@ -46,12 +49,34 @@ def metric_parts(
     *,
     process: CollectorRegistry | None = None,
     rca: LiveRca | None = None,
+    pod_members: MemberList | None = None,
 ) -> list[bytes]:
     """/metrics as a list of byte strings, mostly cached fragments (nothing is copied)."""
+    groups = metric_groups(
+        state, members, watches, process=process, rca=rca, pod_members=pod_members
+    )
+    return [part for group in groups for part in group]
+
+
+def _pod_endpoints(
+    pods: CollectorState, members: MemberList | None, names: list[str], now: float
+) -> list[bytes]:
+    """Up (also 0 for pod-network members that never reported) and age per pod endpoint."""
+    up: list[str] = []
+    listed = {m.name for m in members.members} if members is not None else set()
+    for name in sorted(listed.union(names)):
+        entry = pods.agents.get(name)
+        fresh = entry is not None and pods.is_fresh(entry, now)
+        up.append(f"{cat.POD_ENDPOINT_UP.name}{ex.labels(('node',), (name,))} {int(fresh)}\n")
+    ages = [
+        f"{cat.POD_ENDPOINT_AGE.name}{pods.agents[n].label} "
+        f"{ex.number(pods.age(pods.agents[n], now))}\n"
+        for n in names
+    ]
     return [
-        part
-        for group in metric_groups(state, members, watches, process=process, rca=rca)
-        for part in group
+        family.header() + "".join(lines).encode()
+        for family, lines in ((cat.POD_ENDPOINT_UP, up), (cat.POD_ENDPOINT_AGE, ages))
+        if lines
     ]
 
 
@@ -62,6 +87,7 @@ def metric_groups(
     *,
     process: CollectorRegistry | None = None,
     rca: LiveRca | None = None,
+    pod_members: MemberList | None = None,
 ) -> Iterator[list[bytes]]:
     """/metrics in groups of parts, about a family each, so a server can yield in between.
 
@@ -90,20 +116,32 @@ def metric_groups(
     for family, lines in ((cat.AGENT_UP, up), (cat.REPORT_AGE, ages)):
         if lines:
             out.append(family.header() + "".join(lines).encode())
+    pods = state.networks()[1:]
+    pod_names = pods[0].sorted_names() if pods else []
+    pod_entries = [pods[0].agents[n] for n in pod_names] if pods else []
+    if pods:
+        out += _pod_endpoints(pods[0], pod_members, pod_names, now)
     dropped: list[tuple[tuple[str, ...], float]] = []
     for n, e in zip(names, entries, strict=True):
         if e.block.dropped:
             dropped.append(((n, "path"), float(e.block.dropped)))
         if e.retransmits.folded:
             dropped.append(((n, "retransmit"), float(e.retransmits.folded)))
-    out.append(ex.render_family(cat.SERIES_DROPPED, dropped))
+    dropped += [
+        ((n, "pod_path"), float(e.block.dropped))
+        for n, e in zip(pod_names, pod_entries, strict=True)
+        if e.block.dropped
+    ]
+    out.append(ex.render_family(cat.SERIES_DROPPED, sorted(dropped)))
     spent += time.perf_counter() - started
     yield out
 
-    # Cached fragments, a family at a time.
+    # Cached fragments, a family at a time (host agents, then pod-network endpoints:
+    # their path and light-tier families carry network="pod", nothing else).
+    every = entries + pod_entries
     for i, family in enumerate(ex.AGENT_FAMILIES):
         started = time.perf_counter()
-        group = ex.merge((family,), [[e.block.fragments[i] for e in entries]])
+        group = ex.merge((family,), [[e.block.fragments[i] for e in every]])
         spent += time.perf_counter() - started
         yield group
     started = time.perf_counter()

@@ -25,7 +25,7 @@ def nodes(state: CollectorState, members: MemberList, now: float) -> dict[str, A
         _node(state, name, by_name.get(name), state.agents.get(name), now)
         for name in sorted(by_name.keys() | state.agents.keys())
     ]
-    return {"epoch": members.epoch, "nodes": out}
+    return {"network": state.network, "epoch": members.epoch, "nodes": out}
 
 
 def _node(
@@ -118,7 +118,7 @@ def matrix(state: CollectorState, members: MemberList) -> dict[str, Any]:
                     "probes": lp.sent,
                 }
             )
-    return {"nodes": names, "paths": paths}
+    return {"network": state.network, "nodes": names, "paths": paths}
 
 
 def light(state: CollectorState, members: MemberList, now: float) -> dict[str, Any]:
@@ -154,7 +154,7 @@ def light(state: CollectorState, members: MemberList, now: float) -> dict[str, A
                     "values": {fam.name: value_of(p) for fam, value_of in LIGHT_GAUGES},
                 }
             )
-    return {"now": now, "nodes": names, "agents": agents, "paths": paths}
+    return {"network": state.network, "now": now, "nodes": names, "agents": agents, "paths": paths}
 
 
 def rca(live: LiveRca, *, enabled: bool, now: float) -> dict[str, Any]:

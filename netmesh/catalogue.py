@@ -40,6 +40,12 @@ COLLECTOR_ONLY: frozenset[Endpoint] = frozenset({"collector"})
 
 PATH_LABELS = ("source_node", "destination_node", "protocol")
 LIGHT_LABELS = ("source_node", "destination_node")
+# The measured families carry the network the endpoints measure on: host (the
+# hostNetwork agents) or pod (the pod-network endpoints); the same pair of nodes
+# is measured on both, so every path and light-tier family has the label.
+NETWORK = "network"
+NETWORK_PATH_LABELS = (*PATH_LABELS, NETWORK)
+NETWORK_LIGHT_LABELS = (*LIGHT_LABELS, NETWORK)
 NODE = ("node",)
 
 
@@ -100,7 +106,7 @@ ValueOf = Callable[[TestResult], float | None]
 
 
 def _path(name: str, help_text: str, unit: str = "") -> MetricFamily:
-    return _metric("gauge", name, help_text, unit=unit, labels=PATH_LABELS, exposed_by=BOTH)
+    return _metric("gauge", name, help_text, unit=unit, labels=NETWORK_PATH_LABELS, exposed_by=BOTH)
 
 
 # Gauges describing the latest test of a path (value None = no sample for this result).
@@ -189,7 +195,7 @@ PATH_TESTS = _metric(
     "counter",
     "netmesh_path_tests_total",
     "Tests run on the path, by result (ok, busy, refused, unreachable, timeout, ...).",
-    labels=(*PATH_LABELS, "result"),
+    labels=(*NETWORK_PATH_LABELS, "result"),
     exposed_by=BOTH,
 )
 
@@ -199,7 +205,9 @@ LightValue = Callable[[LightPath], float | None]
 
 
 def _light(name: str, help_text: str, unit: str = "") -> MetricFamily:
-    return _metric("gauge", name, help_text, unit=unit, labels=LIGHT_LABELS, exposed_by=BOTH)
+    return _metric(
+        "gauge", name, help_text, unit=unit, labels=NETWORK_LIGHT_LABELS, exposed_by=BOTH
+    )
 
 
 def mtu_loss(p: LightPath) -> float | None:
@@ -483,11 +491,27 @@ REPORT_AGE = _metric(
     unit="seconds",
     labels=NODE,
 )
+POD_ENDPOINT_UP = _metric(
+    "gauge",
+    "netmesh_pod_endpoint_up",
+    "1 if the node's pod-network endpoint reported within the stale time, 0 if it is late or "
+    "a pod-network member that never reported; gone after the report TTL (its health is on "
+    "its own /metrics).",
+    labels=NODE,
+)
+POD_ENDPOINT_AGE = _metric(
+    "gauge",
+    "netmesh_pod_endpoint_report_age_seconds",
+    "Seconds since the node's pod-network endpoint's latest report.",
+    unit="seconds",
+    labels=NODE,
+)
 SERIES_DROPPED = _metric(
     "gauge",
     "netmesh_agent_series_dropped",
     "Series of the agent's latest report left out by the per-agent caps "
-    "(kind=path: dropped; kind=retransmit: folded into the 'other' bucket).",
+    "(kind=path: dropped; kind=pod_path: the pod-network endpoint's, dropped; "
+    "kind=retransmit: folded into the 'other' bucket).",
     labels=(*NODE, "kind"),
 )
 RETRANSMITS = _metric(

@@ -8,7 +8,8 @@ on. Nothing here does I/O.
 Schema version 1::
 
     report = {
-      "schema": 1, "node": str, "address": str, "iperf3_port": int,
+      "schema": 1, "node": str, "network": "host"|"pod",   # absent = host (older agents)
+      "address": str, "iperf3_port": int,
       "http_port": int, "generated_at": float, "started_at": float,
       "results": [test_result, ...],          # latest per (peer, protocol)
       "tests": [{"destination", "protocol", "result", "count"}, ...],  # counters
@@ -47,6 +48,7 @@ from netmesh.jsonreader import JsonReader, WireError
 from netmesh.lightreport import LightPath, LightStatus, parse_light
 
 __all__ = [  # WireError is the wire format's error, raised by the reader
+    "NETWORKS",
     "PROTOCOLS",
     "RESULTS",
     "SCHEMA_VERSION",
@@ -56,6 +58,7 @@ __all__ = [  # WireError is the wire format's error, raised by the reader
     "LightStatus",
     "Member",
     "MemberList",
+    "Network",
     "ProbeStatus",
     "Report",
     "RetransmitFlow",
@@ -74,6 +77,11 @@ SCHEMA_VERSION = 1
 
 Transport = Literal["tcp", "udp"]
 PROTOCOLS: tuple[Transport, ...] = ("tcp", "udp")
+
+# Which network an endpoint measures on: the node's (hostNetwork agents) or the
+# pod network (pod-network endpoints). The same node has one endpoint of each.
+Network = Literal["host", "pod"]
+NETWORKS: tuple[Network, ...] = ("host", "pod")
 
 # Why a test did not succeed. "ok" is the success value.
 RESULTS: tuple[str, ...] = (
@@ -201,6 +209,7 @@ class Report:
     retransmits: tuple[RetransmitFlow, ...] = ()
     light: LightStatus | None = None
     dns: DnsStatus | None = None
+    network: Network = "host"
     schema: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -233,6 +242,13 @@ def _protocol(reader: JsonReader, key: str = "protocol") -> Transport:
     if value not in PROTOCOLS:
         raise WireError(f"{reader.child(key)}: unknown protocol {value!r} (tcp or udp)")
     return value
+
+
+def _network(reader: JsonReader, key: str = "network") -> Network:
+    value = reader.get(key, "host")
+    if value not in NETWORKS:
+        raise WireError(f"{reader.child(key)}: unknown network {value!r} (host or pod)")
+    return "pod" if value == "pod" else "host"
 
 
 def _result_name(reader: JsonReader, key: str = "result") -> str:
@@ -363,6 +379,7 @@ def parse_report(obj: Any) -> Report:
         retransmits=tuple(flows),
         light=light,
         dns=parse_dns(r.get("dns", None)),
+        network=_network(r),
     )
     _check_unique(report)
     return report

@@ -11,6 +11,8 @@ both has one name, one type and one label set (plus the collector's
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -78,6 +80,11 @@ def rendered() -> tuple[Seen, Seen]:
     collector.accept(report("c", "10.0.0.3", ("a", "b"), failing=("a", "b")))
     many = tuple(f"peer-{i}" for i in range(20))
     collector.accept(report("e", "10.0.0.5", many))  # more series than the cap: some dropped
+    # Pod-network endpoints: their paths join the same families (network="pod"), and
+    # their up/age come from their own families (a member that never reported: d).
+    pod_a = dataclasses.replace(agent.report(clock()), network="pod", address="10.244.0.1")
+    collector.accept(pod_a)
+    collector.accept(dataclasses.replace(report("b", "10.244.1.1", ("a",)), network="pod"))
     collector.stats.reports["accepted"] += 3
     collector.stats.watch_restarts[("pods", "gone")] += 1
     collector.stats.block_renders["path"] += 3
@@ -96,8 +103,13 @@ def rendered() -> tuple[Seen, Seen]:
     dns = {"a": dns_status(), "b": dns_status(failures=6), "c": dns_status()}  # b: a finding
     for _ in live.steps(results, flows, lambda _ip: None, now=clock(), dns=dns):
         pass
+    pod_members = StaticMembership(collector.pod_network, clock=clock).current()
+    pod_members = type(pod_members)(
+        epoch=pod_members.epoch,
+        members=(*pod_members.members, Member(name="d", address="10.244.3.1")),
+    )
     collector_text = render_metrics(
-        collector, members, [WatchStatus("pods", True, True)], rca=live
+        collector, members, [WatchStatus("pods", True, True)], rca=live, pod_members=pod_members
     ).decode()
     return parse(agent_text), parse(collector_text)
 
