@@ -55,6 +55,7 @@ from collector.live import LiveRca
 from collector.memberbody import MemberListBody
 from collector.membership import KubernetesMembership, NodeRules, StaticMembership
 from collector.podmap import PodInfo, PodKey, PodMap
+from collector.podsfile import PodsFile, PodsFileError
 from collector.ratelimit import RejectLimiter
 from collector.settings import CollectorSettings, dns_criteria, rca_criteria
 from collector.state import CollectorState, Limits
@@ -113,6 +114,8 @@ def create_app(
     else:
         app[MEMBERSHIP] = StaticMembership(state, clock=clock)
         agent_pod = _no_pods
+        if settings.pods_file:
+            app.cleanup_ctx.append(_pods_file)
     app[AUTH] = authenticator(settings, state, kube_api, agent_pod, clock)
     state.stats.auth_mode = app[AUTH].mode
     app[REJECT_LIMITER] = RejectLimiter(
@@ -238,6 +241,31 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
                 log.info("agent %s expired: no report for %.0fs", name, settings.report_ttl)
 
     async with background("expiry", sweep, on_failure=_count_failure(state)):
+        yield
+
+
+PODS_FILE_INTERVAL = 2.0  # seconds between checks of the pods file for a change
+
+
+async def _pods_file(app: web.Application) -> AsyncIterator[None]:
+    """Static mode's pod identities from a file: read at start-up (a broken file stops the
+    start), then re-read on change; a broken later version is logged and counted."""
+    state = app[STATE]
+    source = PodsFile(app[SETTINGS].pods_file, state.pod_map)
+    source.poll()
+    log.info("pods file %s: %d pods", source.path, source.pods)
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(PODS_FILE_INTERVAL)
+            try:
+                if source.poll():
+                    log.info("pods file %s re-read: %d pods", source.path, source.pods)
+            except PodsFileError as exc:
+                log.error("%s (keeping the last good pod list)", exc)
+                state.stats.task_failures["pods-file"] += 1
+
+    async with background("pods-file", watch, on_failure=_count_failure(state)):
         yield
 
 

@@ -117,6 +117,15 @@ class CollectorSettings:
             "first)."
         ),
     )
+    pods_file: str = field(
+        default="",
+        metadata=doc(
+            'static mode: a JSON file listing pods ({"pods": [{"namespace", "name", '
+            '"node", "ips"}]}) so eBPF flows resolve to pods without Kubernetes; '
+            "re-read when it changes (a broken version is logged and counted, the last good "
+            "one stays). Empty = none."
+        ),
+    )
     # ---- kubernetes mode
     kubeconfig: str = field(
         default="",
@@ -318,6 +327,10 @@ class CollectorSettings:
             "watch_backoff: must be > 0 and <= watch_max_backoff",
         )
         p.check(self.log_level in _LOG_LEVELS, f"log_level: one of {', '.join(_LOG_LEVELS)}")
+        p.check(
+            not self.pods_file or self.mode == "static",
+            "pods_file: static mode only (kubernetes mode lists pods from the API server)",
+        )
         p.check(self.rca_interval >= 0, "rca_interval: must be >= 0 (0 = RCA off)")
         for name in ("rca_loss_ratio", "rca_retransmit_ratio", "rca_bandwidth_fraction"):
             value = getattr(self, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from lab.faults import (
     parse_rate,
 )
 from lab.lab import Lab, LabError
+from lab.podfaults import parse_overlay_mtu
 from lab.settings import LabSettings
 from lab.shell import CommandError
 from netmesh.config import SettingsError, add_arguments, build
@@ -52,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
             where.add_argument(
                 "--link", help="the path between two nodes, both ways: node-2,node-5"
             )
+            where.add_argument("--pod", help="one pod (a lab with --pods): node-2/pod-1")
         if name == "inject":
             p.add_argument(
                 "--direction",
@@ -65,8 +68,18 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--delay", help="delay into the node: 50ms (needs netem)")
             p.add_argument("--mtu", help="the node's link MTU, lower than the lab's 1500: 1400")
             p.add_argument("--dns", help="down: DNS answers into the node are dropped")
+            p.add_argument(
+                "--overlay-mtu",
+                help="the node's VXLAN and pod MTU (lab: 1450); 1500 = the encapsulation mismatch",
+            )
         if name == "experiment":
             p.add_argument("--fault-node", default="", help="node to fault (default: random)")
+            p.add_argument(
+                "--pod-fault",
+                default="",
+                help="the seed's experiment: loss (default 20%%) into one pod, node-2/pod-1 "
+                "(a lab with --pods; implies --pods 1 when the experiment starts the lab)",
+            )
             p.add_argument(
                 "--fault-uplink",
                 default="",
@@ -110,11 +123,25 @@ def inject(lab: Lab, args: argparse.Namespace) -> str:
     """Inject what ``args`` asks for; a line saying what was done."""
     if args.node:
         fault = fault_from(args)
+        lines = []
+        if args.overlay_mtu:
+            mtu = parse_overlay_mtu(args.overlay_mtu)
+            if fault.empty():
+                node = lab.inject_overlay_mtu(args.node, mtu)
+                return f"injected on {node.name}: overlay (VXLAN and pod) MTU {mtu}"
+            lines.append(f"overlay (VXLAN and pod) MTU {mtu}")
         node = lab.inject(args.node, fault)
-        return f"injected on {node.name} ({node.address}): {fault.describe()}"
-    if args.delay or args.mtu or args.dns:
-        raise FaultError("--delay, --mtu and --dns are node faults (use --node)")
+        if args.overlay_mtu:
+            lab.inject_overlay_mtu(args.node, parse_overlay_mtu(args.overlay_mtu))
+        return f"injected on {node.name} ({node.address}): " + ", ".join([fault.describe(), *lines])
+    if args.delay or args.mtu or args.dns or args.overlay_mtu:
+        raise FaultError("--delay, --mtu, --dns and --overlay-mtu are node faults (use --node)")
     loss = parse_loss(args.loss) if args.loss else 0.0
+    if args.pod:
+        if args.rate or not loss:
+            raise FaultError("a pod fault takes --loss only (loss into the pod)")
+        pod = lab.inject_pod(args.pod, loss)
+        return f"injected on pod {pod.name} ({pod.address}): {loss * 100:g}% loss into the pod"
     if args.uplink:
         uplink = UplinkFault(
             loss=loss,
@@ -134,6 +161,8 @@ def clear(lab: Lab, args: argparse.Namespace) -> list[str]:
         return [f"uplink of {lab.clear_uplink(args.uplink)}"]
     if args.link:
         return [f"link {lab.clear_link(args.link)}"]
+    if args.pod:
+        return [f"pod {lab.clear_pod(args.pod)}"]
     return lab.clear(args.node)
 
 
@@ -155,6 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabError as exc:
         print(f"netmesh-lab: {exc}", file=sys.stderr)
         return 2
+    if args.command == "experiment" and args.pod_fault and not settings.pods:
+        if state.read(state.state_path(settings.state_dir, settings.prefix)):
+            print("netmesh-lab: --pod-fault needs a lab with pods (up --pods P)", file=sys.stderr)
+            return 2
+        settings = dataclasses.replace(settings, pods=1)
     lab = Lab(settings)
     # SIGTERM cleans up like Ctrl-C does.
     signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -26,10 +26,12 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from lab import podexp
 from lab.expview import Screen, progress_bar, render_matrix, render_retransmits, summary_table
 from lab.fabric import UplinkFault
 from lab.faults import Fault, parse_delay, parse_dns, parse_loss, parse_mtu, parse_rate
 from lab.lab import Lab, LabError, get_json
+from lab.pods import LabPod
 from netmesh import catalogue
 
 PHASES = ("baseline", "fault", "recovery")
@@ -42,6 +44,7 @@ class Plan:
     durations: dict[str, float]
     uplink: bool = False
     members: frozenset[str] = frozenset()  # the rack's nodes (uplink faults)
+    pod: LabPod | None = None  # a pod fault: loss into this pod (``node`` is its node)
 
     @property
     def marked(self) -> frozenset[str]:
@@ -49,11 +52,20 @@ class Plan:
         return self.members if self.uplink else frozenset({self.node})
 
     @property
+    def ebpf_marked(self) -> frozenset[str]:
+        """Who the eBPF retransmission summary groups on: the pod (its name) or ``marked``."""
+        return frozenset({self.pod.pod_name}) if self.pod else self.marked
+
+    @property
     def target(self) -> str:
+        if self.pod:
+            return f"pod {self.pod.name}"
         return f"the uplink of {self.node}" if self.uplink else self.node
 
     def inject(self, lab: Lab) -> None:
-        if self.uplink:
+        if self.pod:
+            lab.inject_pod(self.pod.name, self.fault.loss)
+        elif self.uplink:
             lab.inject_uplink(
                 self.node, UplinkFault(loss=self.fault.loss, rate_bps=self.fault.rate_bps)
             )
@@ -61,7 +73,9 @@ class Plan:
             lab.inject(self.node, self.fault)
 
     def clear(self, lab: Lab) -> None:
-        if self.uplink:
+        if self.pod:
+            lab.clear_pod(self.pod.name)
+        elif self.uplink:
             lab.clear_uplink(self.node)
         else:
             lab.clear(self.node)
@@ -76,6 +90,8 @@ class PhaseData:
     retransmits_start: dict[tuple[str, str], float] = field(default_factory=dict)
     retransmits_end: dict[tuple[str, str], float] = field(default_factory=dict)
     rca: dict[str, Any] | None = None  # the collector's verdict as the phase ended
+    named_after: float | None = None  # pod faults: seconds until the verdict named the pod
+    findings_seen: int = 0  # RCA polls during the phase that showed any finding
 
     def retransmits(self) -> dict[tuple[str, str], float]:
         keys = self.retransmits_start.keys() | self.retransmits_end.keys()
@@ -99,6 +115,7 @@ def make_plan(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> Plan:
         unknown = set(options) - {
             "fault_node",
             "fault_uplink",
+            "pod_fault",
             "loss",
             "rate",
             "delay",
@@ -118,8 +135,11 @@ def make_plan(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> Plan:
             mtu=parse_mtu(str(options["mtu"])) if "mtu" in options else 0,
             dns_down=parse_dns(str(options["dns"])) if "dns" in options else False,
         )
+    pod_name = getattr(args, "pod_fault", "") or str(options.get("pod_fault", ""))
     if fault.empty():
-        fault = Fault(loss=0.10)
+        fault = Fault(loss=0.20 if pod_name else 0.10)
+    if pod_name:
+        return _pod_plan(lab, args, options, pod_name, fault)
     names = [n.name for n in lab.topo.nodes]
     uplink = getattr(args, "fault_uplink", "") or str(options.get("fault_uplink", ""))
     members: frozenset[str] = frozenset()
@@ -135,6 +155,16 @@ def make_plan(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> Plan:
             node = lab.topo.node(node).name
     except KeyError as exc:
         raise LabError(str(exc.args[0])) from None
+    return Plan(
+        node=node,
+        fault=fault,
+        durations=_durations(lab, args, options),
+        uplink=bool(uplink),
+        members=members,
+    )
+
+
+def _durations(lab: Lab, args: argparse.Namespace, options: dict[str, Any]) -> dict[str, float]:
     sweep = lab.settings.sweep_seconds()
     slot = lab.settings.slot_seconds
     defaults = {"baseline": sweep + slot, "fault": 2 * sweep + slot, "recovery": sweep + 2 * slot}
@@ -144,7 +174,22 @@ def make_plan(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> Plan:
         if value <= 0:
             raise LabError(f"{phase} duration must be positive")
         durations[phase] = value
-    return Plan(node=node, fault=fault, durations=durations, uplink=bool(uplink), members=members)
+    return durations
+
+
+def _pod_plan(
+    lab: Lab, args: argparse.Namespace, options: dict[str, Any], name: str, fault: Fault
+) -> Plan:
+    """The seed's experiment: loss into one pod."""
+    if getattr(args, "fault_node", "") or getattr(args, "fault_uplink", ""):
+        raise LabError("give one of --fault-node, --fault-uplink and --pod-fault")
+    if fault.rate_bps or fault.delay_ms or fault.mtu or fault.dns_down or not fault.loss:
+        raise LabError("a pod fault takes --loss only (loss into the pod)")
+    try:
+        pod = lab.pods.pod(name)
+    except KeyError as exc:
+        raise LabError(str(exc.args[0])) from None
+    return Plan(node=pod.node, fault=fault, durations=_durations(lab, args, options), pod=pod)
 
 
 # ---------------------------------------------------------------------- data
@@ -185,7 +230,9 @@ def _group(src: str, dst: str, marked: Collection[str]) -> str:
     return "others"
 
 
-def summarise(phase: PhaseData, marked: frozenset[str]) -> dict[str, Any]:
+def summarise(
+    phase: PhaseData, marked: frozenset[str], ebpf_marked: frozenset[str] | None = None
+) -> dict[str, Any]:
     groups: dict[str, dict[str, list[float]]] = {
         g: {"tcp": [], "loss": [], "iperf_retx": []} for g in ("to", "from", "others")
     }
@@ -202,7 +249,7 @@ def summarise(phase: PhaseData, marked: frozenset[str]) -> dict[str, Any]:
             g["loss"].append(r["loss_ratio"])
     ebpf: dict[str, float] = defaultdict(float)
     for (src, dst), n in phase.retransmits().items():
-        ebpf[_group(src, dst, marked)] += n
+        ebpf[_group(src, dst, marked if ebpf_marked is None else ebpf_marked)] += n
     return {
         "phase": phase.name,
         "seconds": round(phase.end - phase.start, 1),
@@ -255,6 +302,8 @@ def run_phases(
                     ] = p
             retx_now = _safe(lambda: fetch_retransmits(lab), phase.retransmits_end)
             phase.retransmits_end = retx_now
+            if plan.pod:
+                _watch_rca(lab, plan.pod, phase, now)
             done = (now - t0) / total
             status = (
                 f"phase {phase.name} ({plan.fault.describe()} on {plan.target} "
@@ -273,9 +322,18 @@ def run_phases(
                 break
             time.sleep(max(0.0, min(refresh, end - clock())))
         phase.end = clock()
-        if phase.name == "fault":
+        if phase.name == "fault" or plan.pod:
             phase.rca = _safe(lambda: get_json(lab.collector_url + "/api/v1/rca"), None)
     return phases
+
+
+def _watch_rca(lab: Lab, pod: LabPod, phase: PhaseData, now: float) -> None:
+    """Pod faults: poll the verdict; note the first time it names the pod, and any finding."""
+    body = _safe(lambda: get_json(lab.collector_url + "/api/v1/rca"), None)
+    if podexp.any_finding(body):
+        phase.findings_seen += 1
+    if phase.name == "fault" and phase.named_after is None and podexp.names_pod(body, pod):
+        phase.named_after = now - phase.start
 
 
 def describe_rca(body: dict[str, Any] | None, node: str) -> str:
@@ -290,6 +348,18 @@ def describe_rca(body: dict[str, Any] | None, node: str) -> str:
         text += "; " + "; ".join(str(f.get("summary", "")) for f in dns_findings)
     right = "names the faulty node first" if named[:1] == [node] else f"expected {node}"
     return f"RCA verdict at the end of the fault phase: {body.get('verdict')} — {text} ({right})"
+
+
+def _pod_report(pod: LabPod, phases: list[PhaseData], fault_seconds: float) -> str:
+    base, fault, recovery = phases
+    lines = ["", podexp.describe(fault.rca, pod, fault.named_after, fault_seconds)]
+    lines.append(
+        f"baseline: {'no finding' if not base.findings_seen else 'FINDINGS seen'} "
+        f"(verdict {(base.rca or {}).get('verdict')}); after recovery: verdict "
+        f"{(recovery.rca or {}).get('verdict')}"
+        + (", findings remain" if podexp.any_finding(recovery.rca) else ", no finding")
+    )
+    return "\n".join(lines)
 
 
 def _safe(fetch: Callable[[], Any], default: Any) -> Any:
@@ -320,9 +390,11 @@ def run_experiment(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> i
         )
         screen = Screen(out, live=out.isatty() and not args.plain)
         phases = run_phases(lab, plan, screen)
-        rows = [summarise(p, plan.marked) for p in phases]
+        rows = [summarise(p, plan.marked, plan.ebpf_marked) for p in phases]
         print("\n" + summary_table(rows, plan.target), file=out)
-        if plan.uplink:
+        if plan.pod:
+            print(_pod_report(plan.pod, phases, plan.durations["fault"]), file=out)
+        elif plan.uplink:
             rca = phases[1].rca or {}
             text = rca.get("summary") or "no failing paths"
             print(f"\nRCA at the end of the fault phase: {rca.get('verdict')} — {text}", file=out)
@@ -356,6 +428,10 @@ def run_experiment(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> i
                         "phases": rows,
                         "rca": phases[1].rca,
                         "wall_seconds": wall,
+                        "pod": plan.pod.name if plan.pod else None,
+                        "named_after": phases[1].named_after,
+                        "findings_seen": {p.name: p.findings_seen for p in phases},
+                        "verdicts": {p.name: (p.rca or {}).get("verdict") for p in phases},
                     },
                     fh,
                     indent=2,

@@ -64,7 +64,7 @@ def summary_table(rows: list[dict[str, Any]], node: str) -> str:
         f"{'TCP Mbit/s to/from/others':>28}  {'UDP loss % to/from/others':>27}  "
         f"{'eBPF retx to/others':>20}"
     )
-    what = node if node.startswith("the uplink") else f"node: {node}"
+    what = node if node.startswith(("the uplink", "pod ")) else f"node: {node}"
     lines = [f"Summary (faulty {what})", head, "-" * len(head)]
     for r in rows:
         tcp = "/".join(_fmt(r[f"{g}_tcp_mbps"], ".0f") for g in ("to", "from", "others"))

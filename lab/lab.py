@@ -18,6 +18,7 @@ every agent (``NETMESH_AUTH_TOKEN_FILE``); ``down`` removes it.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import logging
 import os
@@ -31,9 +32,10 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lab import dns, fabric, faults, netns, processes, state
+from lab import dns, fabric, faults, netns, overlay, podfaults, processes, state
 from lab.fabric import UplinkFault
 from lab.faults import Fault
+from lab.pods import LabPod, PodLayout, layout, pods_file_body
 from lab.settings import LabSettings
 from lab.state import LabError as LabError  # noqa: PLC0414 (re-exported)
 from lab.topology import LabNode, Topology, build
@@ -56,6 +58,13 @@ WITH_TRACEFS = [
     'mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null; exec "$@"',
     "with-tracefs",
 ]
+
+
+def overlaps(a: str, b: str) -> bool:
+    try:
+        return ipaddress.IPv4Network(a).overlaps(ipaddress.IPv4Network(b))
+    except ValueError:
+        return False
 
 
 def get_json(url: str, timeout: float = 2.0) -> Any:
@@ -85,9 +94,11 @@ class Lab:
         self.topo: Topology = build(
             settings.prefix, settings.subnet, settings.nodes, settings.racks
         )
+        self.pods: PodLayout = layout(self.topo, settings.pods, settings.pod_cidr)
         self.state_path = state.state_path(settings.state_dir, settings.prefix)
         self.dir = self.state_path.parent
         self.token_path = self.dir / "auth-token"
+        self.pods_file = self.dir / "pods.json"
 
     # ------------------------------------------------------------------ state
     @property
@@ -118,6 +129,7 @@ class Lab:
     def up(self, *, progress: Callable[[str], None] = lambda _m: None) -> None:
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces, tc, iptables)")
+        self._check_overlaps()
         if self.down():
             progress("removed leftovers of an earlier lab run")
         try:
@@ -127,11 +139,35 @@ class Lab:
             self.down()
             raise
 
+    def _check_overlaps(self) -> None:
+        """Refuse a subnet or pod CIDR that overlaps another running lab's (same state dir)."""
+        mine = {"subnet": self.settings.subnet}
+        if self.settings.pods:
+            mine["pod_cidr"] = self.settings.pod_cidr
+        for prefix in state.running_labs(self.settings.state_dir):
+            if prefix == self.settings.prefix:
+                continue
+            other = state.read(state.state_path(self.settings.state_dir, prefix))
+            theirs = {k: str(other.get(k) or "") for k in ("subnet", "pod_cidr")}
+            for what, net in mine.items():
+                for their_what, their_net in theirs.items():
+                    if their_net and overlaps(net, their_net):
+                        raise LabError(
+                            f"{what} {net} overlaps the {their_what} {their_net} of lab "
+                            f"{prefix!r}, which is up: choose another range or take it down"
+                        )
+
     def _up(self, progress: Callable[[str], None]) -> None:
         s = self.settings
         racks = f", {s.racks} racks" if s.racks else ""
         progress(f"creating {s.nodes} namespaces on {s.subnet} (bridge {self.topo.bridge}{racks})")
         netns.create(self.topo, s.baseline_rate)
+        if self.pods.pods:
+            progress(
+                f"creating {len(self.pods.pods)} pods on {s.pod_cidr} "
+                f"(VXLAN overlay, pod MTU {overlay.POD_MTU})"
+            )
+            overlay.create(self.pods)
         netem = faults.netem_available()
         lab_state: dict[str, Any] = {
             "prefix": s.prefix,
@@ -145,8 +181,15 @@ class Lab:
                 n.name: {"netns": n.netns, "address": n.address, "rack": n.rack_label}
                 for n in self.topo.nodes
             },
+            "pod_cidr": s.pod_cidr if self.pods.pods else "",
+            "pods": {
+                p.name: {"netns": p.netns, "address": p.address, "node": p.node}
+                for p in self.pods.pods
+            },
             "pids": {},
             "faults": {},
+            "pod_faults": {},
+            "overlay_faults": {},
             "uplink_faults": {},
             "link_faults": {},
             "created_at": time.time(),
@@ -155,6 +198,10 @@ class Lab:
         self.write_token()
         logs = self.dir / "logs"
         py = sys.executable
+        collector_env = {}
+        if self.pods.pods:
+            self.pods_file.write_text(json.dumps(pods_file_body(self.pods), indent=2))
+            collector_env["NETMESH_PODS_FILE"] = str(self.pods_file)
         progress(f"starting the collector on {self.collector_url}")
         lab_state["pids"]["collector"] = processes.spawn(
             [py, "-m", "collector"],
@@ -167,6 +214,7 @@ class Lab:
                 "NETMESH_REPORT_TTL": "30",
                 "NETMESH_STALE_AFTER": "15",
                 "NETMESH_AUTH_TOKEN_FILE": str(self.token_path),
+                **collector_env,
             },
         )
         wait_until(lambda: get_json(self.collector_url + "/healthz"), 20, "the collector")
@@ -189,7 +237,7 @@ class Lab:
                 log_path=logs / f"{node.name}.log",
                 env=self.agent_env(node),
             )
-            if s.traffic:
+            if s.traffic and not self.pods.pods:
                 others = ",".join(a for a in peers.split(",") if a != node.address)
                 lab_state["pids"][f"{node.name}-traffic"] = processes.spawn(
                     [
@@ -208,10 +256,41 @@ class Lab:
                     log_path=logs / f"{node.name}-traffic.log",
                     env={},
                 )
+        if s.traffic:
+            self._start_pod_traffic(lab_state)
         self.save_state(lab_state)
         progress(f"started {s.nodes} agents; waiting until all share one member list")
         wait_until(self._all_members, 60, "every agent to report and adopt the member list")
         progress(f"lab up: {s.nodes} nodes, netem {'available' if netem else 'missing'}")
+
+    def _start_pod_traffic(self, lab_state: dict[str, Any]) -> None:
+        """The seed's workload: an HTTP server in every pod, each pod calling all the others."""
+        addresses = [p.address for p in self.pods.pods]
+        for pod in self.pods.pods:
+            lab_state["pids"][f"{pod.name}-traffic"] = processes.spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "lab.traffic",
+                    "--listen",
+                    pod.address,
+                    "--port",
+                    str(TRAFFIC_PORT),
+                    "--peers",
+                    ",".join(a for a in addresses if a != pod.address),
+                ],
+                lab_id=self.settings.prefix,
+                netns=pod.netns,
+                log_path=self.dir / "logs" / f"{pod.name.replace('/', '-')}-traffic.log",
+                env={},
+            )
+
+    def local_cidrs(self, node: LabNode) -> str:
+        """The addresses whose flows this node's probe counts: its own and its pods'."""
+        cidrs = [f"{node.address}/32"]
+        if self.pods.pods:
+            cidrs.append(self.pods.of(node.name).cidr)
+        return ",".join(cidrs)
 
     def resolv_conf(self, node: LabNode) -> pathlib.Path:
         """The node's resolver configuration (its agent's DNS check reads it)."""
@@ -228,9 +307,9 @@ class Lab:
             extra.update(
                 NETMESH_DNS_NAME=dns.lab_name(s.prefix),
                 NETMESH_DNS_RESOLV_CONF=str(self.resolv_conf(node)),
-                NETMESH_DNS_INTERVAL="1",
-                NETMESH_DNS_TIMEOUT="1",
-                NETMESH_DNS_WINDOW="10",
+                NETMESH_DNS_INTERVAL=str(s.dns_interval),
+                NETMESH_DNS_TIMEOUT=str(min(2.0, s.dns_interval)),
+                NETMESH_DNS_WINDOW=str(6 * s.dns_interval),
             )
         return {
             **extra,
@@ -251,7 +330,7 @@ class Lab:
             "NETMESH_BANDWIDTH_BUDGET": str(s.bandwidth_budget),
             "NETMESH_PROBE_MODE": s.probe_mode,
             # One kernel, many "nodes": count only this node's flows.
-            "NETMESH_PROBE_LOCAL_CIDRS": f"{node.address}/32",
+            "NETMESH_PROBE_LOCAL_CIDRS": self.local_cidrs(node),
             "NETMESH_PROBE_INTERVAL": "2",
         }
 
@@ -279,6 +358,7 @@ class Lab:
             self.state_path.unlink()
         shutil.rmtree(self.dir / "resolv", ignore_errors=True)
         self.token_path.unlink(missing_ok=True)
+        self.pods_file.unlink(missing_ok=True)
         return removed
 
     # ------------------------------------------------------------------ faults
@@ -286,7 +366,7 @@ class Lab:
         data = self.load_state()
         if not data or not self.is_up():
             raise LabError(f"no lab {self.settings.prefix!r} is up: run `netmesh-lab up` first")
-        for key in ("faults", "uplink_faults", "link_faults"):
+        for key in ("faults", "uplink_faults", "link_faults", "pod_faults", "overlay_faults"):
             data.setdefault(key, {})
         return data
 
@@ -359,8 +439,14 @@ class Lab:
         for node in targets:
             faults.clear(node, baseline_bps=int(lab_state["baseline_bps"]))
             lab_state["faults"].pop(node.name, None)
+            if self.pods.pods and lab_state["overlay_faults"].pop(node.name, None):
+                podfaults.clear_overlay_mtu(self.pods, self.pods.of(node.name))
         cleared = [n.name for n in targets]
         if node_name is None:
+            for pod in self.pods.pods:
+                podfaults.clear_pod(pod)
+            cleared += sorted(lab_state["pod_faults"])
+            lab_state["pod_faults"] = {}
             if self.topo.racks:
                 self._apply_uplinks({})
             ends = {n for key in lab_state["link_faults"] for n in key.split("|")}
@@ -385,6 +471,47 @@ class Lab:
         self._apply_links(lab_state["link_faults"], {a.name, b.name})
         self.save_state(lab_state)
         return key
+
+    def _pod(self, name: str) -> LabPod:
+        try:
+            return self.pods.pod(name)
+        except KeyError as exc:
+            raise LabError(str(exc.args[0])) from None
+
+    def inject_pod(self, pod_name: str, loss: float) -> LabPod:
+        """Drop ``loss`` of the packets into one pod (receiver side); the pod."""
+        lab_state = self._require_up()
+        pod = self._pod(pod_name)
+        podfaults.inject_pod_loss(pod, loss, netem=bool(lab_state["netem"]))
+        lab_state["pod_faults"][pod.name] = {"loss": loss, "since": time.time()}
+        self.save_state(lab_state)
+        return pod
+
+    def clear_pod(self, pod_name: str) -> str:
+        lab_state = self._require_up()
+        pod = self._pod(pod_name)
+        podfaults.clear_pod(pod)
+        lab_state["pod_faults"].pop(pod.name, None)
+        self.save_state(lab_state)
+        return pod.name
+
+    def inject_overlay_mtu(self, node_name: str, mtu: int) -> LabNode:
+        """Give one node's overlay devices and pods ``mtu`` (the encapsulation mismatch)."""
+        lab_state = self._require_up()
+        if not self.pods.pods:
+            raise LabError("this lab has no pods (start it with `netmesh-lab up --pods P`)")
+        try:
+            node = self.topo.node(node_name)
+        except KeyError as exc:
+            raise LabError(str(exc.args[0])) from None
+        try:
+            podfaults.set_overlay_mtu(self.pods, self.pods.of(node.name), mtu)
+        except BaseException:
+            podfaults.clear_overlay_mtu(self.pods, self.pods.of(node.name))
+            raise
+        lab_state["overlay_faults"][node.name] = {"mtu": mtu, "since": time.time()}
+        self.save_state(lab_state)
+        return node
 
     def faults(self) -> dict[str, Any]:
         return dict(self.load_state().get("faults", {}))
@@ -411,6 +538,10 @@ class Lab:
             "faults": lab_state.get("faults", {}),
             "uplink_faults": lab_state.get("uplink_faults", {}),
             "link_faults": lab_state.get("link_faults", {}),
+            "pods": sorted(lab_state.get("pods", {})),
+            "pod_cidr": lab_state.get("pod_cidr", ""),
+            "pod_faults": lab_state.get("pod_faults", {}),
+            "overlay_faults": lab_state.get("overlay_faults", {}),
             "netem": lab_state.get("netem"),
             "collector_url": lab_state.get("collector_url"),
         }

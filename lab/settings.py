@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from agent.schedule import SETTINGS_NAMES, PlanSettings, cycle_slots
+from lab import pods as lab_pods
 from lab.faults import parse_rate
 from lab.topology import MAX_RACKS
 from netmesh.config import Problems, doc, project
@@ -34,6 +35,20 @@ class LabSettings:
         metadata=doc(
             "Rack bridges joined through a core bridge by uplink veths (0 = one flat bridge); "
             "nodes go to racks in blocks and carry the label rack=rack-N."
+        ),
+    )
+    pods: int = field(
+        default=0,
+        metadata=doc(
+            "Pod namespaces per node (0 = none): a pod bridge per node, a VXLAN overlay "
+            "between the nodes, pods named node-N/pod-K running the HTTP workload."
+        ),
+    )
+    pod_cidr: str = field(
+        default="10.244.0.0/16",
+        metadata=doc(
+            "Private IPv4 range the pods' addresses come from: one block per node (a /24 "
+            "when it has room; node-N gets block N). Must not overlap the lab subnet."
         ),
     )
     baseline_rate: int = field(
@@ -76,7 +91,14 @@ class LabSettings:
         default=True,
         metadata=doc(
             "Run a DNS server (dnsmasq) on the bridge that every node's resolver uses; the "
-            "agents resolve the lab's name through it once a second."
+            "agents resolve the lab's name through it every dns_interval."
+        ),
+    )
+    dns_interval: float = field(
+        default=1.0,
+        metadata=doc(
+            "Agents' DNS check interval (s); their window is 6 of them (the agent's defaults: "
+            "5 s and 30 s)."
         ),
     )
 
@@ -97,11 +119,14 @@ class LabSettings:
             p.check(net.num_addresses >= 16 + self.nodes, f"subnet {self.subnet}: too small")
         except ValueError as exc:
             p.check(False, f"subnet {self.subnet!r}: {exc}")
+        for problem in lab_pods.validate(self.pod_cidr, self.subnet, self.nodes, self.pods):
+            p.check(False, problem)
         p.check(self.baseline_rate >= 0, "baseline_rate: must be >= 0")
         p.check(1 <= self.test_duration <= 60, "test_duration: 1..60 s")
         p.check(self.omit_seconds >= 0, "omit_seconds: >= 0")
         p.check(self.guard_seconds >= 0.5, "guard_seconds: >= 0.5")
         p.check(self.report_interval >= 0.5, "report_interval: >= 0.5")
+        p.check(0.1 <= self.dns_interval <= 60, "dns_interval: 0.1..60 s")
         p.check(0 < self.bandwidth_budget <= 1, "bandwidth_budget: > 0 and <= 1")
         p.check(1 <= self.collector_port <= 65535, "collector_port: 1..65535")
         p.check(

@@ -65,3 +65,30 @@ def test_uplink_groups_are_into_the_rack_out_of_it_and_the_rest() -> None:
     assert summary_table([row], "node-3").startswith("Summary (faulty node: node-3)")
     matrix = render_matrix([], ["node-3", "node-4"], frozenset({"node-4"}))
     assert "node-4*" in matrix and "node-3*" not in matrix
+
+
+def test_a_pod_fault_plans_loss_into_that_pod(tmp_path: pathlib.Path) -> None:
+    lab = Lab(LabSettings(nodes=4, pods=1, state_dir=str(tmp_path), prefix="nmpexp"))
+    plan = make_plan(lab, args("--pod-fault", "node-2/pod-1"), None)
+    assert plan.pod is not None and plan.pod.name == "node-2/pod-1"
+    assert plan.fault == Fault(loss=0.2)  # the seed's 20 % by default
+    assert plan.target == "pod node-2/pod-1" and plan.marked == {"node-2"}
+    assert plan.ebpf_marked == {"node-2-pod-1"}
+    with pytest.raises(LabError, match="no lab pod 'node-7/pod-1'"):
+        make_plan(lab, args("--pod-fault", "node-7/pod-1"), Fault(loss=0.2))
+    with pytest.raises(LabError, match="--loss only"):
+        make_plan(lab, args("--pod-fault", "node-2/pod-1"), Fault(rate_bps=10_000_000))
+    with pytest.raises(LabError, match="one of"):
+        make_plan(lab, args("--pod-fault", "node-2/pod-1", "--fault-node", "2"), None)
+
+
+def test_pod_retransmissions_group_on_the_pod() -> None:
+    phase = PhaseData(name="fault")
+    phase.retransmits_end = {
+        ("node-1-pod-1", "node-2-pod-1"): 40.0,
+        ("node-2-pod-1", "node-3-pod-1"): 4.0,
+        ("node-1-pod-1", "node-3-pod-1"): 1.0,
+    }
+    row = summarise(phase, frozenset({"node-2"}), frozenset({"node-2-pod-1"}))
+    assert (row["to_ebpf_retransmits"], row["from_ebpf_retransmits"]) == (40.0, 4.0)
+    assert row["others_ebpf_retransmits"] == 1.0

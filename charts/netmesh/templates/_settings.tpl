@@ -193,6 +193,9 @@ NETMESH_AUTH_REJECT_BURST: {{ $v.authRejectBurst | int64 | toString | quote }}
 {{- if not (kindIs "invalid" $v.authRejectSources) }}
 NETMESH_AUTH_REJECT_SOURCES: {{ $v.authRejectSources | int64 | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.podsFile) }}
+NETMESH_PODS_FILE: {{ $v.podsFile | toString | quote }}
+{{- end }}
 {{- if not (kindIs "invalid" $v.kubeconfig) }}
 NETMESH_KUBECONFIG: {{ $v.kubeconfig | toString | quote }}
 {{- end }}

@@ -1,0 +1,123 @@
+"""DNS down on one node (root): how fast the collector names DNS on that node, and nothing else.
+
+A 4-node lab (no HTTP traffic, no eBPF probe) with its real DNS server
+(dnsmasq on the bridge). For the lab's DNS interval (1 s, window 6 s) and for
+the agent's defaults (5 s, window 30 s): a clean period with no finding
+allowed, then RUNS times: ``inject --dns down`` on a node (a different one each
+run) → time until /api/v1/rca's dns_findings name exactly that node;
+``clear`` → time until no finding is left. Asserts nothing; prints the table
+and writes bench-results/dns.json.
+
+    .venv/bin/python tests/benchmarks/bench_dns.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import statistics
+import tempfile
+import time
+from typing import Any
+
+from benchlib import Row, quick_default, report
+
+from lab.faults import Fault
+from lab.lab import Lab, get_json
+from lab.settings import LabSettings
+
+PREFIX = f"nmdn{os.getpid() % 1000}"
+SUBNET = f"10.{92 + os.getpid() % 4}.0.0/24"
+GOAL = 30.0
+
+
+def findings(lab: Lab) -> list[tuple[str | None, str]]:
+    body: dict[str, Any] = get_json(lab.collector_url + "/api/v1/rca")
+    return [(f["node"], f["kind"]) for f in body.get("dns_findings", [])]
+
+
+def watch(lab: Lab, done: Any, timeout: float) -> tuple[float | None, set[Any]]:
+    """Seconds until ``done(findings)`` (None on timeout) and every finding seen meanwhile."""
+    started = time.monotonic()
+    seen: set[Any] = set()
+    while time.monotonic() - started < timeout:
+        now = findings(lab)
+        seen.update(now)
+        if done(now):
+            return time.monotonic() - started, seen
+        time.sleep(0.25)
+    return None, seen
+
+
+def one_interval(interval: float, runs: int, clean_seconds: float, tmp: str) -> list[Row]:
+    lab = Lab(
+        LabSettings(
+            nodes=4,
+            prefix=PREFIX,
+            subnet=SUBNET,
+            state_dir=tmp,
+            traffic=False,
+            probe_mode="off",
+            bandwidth_budget=0.05,
+            dns_interval=interval,
+        )
+    )
+    tag = f"DNS interval {interval:g} s, window {6 * interval:g} s"
+    rows: list[Row] = []
+    try:
+        lab.up()
+        _, seen = watch(lab, lambda _f: False, clean_seconds)
+        rows.append(
+            Row(f"{tag}: findings in {clean_seconds:.0f} s clean", str(len(seen)), "0", not seen)
+        )
+        named, gone, wrong = [], [], []
+        for run in range(runs):
+            node = lab.topo.nodes[run % len(lab.topo.nodes)].name
+            lab.inject(node, Fault(dns_down=True))
+            took, seen = watch(lab, lambda f, n=node: (n, "failing") in f, 120)
+            wrong += [f for f in seen if f[0] != node]
+            named.append(took if took is not None else float("inf"))
+            lab.clear(node)
+            cleared, _ = watch(lab, lambda f: not f, 120)
+            gone.append(cleared if cleared is not None else float("inf"))
+        med, worst = statistics.median(named), max(named)
+        rows.append(
+            Row(
+                f"{tag}: DNS down named (median, worst of {runs})",
+                f"{med:.1f} s, {worst:.1f} s",
+                f"<= {GOAL:.0f} s",
+                worst <= GOAL,
+                value=med,
+                unit="s",
+            )
+        )
+        rows.append(Row(f"{tag}: anything else named", str(sorted(set(wrong))), "none", not wrong))
+        rows.append(
+            Row(
+                f"{tag}: finding gone after clear (median, worst)",
+                f"{statistics.median(gone):.1f} s, {max(gone):.1f} s",
+            )
+        )
+    finally:
+        lab.down()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", default=quick_default())
+    args = parser.parse_args()
+    runs, clean = (1, 20.0) if args.quick else (3, 60.0)
+    started = time.monotonic()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-dns-") as tmp:
+        for interval in (1.0, 5.0):
+            rows += one_interval(interval, runs, clean, tmp)
+    load = pathlib.Path("/proc/loadavg").read_text().split()[:3]
+    rows.append(Row("load average at the end", " ".join(load)))
+    report("dns", rows, params={"nodes": 4, "runs": runs, "clean_seconds": clean}, started=started)
+
+
+if __name__ == "__main__":
+    main()
