@@ -174,6 +174,16 @@ def start_window(settings: PlanSettings, now: float) -> float:
     return end - into if into < end else 0.0
 
 
+def mtu_source(settings: AgentSettings) -> Callable[[], int | None] | None:
+    """light_mtu 0 (auto): read the MTU of the advertise address's interface, each time."""
+    if settings.light_mtu != 0 or settings.light_mtu_interval <= 0:
+        return None
+    ifname = interface_of(settings.address)
+    if ifname is None:
+        return None
+    return lambda: interface_mtu(ifname)
+
+
 def light_options(settings: AgentSettings) -> LightOptions:
     mtu = settings.light_mtu
     if mtu == 0:
@@ -238,7 +248,12 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
     if settings.runs_probe:
         work.append(("probe", Probe(probe_config(settings), state).run))
     if settings.light_port:
-        light = LightTier(light_options(settings), settings.me, lambda: state.members)
+        light = LightTier(
+            light_options(settings),
+            settings.me,
+            lambda: state.members,
+            mtu_source=mtu_source(settings),
+        )
         state.light = light.status
         work.append(("light", light.run))
     if settings.dns_name:

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import generate_latest
 
+from agent.light import LightOptions, LightTier
 from agent.metrics import make_registry
 from agent.settings import AgentSettings
 from agent.state import AgentState
 from netmesh.config import SettingsError, load
-from netmesh.wire import Member
+from netmesh.wire import Member, MemberList
 from tests.agents import AgentProcess, promtool_check, sample
 from tests.collector.reports import light_path, light_status, result
 from tests.helpers import free_port, wait_for
@@ -79,3 +80,23 @@ def test_two_pod_endpoints_measure_each_other(
     report = a.report()
     assert report["network"] == "pod" and report["probe"] is None
     assert report["address"] == "127.0.0.6"
+
+
+def test_light_tier_follows_the_interface_mtu() -> None:
+    mtus = iter([1450, None, 1500, 70000])
+    tier = LightTier(
+        LightOptions(port=5202, mtu=1450),
+        Member(name="a", address="10.244.0.5"),
+        lambda: MemberList(epoch=0, members=()),
+        mtu_source=lambda: next(mtus),
+    )
+    assert tier.current_mtu() == 1450
+    assert tier.current_mtu() == 1450  # unknown: the last known
+    assert tier.current_mtu() == 1500  # an overlay MTU change is probed at once
+    assert tier.current_mtu() == 1500  # out of range: ignored
+    fixed = LightTier(
+        LightOptions(port=5202, mtu=1400),
+        Member(name="a", address="10.244.0.5"),
+        lambda: MemberList(epoch=0, members=()),
+    )
+    assert fixed.current_mtu() == 1400
