@@ -38,6 +38,7 @@ from collector.appkeys import (
     AUTH,
     GC,
     INFORMERS,
+    LAYERS,
     MEMBER_BODY,
     MEMBERSHIP,
     POD_MEMBER_BODY,
@@ -51,6 +52,7 @@ from collector.appkeys import (
 from collector.auth import Authenticator, NoAuth, StaticToken, TokenReviewAuth
 from collector.gcpolicy import GcPolicy
 from collector.kube import make_api
+from collector.layers import LayerJudge
 from collector.live import LiveRca
 from collector.memberbody import MemberListBody
 from collector.membership import KubernetesMembership, NodeRules, StaticMembership
@@ -137,6 +139,7 @@ def create_app(
         ebpf_window=settings.rca_ebpf_window,
         dns_criteria=dns_criteria(settings),
     )
+    app[LAYERS] = LayerJudge(rca_criteria(settings))
     if settings.rca_interval > 0:
         app.cleanup_ctx.append(_rca)
     _routes(app.router)
@@ -317,6 +320,13 @@ async def run_rca(app: web.Application) -> None:
     )
     for _ in steps:
         await asyncio.sleep(0)
+    pods = state.pod_network
+    pod_light = {
+        name: report.light.paths
+        for name in pods.sorted_names()
+        if (report := pods.agents[name].report).light is not None
+    }
+    app[LAYERS].run(pod_light, light, results)
 
 
 async def _rca(app: web.Application) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from collector.auth import Authenticator
 from collector.gcpolicy import GcPolicy
 from collector.kube import Informer
+from collector.layers import LayerJudge
 from collector.live import LiveRca
 from collector.memberbody import MemberListBody
 from collector.membership import Membership
@@ -33,5 +34,7 @@ INFORMERS: web.AppKey[list[Informer[Any]]] = web.AppKey("informers")
 PROCESS = web.AppKey("process", CollectorRegistry)
 GC = web.AppKey("gc", GcPolicy)
 RCA = web.AppKey("rca", LiveRca)
+# Layer findings: a node's pod network (overlay/CNI) failing while its host paths are fine.
+LAYERS = web.AppKey("layers", LayerJudge)
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
 REJECT_LIMITER = web.AppKey("reject_limiter", RejectLimiter)

@@ -19,6 +19,7 @@ from collector import views
 from collector.appkeys import (
     AUTH,
     INFORMERS,
+    LAYERS,
     MEMBER_BODY,
     MEMBERSHIP,
     POD_MEMBER_BODY,
@@ -168,6 +169,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         process=app[PROCESS],
         rca=app[RCA] if app[SETTINGS].rca_interval > 0 else None,
         pod_members=app[POD_MEMBERSHIP].current(),
+        layers=app[LAYERS],
     )
     resp = web.StreamResponse(headers={"Content-Type": ex.CONTENT_TYPE})
     resp.enable_chunked_encoding()
@@ -217,7 +219,9 @@ async def rca(request: web.Request) -> web.Response:
     """The latest root-cause analysis (verdict, ranked suspects, rules, failing paths)."""
     app = request.app
     enabled = app[SETTINGS].rca_interval > 0
-    return web.json_response(views.rca(app[RCA], enabled=enabled, now=app[STATE].clock()))
+    return web.json_response(
+        views.rca(app[RCA], enabled=enabled, now=app[STATE].clock(), layers=app[LAYERS])
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, generate_latest
 
 from collector import exposition as ex
+from collector.layers import LayerJudge
 from collector.live import LiveRca
 from collector.state import CollectorState
 from collector.verdict import VERDICT_CLUSTER_WIDE
@@ -35,10 +36,19 @@ def render_metrics(
     process: CollectorRegistry | None = None,
     rca: LiveRca | None = None,
     pod_members: MemberList | None = None,
+    layers: LayerJudge | None = None,
 ) -> bytes:
     """The whole /metrics body (tests and benchmarks; the handler streams the parts)."""
     return b"".join(
-        metric_parts(state, members, watches, process=process, rca=rca, pod_members=pod_members)
+        metric_parts(
+            state,
+            members,
+            watches,
+            process=process,
+            rca=rca,
+            pod_members=pod_members,
+            layers=layers,
+        )
     )
 
 
@@ -50,10 +60,17 @@ def metric_parts(
     process: CollectorRegistry | None = None,
     rca: LiveRca | None = None,
     pod_members: MemberList | None = None,
+    layers: LayerJudge | None = None,
 ) -> list[bytes]:
     """/metrics as a list of byte strings, mostly cached fragments (nothing is copied)."""
     groups = metric_groups(
-        state, members, watches, process=process, rca=rca, pod_members=pod_members
+        state,
+        members,
+        watches,
+        process=process,
+        rca=rca,
+        pod_members=pod_members,
+        layers=layers,
     )
     return [part for group in groups for part in group]
 
@@ -88,6 +105,7 @@ def metric_groups(
     process: CollectorRegistry | None = None,
     rca: LiveRca | None = None,
     pod_members: MemberList | None = None,
+    layers: LayerJudge | None = None,
 ) -> Iterator[list[bytes]]:
     """/metrics in groups of parts, about a family each, so a server can yield in between.
 
@@ -210,6 +228,13 @@ def metric_groups(
                 (((f.node or "", f.kind), 1.0) for f in rca.dns_findings),
             )
         )
+        if layers is not None:
+            out.append(
+                ex.render_family(
+                    cat.RCA_LAYER_FINDING,
+                    (((f.node, f.layer, f.kind), 1.0) for f in layers.findings),
+                )
+            )
         out.append(
             ex.render_family(
                 cat.RCA_SUSPECT,

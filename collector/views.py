@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from collector.layers import LayerJudge
 from collector.live import LiveRca
 from collector.state import AgentEntry, CollectorState
 from netmesh.catalogue import LIGHT_GAUGES, mtu_loss
@@ -157,8 +158,11 @@ def light(state: CollectorState, members: MemberList, now: float) -> dict[str, A
     return {"network": state.network, "now": now, "nodes": names, "agents": agents, "paths": paths}
 
 
-def rca(live: LiveRca, *, enabled: bool, now: float) -> dict[str, Any]:
-    """The latest analysis (verdict, ranked suspects, rules, failing paths) and its age."""
+def rca(
+    live: LiveRca, *, enabled: bool, now: float, layers: LayerJudge | None = None
+) -> dict[str, Any]:
+    """The latest analysis (verdict, ranked suspects, rules, failing paths) and its age;
+    ``layer_findings``: pod networks failing while their host paths are fine."""
     if not enabled:
         return {"verdict": "off", "summary": "RCA is off (rca_interval 0)"}
     if live.latest is None or live.computed_at is None:
@@ -170,5 +174,6 @@ def rca(live: LiveRca, *, enabled: bool, now: float) -> dict[str, Any]:
         duration_seconds=live.seconds,
         runs=live.runs,
         dns_findings=[f.to_json() for f in live.dns_findings],
+        layer_findings=[f.to_json() for f in layers.findings] if layers is not None else [],
     )
     return body

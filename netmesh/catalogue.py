@@ -635,6 +635,13 @@ RCA_DNS_FINDING = _metric(
     "the finding is cluster-wide.",
     labels=("node", "kind"),
 )
+RCA_LAYER_FINDING = _metric(
+    "gauge",
+    "netmesh_rca_layer_finding",
+    "1 for each layer finding: a node's pod network failing while its host paths are fine "
+    "(layer overlay; kind overlay-mtu or pod-network); node empty when cluster-wide.",
+    labels=("node", "layer", "kind"),
+)
 RCA_SUSPECT = _metric(
     "gauge",
     "netmesh_rca_suspect",

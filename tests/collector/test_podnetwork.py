@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from collector.app import run_rca
 from collector.appkeys import STATE
 from collector.auth import Caller, Rejected, TokenReviewAuth
 from collector.podmap import PodInfo
@@ -161,3 +162,39 @@ def test_tokenreview_authorises_pod_endpoints_by_their_pod() -> None:
     # A pod endpoint cannot report for the host network (it is not an agent pod).
     with pytest.raises(Rejected, match="not an agent pod"):
         auth.authorize(Caller("pod", "netmesh", "pod-ep-a", "u1", ""), "node-a", "host")
+
+
+async def test_rca_names_the_overlay_mtu_of_a_node_whose_host_paths_are_fine(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(rca_interval=0.05)
+    nodes = {"a": "1", "b": "2", "c": "3"}
+
+    def light_of(node: str, *, pod: bool) -> Any:
+        paths = []
+        for peer in nodes:
+            if peer == node:
+                continue
+            bad = pod and node == "a"  # a's pods send 1500-byte packets into a 1450 overlay
+            paths.append(
+                light_path(
+                    peer, mtu_size=1500 if bad else 1450, mtu_sent=3, mtu_received=1 if bad else 3
+                )
+            )
+        return light_status(*paths)
+
+    for node, n in nodes.items():
+        peers = tuple(p for p in nodes if p != node)
+        host = report(node, f"10.0.0.{n}", peers, light=light_of(node, pod=False))
+        pod = pod_report(node, f"10.244.{n}.5", (), light=light_of(node, pod=True))
+        for r in (host, pod):
+            resp = await client.post("/api/v1/reports", json=r.to_json())
+            assert resp.status == 200, await resp.text()
+    await run_rca(client.app)
+    body = await (await client.get("/api/v1/rca")).json()
+    assert body["verdict"] == "ok", body["summary"]  # the host network is fine
+    (finding,) = body["layer_findings"]
+    assert finding["node"] == "a" and finding["kind"] == "overlay-mtu"
+    assert finding["layer"] == "overlay" and finding["summary"].startswith("overlay MTU on node a")
+    text = await (await client.get("/metrics")).text()
+    assert 'netmesh_rca_layer_finding{node="a",layer="overlay",kind="overlay-mtu"} 1' in text

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent.metrics import make_registry
 from agent.state import AgentState
 from collector.judging import Criteria
+from collector.layers import LayerJudge
 from collector.live import LiveRca
 from collector.membership import StaticMembership
 from collector.metrics import WatchStatus, render_metrics
@@ -108,8 +109,19 @@ def rendered() -> tuple[Seen, Seen]:
         epoch=pod_members.epoch,
         members=(*pod_members.members, Member(name="d", address="10.244.3.1")),
     )
+    layers = LayerJudge(Criteria())  # node a's pods send too big packets: a layer finding
+    pod_light = {
+        "a": [light_path("b", mtu_sent=3, mtu_received=0)],
+        "b": [light_path("a", mtu_size=1450, mtu_sent=3, mtu_received=3)],
+    }
+    assert layers.run(pod_light, {}, {})
     collector_text = render_metrics(
-        collector, members, [WatchStatus("pods", True, True)], rca=live, pod_members=pod_members
+        collector,
+        members,
+        [WatchStatus("pods", True, True)],
+        rca=live,
+        pod_members=pod_members,
+        layers=layers,
     ).decode()
     return parse(agent_text), parse(collector_text)
 
