@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from lab import podnet
 from lab.lab import Lab, get_json
 from lab.shell import in_ns, run
 from tests.e2e.labs import running_lab
+from tests.e2e.page import CHROMIUM, chromium
 from tests.helpers import wait_for
 
 PID = os.getpid()
@@ -98,11 +100,35 @@ def test_every_pair_is_measured_on_both_networks(lab: Lab) -> None:
     assert api(lab, "/api/v1/rca").get("layer_findings") == []
 
 
+class _Page(HTMLParser):
+    """The page's finding items and the pod matrix's cells (with their failure marks)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.findings: list[tuple[str | None, str | None]] = []
+        self.table = ""
+        self.cells: dict[str, list[tuple[str | None, str | None]]] = {}
+        self.pod_hidden = True
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "li" and a.get("data-finding"):
+            self.findings.append((a.get("data-finding"), a.get("data-layer")))
+        if tag == "figure" and a.get("id") == "pod-figure":
+            self.pod_hidden = "hidden" in a
+        if tag == "table" and a.get("id") in ("matrix", "pod-matrix"):
+            self.table = a["id"] or ""
+        if tag == "td" and a.get("data-source"):
+            self.cells.setdefault(self.table, []).append((a.get("data-source"), a.get("class")))
+
+
 def layer_findings(lab: Lab) -> list[dict[str, Any]]:
     return list(api(lab, "/api/v1/rca").get("layer_findings") or [])
 
 
-def test_overlay_mtu_mismatch_is_named_while_host_paths_stay_green(lab: Lab) -> None:
+def test_overlay_mtu_mismatch_is_named_while_host_paths_stay_green(
+    lab: Lab, tmp_path: pathlib.Path
+) -> None:
     wait_for(lambda: all_pairs_measured(lab, "pod"), 60, 1.0, "pod-network light paths")
     assert layer_findings(lab) == []
     started = time.monotonic()
@@ -132,6 +158,16 @@ def test_overlay_mtu_mismatch_is_named_while_host_paths_stay_green(lab: Lab) -> 
         # The pod paths from node-2 lose their MTU probes.
         pod = light_paths(lab, "pod")
         assert all(pod[("node-2", b)]["netmesh_light_mtu_loss_ratio"] for b in ("node-1", "node-3"))
+        if os.path.exists(CHROMIUM):  # the page: both matrices side by side, the finding
+            proc = chromium(tmp_path, "--dump-dom", lab.collector_url + "/")
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            page = _Page()
+            page.feed(proc.stdout)
+            assert ("node-2", "overlay") in page.findings
+            assert not page.pod_hidden
+            assert len(page.cells["matrix"]) == len(page.cells["pod-matrix"]) == 6
+            marked = {s for s, cls in page.cells["pod-matrix"] if cls and "suspect-path" in cls}
+            assert marked == set(NODES)  # node-2's row and column
     finally:
         cli(lab, "clear", "--node", "node-2")
     wait_for(lambda: layer_findings(lab) == [], 60, 1.0, "the finding to go after the clear")
