@@ -82,7 +82,8 @@ def test_drill_down_variables_cascade() -> None:
     assert "$" not in variables[0].selector
     assert "$network" in variables[1].selector and "$source_node" not in variables[1].selector
     assert "$source_node" in variables[2].selector
-    assert {"$network", "$source_node", "$destination_node"} <= set(variables[3].selector.split('"'))
+    narrowed = set(variables[3].selector.split('"'))
+    assert {"$network", "$source_node", "$destination_node"} <= narrowed
     for spec in DASH["templating"]["list"][1:]:
         assert spec["refresh"] == 2, f"{spec['name']}: refresh on time range change"
 
