@@ -44,6 +44,7 @@ IPV6_PMTUDISC_PROBE = 3
 Due = tuple[float, int, str]  # (when, lightwire kind, peer address): the send queue's entries
 MAX_SESSIONS = 8192  # responder: (prober, session) counters kept, least recent dropped
 MTU_PROBES_PER_WINDOW = 3  # MTU probes are counted over this many of their intervals
+MAX_IDLE = 0.1  # seconds the prober sleeps at most between looks at its queue
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -273,7 +274,11 @@ class LightTier(asyncio.DatagramProtocol):
                         payload = lw.payload_size(self.current_mtu(), self.ipv6)
                         self._send(address, lw.MTU_PROBE, payload)
                         heapq.heappush(queue, (now + self.opts.mtu_interval, kind, address))
-                await asyncio.sleep(self.opts.tick)
+                # Sleep until the next probe is due (at least a tick, at most 0.1 s so a
+                # new member list is picked up at once): a small mesh wakes ~30 times a
+                # second, not 100 (a pod endpoint's CPU, BENCHMARKS.md).
+                due_in = queue[0][0] - self.clock() if queue else MAX_IDLE
+                await asyncio.sleep(min(MAX_IDLE, max(self.opts.tick, due_in)))
         finally:
             self.up = False
             if self.transport is not None:
