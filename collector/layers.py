@@ -198,6 +198,10 @@ class LayerJudge:
         host_light: Mapping[str, Sequence[LightPath]],
         host_results: Mapping[str, Sequence[TestResult]],
     ) -> tuple[LayerFinding, ...]:
+        """Judge; nothing to do (and no cost) while no pod-network endpoint reports."""
+        if not pod_light:
+            self.findings = ()
+            return self.findings
         self.findings = tuple(
             judge_layers(pod_light, host_light, host_results, self.criteria, self.layer)
         )
