@@ -111,3 +111,18 @@ def test_two_nodes_need_one_failing_pair_and_the_judge_keeps_the_latest() -> Non
     (f,) = judge.run(pod, {}, {})
     assert f.node == "a" and f.kind == OVERLAY_MTU and judge.findings == (f,)
     assert judge.run({}, {}, {}) == () and judge.findings == ()
+
+
+def test_the_judge_runs_again_only_after_duty_times_its_cost() -> None:
+    now = [0.0]
+
+    def perf() -> float:
+        now[0] += 0.1  # every reading: 0.1 s later (a run "costs" 0.1 s)
+        return now[0]
+
+    judge = LayerJudge(Criteria(), duty=20, perf=perf)
+    first = judge.run(mesh(mtu_out_of("node-2")), mesh(), host_results())
+    assert [f.node for f in first] == ["node-2"] and judge.seconds > 0
+    assert judge.run(mesh(), mesh(), host_results()) == first  # too soon: the last findings
+    now[0] += 2 * 20 * judge.seconds
+    assert judge.run(mesh(), mesh(), host_results()) == ()
