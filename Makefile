@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.netmesh-installed
 PYTEST_ARGS ?=
 
-.PHONY: all deps test lint pytest unit e2e demo bench clean
+.PHONY: all deps test lint pytest unit e2e demo bench clean image image-test
 
 all: test
 
@@ -25,6 +25,17 @@ lint: deps
 
 pytest: deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The one image (agent and collector), with whichever engine this machine has: docker, else
+# podman/buildah with the Debian base bootstrapped offline-safely (scripts/build-image.sh).
+IMAGE ?= localhost/netmesh:dev
+image: deps
+	bash scripts/build-image.sh $(IMAGE)
+
+# Build it, then run it as the manifests declare it (podman + runc) in lab namespaces:
+# collector + 3 agents + one agent under the runtime's default seccomp (tests/image).
+image-test: image
+	NETMESH_IMAGE=$(IMAGE) $(PY) -m pytest tests/image -v -s $(PYTEST_ARGS)
 
 unit: deps
 	$(PY) -m pytest --ignore=tests/e2e $(PYTEST_ARGS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -12,10 +13,13 @@ from typing import Protocol as TypingProtocol
 from aiohttp import web
 
 from agent.dns import DnsCheck, DnsOptions
+from agent.drops import Drops, drops_config
 from agent.http import create_app
+from agent.iperf import TestId, failed
 from agent.light import LightOptions, LightTier
 from agent.metrics import make_registry
 from agent.netinfo import interface_mtu, interface_of
+from agent.ondemand import SweepSlot, prune, sweep_slot
 from agent.probe import Probe, probe_config
 from agent.reporter import Reporter
 from agent.runner import ClientOptions, run_test
@@ -94,6 +98,7 @@ class TestLoop:
         runner: RunTest = run_test,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        heard: Callable[[], bool] = lambda: True,
     ) -> None:
         self.state = state
         self.settings = settings
@@ -102,6 +107,10 @@ class TestLoop:
         self.runner = runner
         self.clock = clock
         self.sleep = sleep
+        # With a collector: has the first report been answered (or failed)? Until then
+        # this node may not know of a running on-demand sweep (e.g. after a restart)
+        # and must not run the budgeted plan into it.
+        self.heard = heard
         self.last_slot = -1
         self.first_step = True
 
@@ -113,7 +122,18 @@ class TestLoop:
 
     async def step(self) -> None:
         now = self.clock()
+        prune(self.state.sweeps, now, self.settings)
+        on_demand = sweep_slot(
+            self.state.sweeps, self.members(), self.state.me.name, now, self.settings
+        )
+        if on_demand is not None:
+            # A sweep holds this slot on every node: the budgeted plan waits.
+            await self._sweep_step(on_demand, now)
+            return
         slot = plan(self.members(), self.state.me.name, now, self.settings)
+        if not self.heard():
+            await self.sleep(max(0.0, slot.end - self.clock()) + 0.001)
+            return
         log.debug(
             "slot %d at +%.3fs: %s",
             slot.number,
@@ -126,7 +146,30 @@ class TestLoop:
         self.first_step = False
         await self.sleep(max(0.0, slot.end - self.clock()) + 0.001)
 
-    async def _run_or_skip(self, slot: Slot, test: Test, now: float) -> None:
+    async def _sweep_step(self, on_demand: SweepSlot, now: float) -> None:
+        slot = on_demand.slot
+        if slot.number != self.last_slot:
+            if on_demand.missing:
+                self.last_slot = slot.number
+                self._missing_peer(on_demand, now)
+            elif slot.test is not None:
+                self.last_slot = slot.number
+                await self._run_or_skip(slot, slot.test, now, sweep=on_demand.sweep)
+        self.first_step = False
+        await self.sleep(max(0.0, slot.end - self.clock()) + 0.001)
+
+    def _missing_peer(self, on_demand: SweepSlot, now: float) -> None:
+        """A sweep test towards a node that is not (any more) a member: a failed result."""
+        test = TestId(
+            source=self.state.me.name,
+            destination=on_demand.missing,
+            protocol=on_demand.protocol,
+            started_at=now,
+        )
+        result = failed(test, result="error", message="not a member", duration=0.0)
+        self.state.record(dataclasses.replace(result, sweep=on_demand.sweep))
+
+    async def _run_or_skip(self, slot: Slot, test: Test, now: float, sweep: str = "") -> None:
         lag = now - slot.start
         if now + self.settings.omit + self.settings.duration > slot.end - self.settings.guard / 2:
             # Joining mid-slot at start-up is not a scheduling problem: just wait.
@@ -148,6 +191,8 @@ class TestLoop:
             deadline=slot.end - 0.05,
             clock=self.clock,
         )
+        if sweep:
+            result = dataclasses.replace(result, sweep=sweep)
         self.state.record(result)
         if not result.ok:
             log.info(
@@ -213,6 +258,8 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
     """Run until cancelled."""
     state = AgentState(me=settings.me, http_port=settings.http_port, network=settings.network_name)
     state.set_members(initial_members(settings))
+    state.slot_seconds = plan_settings(settings).slot_seconds
+    state.report_interval = settings.report_interval
     server = IperfServer(server_options(settings))
     server.quiet = lambda: start_window(plan_settings(settings), time.time())
     state.server_up = lambda: server.up
@@ -226,6 +273,7 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
         plan_settings(settings),
         client_options(settings),
         members=lambda: state.members.members,
+        heard=lambda: not settings.collector_url or sum(state.reports.values()) > 0,
     )
     app = create_app(state, make_registry(state))
     runner = web.AppRunner(app, access_log=None)
@@ -245,8 +293,12 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
         ("iperf3-server", server.run),
         ("tests", loop.run),
     ]
-    if settings.runs_probe:
-        work.append(("probe", Probe(probe_config(settings), state).run))
+    if settings.runs_probe:  # the host network only: a pod endpoint loads no BPF
+        probe = Probe(probe_config(settings), state)
+        # BCC compiles one program at a time: the drop probe waits for the retransmission
+        # probe's status (loaded or not) before it compiles.
+        drops = Drops(drops_config(settings), state, ready=lambda: state.probe is not None)
+        work += [("probe", probe.run), ("drops", drops.run)]
     if settings.light_port:
         light = LightTier(
             light_options(settings),

@@ -12,6 +12,13 @@ Only members may probe (others are dropped and counted as strangers);
 malformed packets are dropped and counted; a send error (EMSGSIZE for an
 MTU probe larger than this node's interface) is counted and the probe is
 left unanswered, so the window shows it.
+
+RTTs come from kernel timestamps (agent/lightsock.py): the probe carries the
+wall clock read just before ``sendto``, the echo's arrival is the kernel's
+receive time, and the responder's turnaround (its kernel receive time to its
+``sendto``, carried in the echo) is taken off — so neither end's event-loop
+latency is in the RTT. Without a kernel timestamp (or with an implausible one:
+the wall clock stepped) the RTT falls back to the prober's monotonic clock.
 """
 
 from __future__ import annotations
@@ -27,8 +34,8 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
+from agent import lightsock
 from agent import lightwire as lw
 from agent.lightstats import PeerTrack
 from agent.schedule import ring
@@ -45,6 +52,7 @@ Due = tuple[float, int, str]  # (when, lightwire kind, peer address): the send q
 MAX_SESSIONS = 8192  # responder: (prober, session) counters kept, least recent dropped
 MTU_PROBES_PER_WINDOW = 3  # MTU probes are counted over this many of their intervals
 MAX_IDLE = 0.1  # seconds the prober sleeps at most between looks at its queue
+CLOCK_SLACK = 0.001  # s: a kernel-timestamp RTT above the monotonic one by more is distrusted
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +82,21 @@ def peers(members: MemberList, me: str, opts: LightOptions) -> list[Member]:
     return [order[(i + r) % n] for r in range(1, min(opts.ring_peers, n - 1) + 1)]
 
 
+def kernel_rtt(echo: lw.Packet, rx_ns: int, monotonic_rtt: float) -> float | None:
+    """The RTT from kernel timestamps: the echo's kernel receive time minus the probe's
+    send time (both wall clock), less the responder's turnaround when it sent one.
+
+    None (use the monotonic RTT) when the wall clock moved meanwhile: a result
+    not above zero, or above the monotonic RTT (which includes the loop's delay,
+    so it is never shorter) by more than ``CLOCK_SLACK``. A turnaround not
+    shorter than the round trip is ignored (a responder's clock gone wrong)."""
+    raw = (rx_ns - echo.sent_ns) / 1e9
+    if raw <= 0 or raw > monotonic_rtt + CLOCK_SLACK:
+        return None
+    turnaround = (echo.turnaround_ns or 0) / 1e9
+    return raw - turnaround if turnaround < raw else raw
+
+
 def pair_interval(n_peers: int, opts: LightOptions) -> float:
     """Seconds between two probes to one peer."""
     if n_peers == 0:
@@ -81,7 +104,7 @@ def pair_interval(n_peers: int, opts: LightOptions) -> float:
     return max(1.0 / opts.max_pair_rate, n_peers / opts.rate)
 
 
-class LightTier(asyncio.DatagramProtocol):
+class LightTier:
     """Prober and responder; ``run`` sends, ``datagram_received`` answers and records."""
 
     def __init__(
@@ -102,7 +125,8 @@ class LightTier(asyncio.DatagramProtocol):
         self.members = members
         self.clock = clock
         self.session = random.getrandbits(63)
-        self.transport: asyncio.DatagramTransport | None = None
+        self.sock: socket.socket | None = None
+        self.kernel_timestamps = False
         self.up = False
         self.reason = "not started"
         self.tracks: dict[str, PeerTrack] = {}  # by peer address
@@ -134,19 +158,46 @@ class LightTier(asyncio.DatagramProtocol):
         except OSError:
             sock.close()
             raise
+        self.kernel_timestamps = lightsock.enable_timestamps(sock)
         return sock
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # (3.11's selector transport does not subclass DatagramTransport)
-        self.transport = cast(asyncio.DatagramTransport, transport)
+    def listen(self, loop: asyncio.AbstractEventLoop) -> socket.socket:
+        """Open the socket and read it from ``loop`` (OSError if it cannot bind)."""
+        sock = self.open_socket()
+        self.sock = sock
+        loop.add_reader(sock.fileno(), self._readable)
+        return sock
+
+    def close(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.sock is not None:
+            loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
 
     def error_received(self, exc: Exception) -> None:
         self.send_errors += 1
         log.debug("light tier: send error %s", exc)
 
+    def _sendto(self, data: bytes, address: tuple[str, int]) -> None:
+        if self.sock is None:
+            return
+        try:
+            self.sock.sendto(data, address)
+        except OSError as exc:  # EMSGSIZE, a full socket buffer (EAGAIN), unreachable
+            self.error_received(exc)
+
     # ------------------------------------------------------------------ receiving
 
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+    def _readable(self) -> None:
+        if self.sock is None:
+            return
+        for data, addr, rx_ns in lightsock.read_batch(self.sock, self.error_received):
+            self.datagram_received(data, addr, rx_ns)
+
+    def datagram_received(
+        self, data: bytes, addr: tuple[str | int, ...], rx_ns: int | None = None
+    ) -> None:
+        """One datagram; ``rx_ns`` is the kernel's receive time (wall clock), if known."""
         try:
             packet = lw.decode(data)
         except lw.Malformed:
@@ -154,11 +205,11 @@ class LightTier(asyncio.DatagramProtocol):
             return
         host, port = str(addr[0]), int(addr[1])
         if packet.kind in lw.REPLY_KIND:
-            self._answer(packet, host, port)
+            self._answer(packet, host, port, rx_ns)
         else:
-            self._record_echo(packet, host)
+            self._record_echo(packet, host, rx_ns)
 
-    def _answer(self, probe: lw.Packet, host: str, port: int) -> None:
+    def _answer(self, probe: lw.Packet, host: str, port: int, rx_ns: int | None = None) -> None:
         if host not in self.allowed:
             self.dropped_strangers += 1
             return
@@ -172,10 +223,11 @@ class LightTier(asyncio.DatagramProtocol):
             self.sessions.move_to_end(key)
         counts[0] += 1
         counts[1] += 1
-        if self.transport is not None:
-            self.transport.sendto(lw.encode(lw.echo_of(probe, counts[0], counts[1])), (host, port))
+        turnaround = None if rx_ns is None else max(0, lightsock.wall_ns() - rx_ns)
+        echo = lw.echo_of(probe, counts[0], counts[1], turnaround)
+        self._sendto(lw.encode(echo), (host, port))
 
-    def _record_echo(self, echo: lw.Packet, host: str) -> None:
+    def _record_echo(self, echo: lw.Packet, host: str, rx_ns: int | None = None) -> None:
         track = self.tracks.get(host)
         if track is None:
             self.dropped_strangers += 1
@@ -184,7 +236,12 @@ class LightTier(asyncio.DatagramProtocol):
             return  # an echo for an earlier run of this agent
         self.echoes_received += 1
         series = track.mtu if echo.kind == lw.MTU_ECHO else track.small
-        series.echoed(echo.seq, self.clock(), echo.received, echo.replied)
+        now = self.clock()
+        probe = series.by_seq.get(echo.seq)
+        rtt = None
+        if probe is not None and rx_ns is not None:
+            rtt = kernel_rtt(echo, rx_ns, now - probe.sent_at)
+        series.echoed(echo.seq, now, echo.received, echo.replied, rtt)
 
     # ------------------------------------------------------------------ sending
 
@@ -220,9 +277,8 @@ class LightTier(asyncio.DatagramProtocol):
         series = track.mtu if kind == lw.MTU_PROBE else track.small
         now = self.clock()
         seq = series.sent(now)
-        packet = lw.Packet(kind, self.session, seq, time.monotonic_ns())
-        assert self.transport is not None
-        self.transport.sendto(lw.encode(packet, size), (address, self.opts.port))
+        packet = lw.Packet(kind, self.session, seq, lightsock.wall_ns())
+        self._sendto(lw.encode(packet, size), (address, self.opts.port))
         self.probes_sent += 1
 
     def _plan(
@@ -245,12 +301,11 @@ class LightTier(asyncio.DatagramProtocol):
         """Open the socket and probe until cancelled (a bind failure says why and returns)."""
         loop = asyncio.get_running_loop()
         try:
-            sock = self.open_socket()
+            self.listen(loop)
         except OSError as exc:
             self.reason = f"cannot bind UDP {self.me.address}:{self.opts.port}: {exc.strerror}"
             log.error("light tier off: %s", self.reason)
             return
-        await loop.create_datagram_endpoint(lambda: self, sock=sock)
         self.up, self.reason = True, ""
         with_mtu = bool(self.opts.mtu)
         queue: list[Due] = []
@@ -281,8 +336,7 @@ class LightTier(asyncio.DatagramProtocol):
                 await asyncio.sleep(min(MAX_IDLE, max(self.opts.tick, due_in)))
         finally:
             self.up = False
-            if self.transport is not None:
-                self.transport.close()
+            self.close(loop)
 
     def current_mtu(self) -> int:
         """The MTU probe's IP packet size now (the interface's, when it is followed)."""

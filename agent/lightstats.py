@@ -14,7 +14,9 @@ Loss by direction, from two echoes a < b of the window (see agent/lightwire.py):
   the echoes of probes ``a.seq+1 .. b.seq`` that arrived here.
 
 With fewer than two echoes in the window the direction cannot be told (a
-path that loses everything: loss 1, forward and return unknown). No clocks
+path that loses everything: loss 1, forward and return unknown). The RTT
+histogram (``Series.rtt_buckets``) is not per window: it counts every RTT
+since the track began, as a Prometheus histogram does. No clocks
 are read here: times are passed in (seconds, monotonic).
 """
 
@@ -24,7 +26,9 @@ import itertools
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
+from netmesh.lightreport import RTT_BUCKETS, bucket_index, cumulative
 from netmesh.wire import LightPath
 
 
@@ -33,6 +37,7 @@ class Probe:
     seq: int
     sent_at: float
     echo_at: float | None = None
+    measured: float | None = None  # the RTT from kernel timestamps, when the echo had them
     received: int = 0  # responder's count of probes received, from the echo
     replied: int = 0  # responder's count of echoes replied, from the echo
     duplicates: int = 0
@@ -40,7 +45,9 @@ class Probe:
 
     @property
     def rtt(self) -> float | None:
-        return None if self.echo_at is None else self.echo_at - self.sent_at
+        if self.echo_at is None:
+            return None
+        return self.measured if self.measured is not None else self.echo_at - self.sent_at
 
 
 @dataclass(slots=True)
@@ -54,6 +61,9 @@ class Series:
     highest_echo: int = -1
     first_echo: int | None = None  # seq of the first probe ever answered
     answered_since: float | None = None  # when that probe was sent
+    # every RTT so far, by RTT_BUCKETS bucket (the last: above the last bound)
+    rtt_buckets: list[int] = field(default_factory=lambda: [0] * (len(RTT_BUCKETS) + 1))
+    rtt_sum: float = 0.0
 
     def sent(self, at: float) -> int:
         seq = self.next_seq
@@ -65,8 +75,13 @@ class Series:
             del self.by_seq[self.probes.popleft().seq]
         return seq
 
-    def echoed(self, seq: int, at: float, received: int, replied: int) -> float | None:
-        """Record an echo; its RTT, or None for an unknown or duplicate echo."""
+    def echoed(
+        self, seq: int, at: float, received: int, replied: int, rtt: float | None = None
+    ) -> float | None:
+        """Record an echo; its RTT, or None for an unknown or duplicate echo.
+
+        ``rtt`` is the round trip measured from kernel timestamps (the responder's
+        turnaround taken off); without it, ``at`` minus the send time."""
         probe = self.by_seq.get(seq)
         if probe is None:
             return None
@@ -74,6 +89,7 @@ class Series:
             probe.duplicates += 1
             return None
         probe.echo_at = at
+        probe.measured = rtt
         probe.received = received
         probe.replied = replied
         if seq < self.highest_echo:
@@ -82,7 +98,15 @@ class Series:
             self.first_echo = seq
             self.answered_since = probe.sent_at
         self.highest_echo = max(self.highest_echo, seq)
-        return probe.rtt
+        value = probe.rtt
+        if value is not None:
+            self.rtt_buckets[bucket_index(value)] += 1
+            self.rtt_sum += value
+        return value
+
+    @property
+    def rtt_count(self) -> int:
+        return sum(self.rtt_buckets)
 
     def in_window(self, start: float, end: float) -> list[Probe]:
         """Probes sent in [start, end). Once the peer has answered, probes sent before its
@@ -141,6 +165,7 @@ def summarise(
     *,
     window: float,
     mtu_size: int,
+    histogram: Series | None = None,
 ) -> LightPath | None:
     """One window's statistics for one peer (None when no probe was sent in it)."""
     if not small:
@@ -154,6 +179,13 @@ def summarise(
         else None
     )
     d = directions(echoed)
+    hist: dict[str, Any] = {}
+    if histogram is not None:
+        hist = {
+            "rtt_bucket_counts": cumulative(histogram.rtt_buckets),
+            "rtt_count": histogram.rtt_count,
+            "rtt_sum_seconds": histogram.rtt_sum,
+        }
     return LightPath(
         destination=destination,
         window_seconds=window,
@@ -180,6 +212,7 @@ def summarise(
         mtu_size=mtu_size,
         mtu_sent=len(mtu),
         mtu_received=sum(1 for p in mtu if p.echo_at is not None),
+        **hist,
     )
 
 
@@ -211,4 +244,5 @@ class PeerTrack:
             self.mtu.in_window(mtu_start, end),
             window=self.window,
             mtu_size=mtu_size,
+            histogram=self.small,
         )

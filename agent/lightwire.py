@@ -19,6 +19,19 @@ Every packet starts with a 48-byte header (network byte order)::
   the path MTU; counted apart from the small probes, echoed small (the
   reverse direction is the peer's own MTU probe).
 
+``sent_ns`` is opaque to the responder (echoed as is); this prober writes the
+wall clock (``CLOCK_REALTIME``, the clock of the kernel's receive timestamps).
+
+Flags (an extension that keeps version 1: decoders before it ignore the flags
+and any bytes after the header):
+
+- ``FLAG_TURNAROUND`` (echoes only): an unsigned 64-bit ``turnaround_ns``
+  follows the header — the responder's time from the kernel receiving the
+  probe to the echo's ``sendto``, which the prober takes off the RTT (as
+  irtt does). An echo with the flag but without the 8 bytes, with the flag
+  on a probe, or a turnaround above ``MAX_TURNAROUND_NS`` is ``Malformed``.
+- Other bits are ignored (room for later extensions).
+
 Anything else (wrong magic, version, kind, length) is ``Malformed``.
 """
 
@@ -35,8 +48,11 @@ MTU_PROBE = 3
 MTU_ECHO = 4
 KINDS = frozenset({PROBE, ECHO, MTU_PROBE, MTU_ECHO})
 REPLY_KIND = {PROBE: ECHO, MTU_PROBE: MTU_ECHO}
+FLAG_TURNAROUND = 0x0001
+MAX_TURNAROUND_NS = 10_000_000_000  # 10 s: far beyond any echo the prober still waits for
 
 _HEADER = struct.Struct("!4sBBHQQQQQ")
+_TURNAROUND = struct.Struct("!Q")
 HEADER_SIZE = _HEADER.size  # 48
 MAX_PACKET = 65_507  # largest UDP payload over IPv4
 IPV4_OVERHEAD = 28  # IPv4 + UDP headers
@@ -55,28 +71,34 @@ class Packet:
     sent_ns: int
     received: int = 0
     replied: int = 0
+    turnaround_ns: int | None = None  # echoes: the responder's receive-to-send time
 
 
 def encode(packet: Packet, size: int = HEADER_SIZE) -> bytes:
-    """The packet's bytes, zero-padded to ``size`` (at least the header)."""
+    """The packet's bytes, zero-padded to ``size`` (at least the header and extensions)."""
+    turnaround = packet.turnaround_ns
+    if turnaround is not None and packet.kind in REPLY_KIND:
+        raise ValueError("a probe carries no turnaround")
     head = _HEADER.pack(
         MAGIC,
         VERSION,
         packet.kind,
-        0,
+        0 if turnaround is None else FLAG_TURNAROUND,
         packet.session,
         packet.seq,
         packet.sent_ns,
         packet.received,
         packet.replied,
     )
-    return head + bytes(max(0, min(size, MAX_PACKET) - HEADER_SIZE))
+    if turnaround is not None:
+        head += _TURNAROUND.pack(min(max(0, turnaround), MAX_TURNAROUND_NS))
+    return head + bytes(max(0, min(size, MAX_PACKET) - len(head)))
 
 
 def decode(data: bytes) -> Packet:
     if len(data) < HEADER_SIZE:
         raise Malformed(f"{len(data)} bytes, shorter than the {HEADER_SIZE}-byte header")
-    magic, version, kind, _flags, session, seq, sent_ns, received, replied = _HEADER.unpack_from(
+    magic, version, kind, flags, session, seq, sent_ns, received, replied = _HEADER.unpack_from(
         data
     )
     if magic != MAGIC:
@@ -85,12 +107,27 @@ def decode(data: bytes) -> Packet:
         raise Malformed(f"version {version} (this side speaks {VERSION})")
     if kind not in KINDS:
         raise Malformed(f"unknown kind {kind}")
-    return Packet(kind, session, seq, sent_ns, received, replied)
+    turnaround: int | None = None
+    if flags & FLAG_TURNAROUND:
+        if kind in REPLY_KIND:
+            raise Malformed("a probe with a turnaround")
+        if len(data) < HEADER_SIZE + _TURNAROUND.size:
+            raise Malformed(f"{len(data)} bytes: the turnaround flag without the turnaround")
+        (turnaround,) = _TURNAROUND.unpack_from(data, HEADER_SIZE)
+        if turnaround > MAX_TURNAROUND_NS:
+            raise Malformed(f"turnaround {turnaround} ns, above {MAX_TURNAROUND_NS}")
+    return Packet(kind, session, seq, sent_ns, received, replied, turnaround)
 
 
-def echo_of(probe: Packet, received: int, replied: int) -> Packet:
+def echo_of(probe: Packet, received: int, replied: int, turnaround_ns: int | None = None) -> Packet:
     return Packet(
-        REPLY_KIND[probe.kind], probe.session, probe.seq, probe.sent_ns, received, replied
+        REPLY_KIND[probe.kind],
+        probe.session,
+        probe.seq,
+        probe.sent_ns,
+        received,
+        replied,
+        turnaround_ns,
     )
 
 

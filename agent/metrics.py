@@ -13,11 +13,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from agent.state import AgentState
 from netmesh import catalogue as cat
+from netmesh.wire import LightPath
 
 
 def family(
@@ -32,6 +38,21 @@ def family(
         out = GaugeMetricFamily(fam.name, fam.help, labels=labels)
     for values, value in rows:
         out.add_metric(list(values), value)
+    return out
+
+
+def rtt_histogram(
+    me: str, paths: Iterable[LightPath], network: str = "host"
+) -> HistogramMetricFamily:
+    """The light tier's RTT histogram per path (the catalogue's buckets)."""
+    fam = cat.LIGHT_RTT
+    out = HistogramMetricFamily(fam.name, fam.help, labels=list(fam.label_names(cat.AGENT)))
+    for lp in paths:
+        if lp.rtt_bucket_counts is None:
+            continue
+        counts = (*lp.rtt_bucket_counts, lp.rtt_count)
+        buckets = [(le, float(c)) for le, c in zip(cat.RTT_BUCKET_LABELS, counts, strict=True)]
+        out.add_metric([me, lp.destination, network], buckets, lp.rtt_sum_seconds)
     return out
 
 
@@ -71,6 +92,11 @@ class AgentCollector(Collector):
                     for f in s.retransmits
                 ),
             )
+        if report.drops is not None:
+            d = report.drops  # DROPS_UP and DROPS come with cat.REPORT_ROWS below
+            yield family(
+                cat.DROP_FLOWS, (((f.reason, f.remote, f.protocol), f.count) for f in d.flows)
+            )
         if report.light is not None:
             light = report.light
             yield family(cat.LIGHT_UP, [((light.reason,), float(light.up))])
@@ -81,6 +107,7 @@ class AgentCollector(Collector):
                     if value is not None:
                         light_rows.append(((me, lp.destination, net), value))
                 yield family(fam, light_rows)
+            yield rtt_histogram(me, light.paths, net)
         for fam, rows_of in cat.REPORT_ROWS:
             yield family(fam, rows_of(report))
         yield family(cat.COLLECTOR_UP, [((), float(s.collector_up))])

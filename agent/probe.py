@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agent.probe_errors import capture_stderr, classify, read_process_facts
 from agent.probe_logic import (
     KPROBE_FN_NAME,
     KPROBE_FUNCTION,
@@ -41,12 +42,14 @@ from agent.probe_logic import (
     Drainer,
     Entry,
     KernelFeatures,
+    Pending,
     ProbeConfig,
     ProbeUnavailable,
     capabilities,
     choose_variant,
     decode_key,
     find_kernel_headers,
+    merge_pending,
     parse_cidrs,
     parse_port_range,
     privilege_problem,
@@ -184,7 +187,21 @@ class LoadedProbe:
     rss: dict[str, int] = field(default_factory=dict)
     _batch: bool = True
 
+    def _pending(self) -> tuple[list[Pending], int]:
+        """Every CPU's pre-aggregation slot (ebpf/retransmit.c: retransmit_cache), and the
+        events counted in them."""
+        out, events = [], 0
+        for slot in self.bpf.get_table(b"retransmit_cache").getvalue(ctypes.c_int(0)):
+            k = slot.key
+            flow = None
+            if int(slot.pending) > 0:
+                flow = decode_key(int(k.family), int(k.port), bytes(k.local), bytes(k.remote))
+            out.append(Pending(flow, int(slot.gen), int(slot.pending)))
+            events += int(slot.events)
+        return out, events
+
     def read(self) -> tuple[list[Entry], list[int]]:
+        before, _ = self._pending()
         table = self.bpf.get_table(b"retransmits")
         raw: list[tuple[Any, Any]] = []
         if self._batch:
@@ -201,8 +218,11 @@ class LoadedProbe:
             flow = decode_key(int(key.family), int(key.port), bytes(key.local), bytes(key.remote))
             if flow is not None:
                 entries.append(Entry(flow, int(value.born_ns), int(value.count)))
+        after, events = self._pending()
+        entries = merge_pending(entries, before, after)
         stats_table = self.bpf.get_table(b"probe_stats")
         stats = [int(stats_table.sum(ctypes.c_int(i)).value) for i in range(STAT_COUNT)]
+        stats[STAT_EVENTS] = events
         return entries, stats
 
     def prog_fds(self) -> list[int]:
@@ -325,24 +345,33 @@ def load_probe(
             "and use a Python that sees it (a venv needs --system-site-packages)"
         ) from None
     rss["after_import"] = rss_bytes()
+    # BCC writes the real cause (EPERM, verifier log, compiler errors) to stderr.
+    err: list[str] = []
+    facts = read_process_facts()
+
+    def why(exc: Exception, stage: str) -> str:
+        log_text = "".join(err)
+        return classify(
+            str(exc), log_text, stage=stage, variant=variant, headers=str(headers), facts=facts
+        )
+
     try:
-        bpf = BPF(text=source.encode())
+        with capture_stderr() as err:
+            bpf = BPF(text=source.encode())
     except Exception as exc:
-        raise ProbeUnavailable(
-            f"{variant}: BPF compile/load failed ({exc}); headers used: {headers} "
-            "(they must match the running kernel; the compiler's errors are on stderr)"
-        ) from None
+        raise ProbeUnavailable(why(exc, "load")) from None
     try:
-        if variant == "kprobe":
-            bpf.attach_kprobe(event=KPROBE_FUNCTION.encode(), fn_name=KPROBE_FN_NAME.encode())
-        elif not bpf.num_open_tracepoints():
+        with capture_stderr() as err:
+            if variant == "kprobe":
+                bpf.attach_kprobe(event=KPROBE_FUNCTION.encode(), fn_name=KPROBE_FN_NAME.encode())
+        if variant != "kprobe" and not bpf.num_open_tracepoints():
             raise ProbeUnavailable("tracepoint: tcp:tcp_retransmit_skb did not attach")
     except ProbeUnavailable:
         bpf.cleanup()
         raise
     except Exception as exc:
         bpf.cleanup()
-        raise ProbeUnavailable(f"{variant}: attach failed: {exc}") from None
+        raise ProbeUnavailable(why(exc, "attach")) from None
     rss["after_load"] = rss_bytes()
     _free_compiler_memory(bpf)
     rss["after_free"] = rss_bytes()
@@ -426,14 +455,16 @@ class Probe:
 
     def apply(self, maps: KernelMaps, entries: list[Entry], stats: list[int]) -> None:
         self.drainer.drain(entries, self.clock())
-        self.drainer.note_map(inserts=stats[STAT_INSERTS], entries=len(entries))
+        # born_ns 0: counts still per CPU (merge_pending), not map entries
+        in_map = sum(1 for e in entries if e.born_ns)
+        self.drainer.note_map(inserts=stats[STAT_INSERTS], entries=in_map)
         self.stats = stats
         self.state.retransmits = self.drainer.flows()
         self.state.probe = ProbeStatus(
             mode=maps.mode,
             up=1,
             reason="",
-            map_entries=len(entries),
+            map_entries=in_map,
             map_capacity=maps.capacity,
             evictions=self.drainer.evictions,
         )

@@ -376,6 +376,36 @@ class Entry:
 # --------------------------------------------------------------------------- draining
 
 
+@dataclass(frozen=True)
+class Pending:
+    """One CPU's pre-aggregation slot as read: its key (None if empty), generation, count."""
+
+    flow: FlowId | None
+    gen: int
+    count: int
+
+
+def merge_pending(entries: list[Entry], before: list[Pending], after: list[Pending]) -> list[Entry]:
+    """The map's entries plus every CPU's pending packets not yet flushed into the map.
+
+    User space reads the per-CPU slots (``before``), then the map, then the
+    slots again (``after``). A slot whose key or generation changed in between
+    was flushed meanwhile: its packets may already be in the map read, so its
+    pending count is left out of this drain (the next one finds them in the
+    map; a late count, never a double one). A key only in a slot gets an entry
+    with ``born_ns`` 0, which the Drainer continues when the map's entry appears.
+    """
+    counts: dict[FlowId, list[int]] = {}
+    for e in entries:
+        counts[e.flow] = [e.born_ns, e.count]
+    for a, b in zip(before, after, strict=True):
+        if a.flow is None or a.count <= 0 or (a.flow, a.gen) != (b.flow, b.gen):
+            continue
+        slot = counts.setdefault(a.flow, [0, 0])
+        slot[1] += a.count
+    return [Entry(flow, born, count) for flow, (born, count) in counts.items()]
+
+
 @dataclass
 class Drainer:
     """Turns successive reads of the kernel map into monotonic per-flow counters."""
@@ -393,7 +423,9 @@ class Drainer:
         current: dict[FlowId, tuple[int, int]] = {}
         for entry in entries:
             previous = self.seen.get(entry.flow)
-            if previous is not None and previous[0] == entry.born_ns:
+            # born_ns 0: counts the kernel still held per CPU, not yet in a map entry
+            # (merge_pending); the entry that appears continues it.
+            if previous is not None and previous[0] in (entry.born_ns, 0):
                 # The kernel only adds; max() keeps exported counters monotonic regardless.
                 delta = max(entry.count - previous[1], 0)
             else:

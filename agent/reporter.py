@@ -22,7 +22,7 @@ import aiohttp
 
 from agent.state import AgentState
 from netmesh.tokenfile import TokenFileError, bearer, read_token
-from netmesh.wire import WireError, parse_member_response
+from netmesh.wire import WireError, parse_report_answer
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +75,13 @@ class Reporter:
                 if resp.status != 200:
                     result = REFUSALS.get(resp.status, "rejected")
                     return self._failed(result, f"HTTP {resp.status}: {text.strip()[:300]}")
-                members = parse_member_response(json.loads(text), self.state.members)
+                members, sweeps = parse_report_answer(json.loads(text), self.state.members)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return self._failed("unreachable", f"{type(exc).__name__}: {exc}")
         except (ValueError, WireError) as exc:
             return self._failed("bad_response", str(exc))
         self.state.set_members(members)
+        self.state.adopt_sweeps(sweeps)
         self.state.reports["ok"] += 1
         self.state.collector_up = True
         self.state.last_report_at = self.clock()

@@ -10,10 +10,12 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from agent.drops_logic import MODES as DROPS_MODES
 from agent.probe_logic import MAX_LOCAL_CIDRS
 from agent.probe_logic import MODES as PROBE_MODES
 from netmesh.addresses import is_ip, is_network
 from netmesh.config import Problems, doc, parse_str_tuple, valid_port
+from netmesh.dropreport import MAX_DROP_FLOWS
 from netmesh.units import parse_bitrate
 from netmesh.wire import MAX_RETRANSMIT_FLOWS, NETWORKS, PROTOCOLS, Member, Network, Transport
 
@@ -171,6 +173,27 @@ class AgentSettings:
     probe_print_source: bool = field(
         default=False, metadata=doc("Print the probe's final BPF C source when loading it.")
     )
+    drops_mode: str = field(
+        default="auto",
+        metadata=doc(
+            "eBPF drop-reason probe on skb:kfree_skb: auto or tracepoint (the same: there is "
+            "no kprobe variant) or off."
+        ),
+    )
+    drops_map_size: int = field(
+        default=4096,
+        metadata=doc("Entries of the drop probe's in-kernel LRU map (reason, remote, protocol)."),
+    )
+    drops_series_cap: int = field(
+        default=500,
+        metadata=doc("Most drop flows exported; the rest are summed as 'other'."),
+    )
+    drops_interval: float = field(
+        default=5.0, metadata=doc("Seconds between drains of the drop probe's kernel maps.")
+    )
+    drops_print_source: bool = field(
+        default=False, metadata=doc("Print the drop probe's final BPF C source when loading it.")
+    )
     light_port: int = field(
         default=5202,
         metadata=doc(
@@ -297,6 +320,16 @@ class AgentSettings:
             f"probe_series_cap {self.probe_series_cap}: must be 1..{MAX_RETRANSMIT_FLOWS - 1}",
         )
         p.check(self.probe_interval >= 0.5, "probe_interval: must be >= 0.5 s")
+        p.check(self.drops_mode in DROPS_MODES, f"drops_mode: one of {', '.join(DROPS_MODES)}")
+        p.check(
+            1 <= self.drops_map_size <= 1 << 20,
+            f"drops_map_size {self.drops_map_size}: must be 1..1048576",
+        )
+        p.check(
+            1 <= self.drops_series_cap < MAX_DROP_FLOWS,
+            f"drops_series_cap {self.drops_series_cap}: must be 1..{MAX_DROP_FLOWS - 1}",
+        )
+        p.check(self.drops_interval >= 0.5, "drops_interval: must be >= 0.5 s")
         p.check(
             len(self.probe_local_cidrs) <= MAX_LOCAL_CIDRS,
             f"probe_local_cidrs: at most {MAX_LOCAL_CIDRS}",

@@ -12,9 +12,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from netmesh.ondemand import MAX_SWEEPS, Sweep
 from netmesh.wire import (
     AgentHealth,
     DnsStatus,
+    DropStatus,
     LightStatus,
     Member,
     MemberList,
@@ -27,7 +29,8 @@ from netmesh.wire import (
     Transport,
 )
 
-PathKey = tuple[str, Transport]  # (destination, protocol)
+PathKey = tuple[str, Transport]
+MAX_KNOWN_SWEEPS = 4 * MAX_SWEEPS  # (destination, protocol)
 
 
 @dataclass
@@ -50,6 +53,8 @@ class AgentState:
     # Filled by the probe (agent/probe.py) when it runs.
     probe: ProbeStatus | None = None
     retransmits: tuple[RetransmitFlow, ...] = ()
+    # Filled by the drop-reason probe (agent/drops.py) when it runs.
+    drops: DropStatus | None = None
     # Read from the supervised iperf3 server.
     server_up: Callable[[], bool] = lambda: False
     server_restarts: Callable[[], int] = lambda: 0
@@ -57,6 +62,16 @@ class AgentState:
     light: Callable[[], LightStatus | None] = lambda: None
     # The DNS check's status, when it runs (agent/dns.py).
     dns: Callable[[], DnsStatus | None] = lambda: None
+    # On-demand sweeps heard from the collector, kept until their window ends
+    # (agent/daemon.py TestLoop prunes them), even when the collector stops listing them.
+    sweeps: dict[str, Sweep] = field(default_factory=dict)
+    slot_seconds: float = 0.0
+    report_interval: float = 0.0
+
+    def adopt_sweeps(self, sweeps: Iterable[Sweep]) -> None:
+        for sweep in sweeps:
+            if len(self.sweeps) < MAX_KNOWN_SWEEPS:
+                self.sweeps.setdefault(sweep.id, sweep)
 
     def record(self, result: TestResult) -> None:
         self.results[(result.destination, result.protocol)] = result
@@ -82,6 +97,8 @@ class AgentState:
             skipped_tests=sum(self.skipped_tests.values()),
             members=len(self.members.members),
             epoch=self.members.epoch,
+            slot_seconds=self.slot_seconds,
+            report_interval=self.report_interval,
         )
 
     def report(self, now: float) -> Report:
@@ -101,6 +118,7 @@ class AgentState:
             probe=self.probe,
             retransmits=self.retransmits,
             light=self.light(),
+            drops=self.drops,
             dns=self.dns(),
             network=self.network,
         )

@@ -15,6 +15,8 @@ Endpoints:
 - ``GET /api/v1/matrix``: latest bandwidth, RTT, loss, success per path and protocol;
 - ``GET /api/v1/light``: the latest light-tier window per ordered pair (loss by
   direction, RTT, MTU probe), when each was reported, and the collector's clock;
+- ``POST /api/v1/sweeps``, ``GET /api/v1/sweeps[/{id}]``: on-demand bandwidth
+  sweeps of a node, a pair or the mesh, and their progress (collector/sweepapi.py);
 - ``GET /api/v1/rca``: the latest root-cause analysis (collector/live.py), recomputed
   every ``rca_interval`` seconds when reports arrived;
 - ``GET /`` and ``/static/*``: the web page (collector/web/, plain HTML/CSS/JS);
@@ -48,6 +50,7 @@ from collector.appkeys import (
     REJECT_LIMITER,
     SETTINGS,
     STATE,
+    SWEEPS,
 )
 from collector.auth import Authenticator, NoAuth, StaticToken, TokenReviewAuth
 from collector.gcpolicy import GcPolicy
@@ -61,6 +64,8 @@ from collector.podsfile import PodsFile, PodsFileError
 from collector.ratelimit import RejectLimiter
 from collector.settings import CollectorSettings, dns_criteria, rca_criteria
 from collector.state import CollectorState, Limits
+from collector.sweepapi import routes as sweep_routes
+from collector.sweeps import SweepBook
 from collector.tokenreview import KubeReviewer
 from collector.watches import watches
 from netmesh.config import project
@@ -129,6 +134,14 @@ def create_app(
     app[MEMBER_BODY] = MemberListBody()
     app[POD_MEMBERSHIP] = StaticMembership(state.pod_network, clock=clock)
     app[POD_MEMBER_BODY] = MemberListBody()
+    app[SWEEPS] = SweepBook(
+        max_pending=settings.sweep_max_pending,
+        lead=settings.sweep_lead,
+        grace=settings.sweep_grace,
+        history=settings.sweep_history,
+        clock=clock,
+        stats=state.stats,
+    )
     app[GC] = GcPolicy(state.stats.gc)
     app.cleanup_ctx.append(_expiry)
     if settings.gc_full_interval > 0:
@@ -222,6 +235,7 @@ def _routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/v1/light", handlers.light)
     router.add_get("/healthz", handlers.healthz)
     router.add_get("/readyz", handlers.readyz)
+    sweep_routes(router)
 
 
 # --------------------------------------------------------------------------- background
@@ -242,6 +256,10 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(settings.expiry_interval)
             for name in state.expire():
                 log.info("agent %s expired: no report for %.0fs", name, settings.report_ttl)
+            book = app[SWEEPS]
+            if book.busy():
+                book.observe(entry.report for entry in state.agents.values())
+                book.tick(state.clock())
 
     async with background("expiry", sweep, on_failure=_count_failure(state)):
         yield
@@ -308,6 +326,7 @@ async def run_rca(app: web.Application) -> None:
         for name in results
         if (report := state.agents[name].report).light is not None
     }
+    drops = {name: state.agents[name].report.drops for name in results}
     dns = {name: report.dns for name in results if (report := state.agents[name].report).dns}
     steps = app[RCA].steps(
         results,
@@ -316,6 +335,7 @@ async def run_rca(app: web.Application) -> None:
         now=state.clock(),
         nodes=nodes,
         light=light,
+        drops=drops,
         dns=dns,
     )
     for _ in steps:

@@ -21,6 +21,7 @@ from collector.membership import Membership
 from collector.ratelimit import RejectLimiter
 from collector.settings import CollectorSettings
 from collector.state import CollectorState
+from collector.sweeps import SweepBook
 
 SETTINGS = web.AppKey("settings", CollectorSettings)
 STATE = web.AppKey("state", CollectorState)
@@ -38,3 +39,4 @@ RCA = web.AppKey("rca", LiveRca)
 LAYERS = web.AppKey("layers", LayerJudge)
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
 REJECT_LIMITER = web.AppKey("reject_limiter", RejectLimiter)
+SWEEPS = web.AppKey("sweeps", SweepBook)

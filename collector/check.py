@@ -15,6 +15,13 @@ answers, stale agents, RCA off or without data). The judgement is pure
 Every request has a timeout; a collector that does not answer (connection
 refused, timeout) is retried until ``--timeout``, an error answer ends the
 check at once.
+
+With ``--bandwidth`` it first asks for an on-demand sweep of the whole mesh
+(``POST /api/v1/sweeps {"mesh": true}``, with ``--token-file``'s bearer token
+when the collector authenticates; ``--lab`` uses the lab's token), prints its
+progress until it is done (at most ``--bandwidth-timeout``, default: the
+sweep's planned end + 60 s), and adds its outcome to the verdict
+(collector/sweepgate.py): a failed test → 1, an expired sweep → 2.
 """
 
 from __future__ import annotations
@@ -45,10 +52,14 @@ from collector.gate import (
     report_json,
     report_text,
 )
+from collector.sweepgate import SweepView, combine, parse_sweep_view, sweep_decision, sweep_text
 from netmesh.config import env_name
 from netmesh.jsonreader import WireError
+from netmesh.tokenfile import TokenFileError, bearer, read_token
 
 NODES, LIGHT, RCA = "/api/v1/nodes", "/api/v1/light", "/api/v1/rca"
+SWEEPS = "/api/v1/sweeps"
+SWEEP_SLACK = 60.0  # seconds a sweep may take past its planned end before the check gives up
 MAX_ANSWER_BYTES = 64 << 20  # /api/v1/light at 5,000 agents x 20 peers is ~20 MB
 RCA_GRACE = 10.0  # seconds the RCA may take after the data is fresh, even past --timeout
 PROGRESS_EVERY = 10.0  # seconds between repeated progress lines
@@ -58,8 +69,10 @@ PROGRESS_EVERY = 10.0  # seconds between repeated progress lines
 LAB_STATE_DIR = "/run/netmesh-lab"
 LAB_PREFIX = "nmlab"
 LAB_STATE_FILE = "state.json"
+LAB_TOKEN_FILE = "auth-token"
 
 Fetch = Callable[[str], Any]
+Post = Callable[[str, Any], Any]
 
 
 class CheckError(Exception):
@@ -92,6 +105,67 @@ def http_fetch(base: str, timeout: float) -> Fetch:
             raise CheckError(f"GET {base}{path}: the answer is not JSON: {exc}") from None
 
     return fetch
+
+
+def http_post(base: str, timeout: float, token: str = "") -> Post:
+    """POST JSON to ``base + path``; the answer as JSON; an error answer's reason in CheckError."""
+
+    def post(path: str, body: Any) -> Any:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token:
+            headers.update(bearer(token))
+        request = urllib.request.Request(
+            base + path, data=json.dumps(body).encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
+                text = resp.read(MAX_ANSWER_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read(4096).decode("utf-8", "replace").strip()
+            raise CheckError(f"POST {base}{path}: HTTP {exc.code}: {detail}") from None
+        except urllib.error.URLError as exc:
+            raise Unreachable(f"collector {base} unreachable: {exc.reason}") from None
+        except (OSError, TimeoutError) as exc:
+            raise Unreachable(f"collector {base} unreachable: {exc}") from None
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise CheckError(f"POST {base}{path}: the answer is not JSON: {exc}") from None
+
+    return post
+
+
+def run_sweep(
+    post: Post,
+    fetch: Fetch,
+    *,
+    timeout: float | None,
+    interval: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> tuple[SweepView | None, str]:
+    """Ask for a sweep of the mesh and wait for it: (its last view, why it is unfinished)."""
+    began = clock()
+    view = _parsed(SWEEPS, parse_sweep_view, post(SWEEPS, {"mesh": True}))
+    planned_end, now = view.raw.get("planned_end"), view.raw.get("now")
+    if timeout is None:
+        ahead = (
+            planned_end - now if isinstance(planned_end, float) and isinstance(now, float) else 0
+        )
+        timeout = max(0.0, ahead) + SWEEP_SLACK
+    progress(f"{view.progress()}; waiting up to {timeout:.0f}s")
+    said = view.progress()
+    while not view.finished:
+        if clock() - began >= timeout:
+            return view, f"the bandwidth sweep did not finish within {timeout:.0f}s"
+        sleep(interval)
+        view = _parsed(SWEEPS, parse_sweep_view, fetch(f"{SWEEPS}/{view.id}?results=0"))
+        if view.progress() != said:
+            said = view.progress()
+            progress(said)
+    # Polled without the per-test list (a mesh of 200 nodes has 79,600 tests); now with it.
+    return _parsed(SWEEPS, parse_sweep_view, fetch(f"{SWEEPS}/{view.id}")), ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,7 +329,20 @@ def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument(
         "--bandwidth",
         action="store_true",
-        help="run one bandwidth sweep first: not available yet (rejected)",
+        help="first run an on-demand iperf3 sweep of every pair and wait for it; a failed "
+        "test makes the exit 1, an unfinished sweep 2",
+    )
+    p.add_argument(
+        "--bandwidth-timeout",
+        type=_positive,
+        default=None,
+        help="seconds to wait for the sweep (default: its planned end + 60)",
+    )
+    p.add_argument(
+        "--token-file",
+        default=environ.get(env_name("auth_token_file"), ""),
+        help="bearer token for POST /api/v1/sweeps when the collector authenticates "
+        "(--lab: the lab's token)",
     )
     return p
 
@@ -270,17 +357,30 @@ def main(
     environ = os.environ if environ is None else environ
     p = parser(environ)
     args = p.parse_args(argv)
-    if args.bandwidth:
-        p.error("--bandwidth: on-demand bandwidth sweeps are not available yet")
     out, err = out or sys.stdout, err or sys.stderr
 
     def progress(message: str) -> None:
         print(f"netmesh-check: {message}", file=err, flush=True)
 
     url = args.collector or ""
+    sweep: SweepView | None = None
+    unfinished = ""
     try:
         if args.lab:
             url = lab_collector_url(args.lab_state_dir, args.lab_prefix)
+        if args.bandwidth:
+            token_file = args.token_file
+            if args.lab and not token_file:
+                token_file = str(
+                    pathlib.Path(args.lab_state_dir) / args.lab_prefix / LAB_TOKEN_FILE
+                )
+            sweep, unfinished = run_sweep(
+                http_post(url, args.request_timeout, _token(token_file)),
+                http_fetch(url, args.request_timeout),
+                timeout=args.bandwidth_timeout,
+                interval=args.interval,
+                progress=progress,
+            )
         outcome = run_check(
             http_fetch(url, args.request_timeout),
             timeout=args.timeout,
@@ -291,15 +391,32 @@ def main(
         outcome = Outcome(
             snapshot=None, rca=None, decision=Decision(code=UNKNOWN, reasons=(str(exc),)), waited=0
         )
-    parts = (url, outcome.snapshot, outcome.rca, outcome.decision, outcome.waited)
+    decision = outcome.decision
+    if args.bandwidth:
+        decision = combine(decision, sweep_decision(sweep, unfinished))
+    parts = (url, outcome.snapshot, outcome.rca, decision, outcome.waited)
     if args.json:
-        json.dump(report_json(*parts), out, indent=2)
+        body = report_json(*parts)
+        if args.bandwidth:
+            body["bandwidth"] = None if sweep is None else sweep.raw
+        json.dump(body, out, indent=2)
         out.write("\n")
     else:
+        if args.bandwidth:
+            print(sweep_text(sweep) + "\n", file=out)
         print(report_text(*parts), file=out)
-    if outcome.decision.code == UNKNOWN:
-        progress("cannot tell: " + "; ".join(outcome.decision.reasons))
-    return outcome.decision.code
+    if decision.code == UNKNOWN:
+        progress("cannot tell: " + "; ".join(decision.reasons))
+    return decision.code
+
+
+def _token(path: str) -> str:
+    if not path:
+        return ""
+    try:
+        return read_token(path)
+    except TokenFileError as exc:
+        raise CheckError(str(exc)) from None
 
 
 if __name__ == "__main__":

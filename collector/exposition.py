@@ -25,7 +25,7 @@ from netmesh.catalogue import (
     PATH_GAUGES,
     MetricFamily,
 )
-from netmesh.wire import Report, RetransmitFlow, TestResult
+from netmesh.wire import DropFlow, LightPath, Report, RetransmitFlow, TestResult
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -33,7 +33,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RETRANSMIT_LABELS = cat.RETRANSMITS.label_names(cat.COLLECTOR)
 
 # Order of an agent's cached fragments: health, probe, light tier up, path gauges,
-# test counters, light-tier path gauges, other per-node rows (the DNS check).
+# test counters, light-tier path gauges, the light-tier RTT histogram, other per-node rows
+# (the DNS check).
 AGENT_FAMILIES: tuple[cat.MetricFamily, ...] = (
     *(f for f, _ in cat.HEALTH),
     cat.PROBE_UP,
@@ -41,6 +42,7 @@ AGENT_FAMILIES: tuple[cat.MetricFamily, ...] = (
     *cat.PATH_FAMILIES,
     cat.PATH_TESTS,
     *cat.LIGHT_FAMILIES,
+    cat.LIGHT_RTT,
     *(f for f, _ in cat.REPORT_ROWS),
 )
 N_FRAGMENTS = len(AGENT_FAMILIES)
@@ -49,7 +51,10 @@ _LIGHT_UP = _PROBE_UP + 1
 _PATHS = _LIGHT_UP + 1
 _TESTS = _PATHS + len(cat.PATH_FAMILIES)
 _LIGHT_PATHS = _TESTS + 1
-_REPORT_ROWS = _LIGHT_PATHS + len(cat.LIGHT_FAMILIES)
+_LIGHT_RTT = _LIGHT_PATHS + len(cat.LIGHT_FAMILIES)
+_REPORT_ROWS = _LIGHT_RTT + 1
+_BUCKET_LE = tuple(f',le="{le}"}} ' for le in cat.RTT_BUCKET_LABELS)
+DROP_LABELS = cat.DROPS_BY_REMOTE.label_names(cat.COLLECTOR)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -85,6 +90,21 @@ class AgentBlock:
     dropped: int
 
 
+def histogram_lines(family: MetricFamily, label_text: str, lp: LightPath) -> str:
+    """A path's RTT histogram: a ``_bucket`` line per bound and +Inf, ``_sum``, ``_count``.
+
+    ``label_text`` is the path's ``{...}``; ``le`` goes last inside it."""
+    counts = lp.rtt_bucket_counts or ()
+    inner = label_text[:-1]
+    bucket = f"{family.name}_bucket{inner}"
+    lines = [
+        f"{bucket}{le}{c}\n" for le, c in zip(_BUCKET_LE, (*counts, lp.rtt_count), strict=True)
+    ]
+    lines.append(f"{family.name}_sum{label_text} {number(lp.rtt_sum_seconds)}\n")
+    lines.append(f"{family.name}_count{label_text} {lp.rtt_count}\n")
+    return "".join(lines)
+
+
 def _result_series(result: TestResult) -> int:
     return sum(1 for _, value_of in PATH_GAUGES if value_of(result) is not None)
 
@@ -114,8 +134,9 @@ def _render_health(report: Report, parts: list[list[str]]) -> None:
             )
 
 
-def render_agent(report: Report, *, max_series: int) -> AgentBlock:
-    """Every family of one report except retransmissions, capped at ``max_series`` path series."""
+def render_agent(report: Report, *, max_series: int, light_histogram: bool = True) -> AgentBlock:
+    """Every family of one report except retransmissions, capped at ``max_series`` path series
+    (the light tier's RTT histogram left out without ``light_histogram``)."""
     parts: list[list[str]] = [[] for _ in range(N_FRAGMENTS)]
     if report.network == "host":
         # A pod endpoint's health is on its own /metrics: node-labelled families
@@ -153,13 +174,17 @@ def render_agent(report: Report, *, max_series: int) -> AgentBlock:
     for lp in light_paths:
         light_values = [(j, fam, value_of(lp)) for j, (fam, value_of) in enumerate(LIGHT_GAUGES)]
         present = [(j, fam, v) for j, fam, v in light_values if v is not None]
-        total += len(present)
-        if len(present) > budget:
+        hist = light_histogram and lp.rtt_bucket_counts is not None
+        n = len(present) + (cat.LIGHT_RTT_SERIES_PER_PATH if hist else 0)
+        total += n
+        if n > budget:
             continue
-        budget -= len(present)
+        budget -= n
         label_text = labels(NETWORK_LIGHT_LABELS, (report.node, lp.destination, net))
         for j, fam, v in present:
             parts[_LIGHT_PATHS + j].append(f"{fam.name}{label_text} {number(v)}\n")
+        if hist:
+            parts[_LIGHT_RTT].append(histogram_lines(cat.LIGHT_RTT, label_text, lp))
     kept = max_series - budget
     return AgentBlock(
         fragments=tuple("".join(p).encode() for p in parts),
@@ -229,6 +254,62 @@ def render_retransmits(
         series=len(lines),
         folded=len(folded),
     )
+
+
+DropKey = tuple[str, Identity, str]  # (reason, remote identity, protocol)
+
+
+EMPTY_BLOCK = RetransmitBlock(b"", frozenset(), frozenset(), 0, 0)
+
+
+def render_drops(
+    node: str,
+    flows: Iterable[DropFlow],
+    resolve: Callable[[str], Identity],
+    *,
+    cap: int,
+    previous: frozenset[DropKey] = frozenset(),
+) -> tuple[RetransmitBlock, frozenset[DropKey]]:
+    """Drop flows by (reason, remote identity, protocol), at most ``cap`` series, rest 'other'.
+
+    The same habits as ``render_retransmits`` (series shown last time first, then
+    the largest); returns the block and the keys shown.
+    """
+    totals: dict[DropKey, int] = {}
+    ips: set[str] = set()
+    other = 0
+    for flow in flows:
+        if flow.remote == "other":
+            other += flow.count
+            continue
+        ips.add(flow.remote)
+        key = (flow.reason, resolve(flow.remote), flow.protocol)
+        totals[key] = totals.get(key, 0) + flow.count
+    has_other = other > 0 or len(totals) > cap
+    room = cap - 1 if has_other else cap
+
+    def order(key: DropKey) -> tuple[str, str, str, str]:
+        return (key[0], key[1].namespace, key[1].name, key[2])
+
+    ranked = sorted(totals.items(), key=lambda kv: (kv[0] not in previous, -kv[1], order(kv[0])))
+    shown, folded = ranked[:room], ranked[room:]
+    other += sum(count for _, count in folded)
+    name = cat.DROPS_BY_REMOTE.name
+    lines = [
+        f"{name}{labels(DROP_LABELS, (node, reason, r.namespace, r.name, proto))} {count}\n"
+        for (reason, r, proto), count in sorted(shown, key=lambda kv: order(kv[0]))
+    ]
+    if has_other:
+        other_labels = labels(DROP_LABELS, (node, "other", OTHER.namespace, OTHER.name, "other"))
+        lines.append(f"{name}{other_labels} {other}\n")
+    block = RetransmitBlock(
+        fragment="".join(lines).encode(),
+        keys=frozenset(),
+        ips=frozenset(ips),
+        series=len(lines),
+        folded=len(folded),
+    )
+    return block, frozenset(k for k, _ in shown)
 
 
 def _order(key: FlowKey) -> tuple[str, str, str, str, int]:

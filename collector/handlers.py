@@ -29,6 +29,7 @@ from collector.appkeys import (
     REJECT_LIMITER,
     SETTINGS,
     STATE,
+    SWEEPS,
 )
 from collector.auth import Caller, Rejected
 from collector.metrics import WatchStatus, metric_groups
@@ -66,8 +67,12 @@ def _too_many(request: web.Request, wait: float) -> NoReturn:
     )
 
 
-def _refuse(request: web.Request, exc: Rejected, node: str = "") -> NoReturn:
-    """401/403 with the reason, charged to the source's budget (429 once it is spent); 503."""
+def _refuse(request: web.Request, exc: Rejected, node: str = "", what: str = "report") -> NoReturn:
+    """401/403 with the reason, charged to the source's budget (429 once it is spent); 503.
+
+    ``what`` names the request in the log and the answer (report or sweep); a
+    refused report counts in ``reports[result]``, a refused sweep in ``sweeps``.
+    """
     limiter = request.app[REJECT_LIMITER]
     source = request.remote or ""
     if exc.status in (401, 403):
@@ -75,15 +80,19 @@ def _refuse(request: web.Request, exc: Rejected, node: str = "") -> NoReturn:
         if wait > 0:
             _too_many(request, wait)
         limiter.charge(source)
-    log.info("report from %s%s rejected (%s): %s", source, node, exc.result, exc.reason)
-    request.app[STATE].stats.reports[exc.result] += 1
+    log.info("%s from %s%s rejected (%s): %s", what, source, node, exc.result, exc.reason)
+    stats = request.app[STATE].stats
+    if what == "report":
+        stats.reports[exc.result] += 1
+    else:
+        stats.sweeps["refused"] += 1
     headers = {"WWW-Authenticate": 'Bearer realm="netmesh"'} if exc.status == 401 else None
     raise _REFUSALS[exc.status](
-        headers=headers, text=f"report rejected ({exc.result}): {exc.reason}\n"
+        headers=headers, text=f"{what} rejected ({exc.result}): {exc.reason}\n"
     )
 
 
-async def _authenticate(request: web.Request) -> Caller:
+async def authenticate(request: web.Request, what: str = "report") -> Caller:
     """The caller, from the cache or a shared token at once, else verified (rate limited)."""
     auth = request.app[AUTH]
     token = from_header(request.headers.get(AUTHORIZATION))
@@ -96,7 +105,7 @@ async def _authenticate(request: web.Request) -> Caller:
                 _too_many(request, wait)
             caller = await auth.verify(token)
     except Rejected as exc:
-        _refuse(request, exc)
+        _refuse(request, exc, what=what)
     if caller is None:  # an authenticator that neither answers nor rejects
         raise web.HTTPInternalServerError(text="no authentication answer\n")
     return caller
@@ -109,7 +118,7 @@ async def post_report(request: web.Request) -> web.Response:
     for the report's node once it is parsed (403); neither touches the state.
     """
     state = request.app[STATE]
-    caller = await _authenticate(request)
+    caller = await authenticate(request)
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
@@ -140,12 +149,24 @@ async def post_report(request: web.Request) -> web.Response:
     except TooManyAgents as exc:
         _reject(state, web.HTTPTooManyRequests, "too_many_agents", str(exc))
     state.stats.reports["accepted"] += 1
-    # Each network plans and probes among its own endpoints.
-    pod = report.network == "pod"
-    members = request.app[POD_MEMBERSHIP if pod else MEMBERSHIP].current()
-    cache = request.app[POD_MEMBER_BODY if pod else MEMBER_BODY]
+    if report.network == "pod":
+        # Pod endpoints plan and probe among themselves; on-demand sweeps are the
+        # host network's (their results and requests name host paths).
+        return web.Response(
+            body=request.app[POD_MEMBER_BODY].body(
+                request.app[POD_MEMBERSHIP].current(), report.agent.epoch
+            ),
+            content_type="application/json",
+        )
+    sweeps = request.app[SWEEPS]
+    if sweeps.busy():
+        sweeps.record(report)
+        sweeps.tick(state.clock())
     return web.Response(
-        body=cache.body(members, report.agent.epoch), content_type="application/json"
+        body=request.app[MEMBER_BODY].body(
+            request.app[MEMBERSHIP].current(), report.agent.epoch, sweeps.answer()
+        ),
+        content_type="application/json",
     )
 
 

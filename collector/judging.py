@@ -39,6 +39,7 @@ class Criteria:
     bandwidth_fraction: float = 0.5
     baseline_min_samples: int = 3
     ebpf_retransmits_per_second: float = 10.0
+    drops_per_second: float = 1.0
     min_failing_paths: int = 2
     min_peers: int = 2
     min_confidence: float = 0.5

@@ -15,10 +15,11 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from collector.dnsjudge import DnsCriteria, DnsFinding, judge_dns
-from collector.judging import Baselines, Criteria, PathJudge
-from collector.lightjudge import judge_light
+from collector.dropevidence import drop_totals, significant
+from collector.judging import Baselines, Criteria, PathJudge, PathOutcome
+from collector.lightjudge import judge_light_steps
 from collector.verdict import Analysis, analyse
-from netmesh.wire import DnsStatus, LightPath, RetransmitFlow, TestResult
+from netmesh.wire import DnsStatus, DropStatus, LightPath, RetransmitFlow, TestResult
 
 
 def add_retransmits(
@@ -77,6 +78,14 @@ class RetransmitRates:
         return out
 
 
+# The light tier is judged again only when this many times its latest judging's CPU
+# has passed (at most ~1/LIGHT_DUTY of a core): at 6 nodes (~1 ms) that is every run;
+# at 5,000 agents x 20 peers (~0.3 s, 100,000 paths) every few seconds, not every
+# 2 s run, with the previous outcomes meanwhile. The windows are 10 s anyway.
+LIGHT_DUTY = 10.0
+LIGHT_CHUNK = 2000  # paths (or pairs) between two yields to the loop
+
+
 class LiveRca:
     """The collector's RCA over time: path baselines, eBPF rates, the latest analysis.
 
@@ -100,11 +109,16 @@ class LiveRca:
         self.baselines = Baselines(baseline_samples)
         self.judge = PathJudge(criteria, self.baselines)
         self.rates = RetransmitRates(ebpf_window)
+        self.drop_rates = RetransmitRates(ebpf_window)  # by (node, drop reason)
         self.perf = perf
         self.latest: Analysis | None = None
         self.computed_at: float | None = None
         self.seconds = 0.0
         self.runs = 0
+        # The light tier's outcomes, judged at most every LIGHT_DUTY x their cost
+        self.light_outcomes: list[PathOutcome] = []
+        self.light_judged_at: float | None = None
+        self.light_seconds = 0.0  # CPU of the latest light judging
 
     def steps(
         self,
@@ -115,6 +129,7 @@ class LiveRca:
         now: float,
         nodes: Iterable[str] = (),
         light: Mapping[str, Sequence[LightPath]] | None = None,
+        drops: Mapping[str, DropStatus | None] | None = None,
         dns: Mapping[str, DnsStatus] | None = None,
         budget: float = 0.005,
     ) -> Iterator[None]:
@@ -123,7 +138,9 @@ class LiveRca:
         ``results``: node → its latest results; ``flows``: node → its eBPF
         flows (``resolve_node`` maps a remote IP to a node); ``light``: node →
         its light-tier windows (judged together, collector/lightjudge.py); ``dns``:
-        node → its DNS check (findings of their own, collector/dnsjudge.py). The mining
+        node → its DNS check (findings of their own, collector/dnsjudge.py);
+        ``drops``: node → its kernel drop counters (rates → evidence,
+        collector/dropevidence.py). The mining
         (``analyse``) is one step; with nothing failing it is short.
         """
         spent = 0.0
@@ -136,6 +153,8 @@ class LiveRca:
                 yield
                 started = self.perf()
         self.rates.observe(now, totals)
+        self.drop_rates.observe(now, drop_totals(drops or {}))
+        evidence = significant(self.drop_rates.rates(now), self.criteria.drops_per_second)
         rates = self.rates.rates(now) if self.criteria.ebpf_retransmits_per_second > 0 else {}
         for node, latest in results.items():
             self.judge.update(node, latest)
@@ -147,17 +166,32 @@ class LiveRca:
         outcomes, failing, names = self.judge.assemble(results.keys(), rates)
         names.update(nodes)
         if light:
-            judged = judge_light(light, self.criteria, at=now)
-            spent += self.perf() - started
-            yield
-            started = self.perf()
+            due = self.light_judged_at is None or (
+                now - self.light_judged_at >= LIGHT_DUTY * self.light_seconds
+            )
+            if due:
+                light_spent = 0.0
+                for judged_so_far in judge_light_steps(
+                    light, self.criteria, at=now, chunk=LIGHT_CHUNK
+                ):
+                    now_perf = self.perf()
+                    light_spent += now_perf - started
+                    spent += now_perf - started
+                    if judged_so_far is not None:
+                        self.light_outcomes = judged_so_far
+                    yield
+                    started = self.perf()
+                self.light_judged_at, self.light_seconds = now, light_spent
+            judged = self.light_outcomes
             outcomes = [*outcomes, *judged]
             failing = [*failing, *(o for o in judged if o.failed)]
             names.update(light.keys())
         spent += self.perf() - started
         yield
         started = self.perf()
-        analysis = analyse(outcomes, self.criteria, names, failing=failing, complete=True)
+        analysis = analyse(
+            outcomes, self.criteria, names, failing=failing, complete=True, drops=evidence
+        )
         self.dns_findings = tuple(judge_dns(dns or {}, self.dns_criteria))
         self.latest = analysis
         self.computed_at = now

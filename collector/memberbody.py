@@ -21,9 +21,15 @@ class MemberListBody:
         self._body = b""
         self._unchanged = b""
 
-    def body(self, members: MemberList, agent_epoch: int | None = None) -> bytes:
+    def body(
+        self, members: MemberList, agent_epoch: int | None = None, sweeps: bytes | None = None
+    ) -> bytes:
+        """The answer; ``sweeps`` (a JSON list, collector/sweeps.py) is spliced in when given."""
         if members is not self._list:
             self._body = json.dumps(members.to_json(), separators=(",", ":")).encode()
             self._unchanged = json.dumps({"epoch": members.epoch, "unchanged": True}).encode()
             self._list = members
-        return self._unchanged if agent_epoch == members.epoch else self._body
+        body = self._unchanged if agent_epoch == members.epoch else self._body
+        if sweeps is None:
+            return body
+        return body[:-1] + b',"sweeps":' + sweeps + b"}"

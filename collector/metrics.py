@@ -145,6 +145,8 @@ def metric_groups(
             dropped.append(((n, "path"), float(e.block.dropped)))
         if e.retransmits.folded:
             dropped.append(((n, "retransmit"), float(e.retransmits.folded)))
+        if e.drops.folded:
+            dropped.append(((n, "drop"), float(e.drops.folded)))
     dropped += [
         ((n, "pod_path"), float(e.block.dropped))
         for n, e in zip(pod_names, pod_entries, strict=True)
@@ -163,7 +165,10 @@ def metric_groups(
         spent += time.perf_counter() - started
         yield group
     started = time.perf_counter()
-    out = ex.merge((cat.RETRANSMITS,), [[e.retransmits.fragment for e in entries]])
+    out = ex.merge(
+        (cat.RETRANSMITS, cat.DROPS_BY_REMOTE),
+        [[e.retransmits.fragment for e in entries], [e.drops.fragment for e in entries]],
+    )
 
     # Self-metrics.
     s = state.stats
@@ -185,10 +190,14 @@ def metric_groups(
                 cat.GC_FULL_SECONDS: s.gc.total_seconds,
                 cat.GC_FULL_LAST: s.gc.last_seconds,
                 cat.COLLECTOR_START_TIME: state.started_at,
+                cat.COLLECTOR_SWEEPS_ACTIVE: s.sweeps_active,
             }
         )
     )
     out.append(ex.render_family(cat.AUTH_MODE, [((s.auth_mode,), 1.0)]))
+    out.append(
+        ex.render_family(cat.COLLECTOR_SWEEPS, (((r,), n) for r, n in sorted(s.sweeps.items())))
+    )
     out.append(
         ex.render_family(cat.TOKEN_REVIEWS, (((r,), n) for r, n in sorted(s.token_reviews.items())))
     )

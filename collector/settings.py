@@ -53,10 +53,24 @@ class CollectorSettings:
         default=30_000,
         metadata=doc("Cap on path series rendered per agent; the rest are dropped and counted."),
     )
+    light_histogram: bool = field(
+        default=True,
+        metadata=doc(
+            "Expose the light tier's RTT histogram per path (13 series per path, 2.2 million "
+            "at 5,000 agents x 20 peers); off: its 9 gauges per path only."
+        ),
+    )
     max_retransmit_series_per_agent: int = field(
         default=500,
         metadata=doc(
             "Cap on retransmission series per agent; smaller flows fold into an 'other' bucket."
+        ),
+    )
+    max_drop_series_per_agent: int = field(
+        default=100,
+        metadata=doc(
+            "Cap on drop series (reason, remote end, protocol) per agent; smaller ones fold "
+            "into an 'other' bucket."
         ),
     )
     # ---- who may report (collector/auth.py, collector/ratelimit.py)
@@ -174,6 +188,25 @@ class CollectorSettings:
             "~0.2 s); 0 = Python's automatic collection."
         ),
     )
+    # ---- on-demand bandwidth sweeps (collector/sweeps.py, netmesh/ondemand.py)
+    sweep_max_pending: int = field(
+        default=8,
+        metadata=doc("On-demand sweeps pending or running at once; further requests get 429."),
+    )
+    sweep_lead: float = field(
+        default=0.0,
+        metadata=doc(
+            "Seconds between a sweep's request and its start (every agent must hear of it "
+            "first); 0 = twice the agents' longest report interval + 2 s."
+        ),
+    )
+    sweep_grace: float = field(
+        default=30.0,
+        metadata=doc("Seconds after a sweep's planned end before it expires without results."),
+    )
+    sweep_history: int = field(
+        default=50, metadata=doc("Finished on-demand sweeps kept for GET /api/v1/sweeps.")
+    )
     # ---- root-cause analysis (collector/judging.py, mining.py, verdict.py, live.py)
     rca_interval: float = field(
         default=2.0,
@@ -213,6 +246,13 @@ class CollectorSettings:
         metadata=doc(
             "RCA: a TCP path FAILs while eBPF counts more retransmissions per second from its "
             "source to its destination; 0 = off."
+        ),
+    )
+    rca_drops_per_second: float = field(
+        default=1.0,
+        metadata=doc(
+            "RCA: a kernel drop reason counted at this rate per second or more on a node is "
+            "evidence for that node (attached to it in the verdict); 0 = off."
         ),
     )
     rca_ebpf_window: float = field(
@@ -312,6 +352,10 @@ class CollectorSettings:
             self.max_retransmit_series_per_agent >= 1,
             "max_retransmit_series_per_agent: must be >= 1 (the 'other' bucket)",
         )
+        p.check(
+            self.max_drop_series_per_agent >= 1,
+            "max_drop_series_per_agent: must be >= 1 (the 'other' bucket)",
+        )
         if self.mode == "kubernetes":
             p.check(bool(self.agent_namespace), "agent_namespace: required in kubernetes mode")
             p.check(bool(self.agent_selector), "agent_selector: required in kubernetes mode")
@@ -332,6 +376,10 @@ class CollectorSettings:
             "pods_file: static mode only (kubernetes mode lists pods from the API server)",
         )
         p.check(self.rca_interval >= 0, "rca_interval: must be >= 0 (0 = RCA off)")
+        p.check(1 <= self.sweep_max_pending <= 64, "sweep_max_pending: must be 1..64")
+        p.check(0 <= self.sweep_lead <= 3600, "sweep_lead: must be 0..3600 s")
+        p.check(0 < self.sweep_grace <= 86400, "sweep_grace: must be > 0 and <= 86400 s")
+        p.check(0 <= self.sweep_history <= 10_000, "sweep_history: must be 0..10000")
         for name in ("rca_loss_ratio", "rca_retransmit_ratio", "rca_bandwidth_fraction"):
             value = getattr(self, name)
             p.check(0 <= value <= 1, f"{name} {value}: must be between 0 and 1")
@@ -349,6 +397,7 @@ class CollectorSettings:
             "rca_baseline_min_samples: must be >= 1 and <= rca_baseline_samples",
         )
         p.check(self.rca_ebpf_retransmits_per_second >= 0, "rca_ebpf_retransmits_per_second: >= 0")
+        p.check(self.rca_drops_per_second >= 0, "rca_drops_per_second: >= 0")
         p.check(self.rca_ebpf_window > 0, "rca_ebpf_window: must be > 0")
         p.check(self.rca_min_failing_paths >= 1, "rca_min_failing_paths: must be >= 1")
         p.check(self.rca_min_peers >= 1, "rca_min_peers: must be >= 1")

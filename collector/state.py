@@ -33,7 +33,9 @@ class Limits:
     stale_after: float = 30.0
     max_agents: int = 5000
     max_series_per_agent: int = 30_000
+    light_histogram: bool = True
     max_retransmit_series_per_agent: int = 500
+    max_drop_series_per_agent: int = 100
 
 
 @dataclass
@@ -43,6 +45,9 @@ class AgentEntry:
     block: ex.AgentBlock
     retransmits: ex.RetransmitBlock
     label: str = ""  # '{node="<name>"}', built once (per-scrape families reuse it)
+    drops: ex.RetransmitBlock = ex.EMPTY_BLOCK
+    drop_keys: frozenset[ex.DropKey] = frozenset()  # drop series shown (kept next time)
+    ips: frozenset[str] = frozenset()  # the IPs either block names (identity refresh)
 
 
 @dataclass
@@ -58,6 +63,9 @@ class Stats:
     block_renders: collections.Counter[str] = field(default_factory=collections.Counter)
     render_seconds: float = 0.0
     auth_mode: str = "none"  # collector/auth.py: none, token or tokenreview
+    # On-demand sweeps (collector/sweeps.py): requested, done, expired, refused; and active now.
+    sweeps: collections.Counter[str] = field(default_factory=collections.Counter)
+    sweeps_active: int = 0
     token_reviews: collections.Counter[str] = field(default_factory=collections.Counter)
     gc: FullCollections = field(default_factory=FullCollections)
 
@@ -147,7 +155,11 @@ class CollectorState:
             self._set_address(report.node, report.address)
             self.agents_version += 1
             self._sorted = None
-        block = ex.render_agent(report, max_series=self.limits.max_series_per_agent)
+        block = ex.render_agent(
+            report,
+            max_series=self.limits.max_series_per_agent,
+            light_histogram=self.limits.light_histogram,
+        )
         self.stats.block_renders["path"] += 1
         entry = AgentEntry(
             report=report,
@@ -157,7 +169,7 @@ class CollectorState:
             label=old.label if old is not None else ex.labels(("node",), (report.node,)),
         )
         self.agents[report.node] = entry
-        self._render_retransmits(report.node, entry, old.retransmits if old else None)
+        self._render_retransmits(report.node, entry, old.retransmits if old else None, old)
 
     def expire(self) -> list[str]:
         """Drop agents whose latest report is older than the TTL; return their names.
@@ -178,7 +190,7 @@ class CollectorState:
         if entry is None:
             return
         self._forget_address(name, entry.report.address)
-        self._unref(name, entry.retransmits.ips)
+        self._unref(name, entry.ips)
         self.agents_version += 1
         self._sorted = None
 
@@ -226,9 +238,14 @@ class CollectorState:
                     del self._ip_refs[ip]
 
     def _render_retransmits(
-        self, name: str, entry: AgentEntry, previous: ex.RetransmitBlock | None
+        self,
+        name: str,
+        entry: AgentEntry,
+        previous: ex.RetransmitBlock | None,
+        old: AgentEntry | None = None,
     ) -> None:
-        old_ips = previous.ips if previous is not None else frozenset()
+        """Render the identity-dependent blocks (retransmissions, drops by remote end)."""
+        old_ips = old.ips if old is not None else frozenset()
         block = ex.render_retransmits(
             name,
             entry.report.retransmits,
@@ -238,8 +255,23 @@ class CollectorState:
         )
         self.stats.block_renders["retransmit"] += 1
         entry.retransmits = block
-        self._unref(name, old_ips - block.ips)
-        for ip in block.ips - old_ips:
+        drops = entry.report.drops
+        if drops is not None and drops.flows:
+            entry.drops, entry.drop_keys = ex.render_drops(
+                name,
+                drops.flows,
+                self.resolve,
+                cap=self.limits.max_drop_series_per_agent,
+                previous=old.drop_keys if old is not None else frozenset(),
+            )
+        else:
+            entry.drops, entry.drop_keys = (
+                ex.RetransmitBlock(b"", frozenset(), frozenset(), 0, 0),
+                frozenset(),
+            )
+        entry.ips = block.ips | entry.drops.ips
+        self._unref(name, old_ips - entry.ips)
+        for ip in entry.ips - old_ips:
             self._ip_refs.setdefault(ip, set()).add(name)
 
     def refresh_identities(self) -> int:
@@ -256,5 +288,5 @@ class CollectorState:
         for name in names:
             entry = self.agents.get(name)
             if entry is not None:
-                self._render_retransmits(name, entry, entry.retransmits)
+                self._render_retransmits(name, entry, entry.retransmits, entry)
         return len(names)

@@ -25,10 +25,11 @@ involves the node and every path of it (in that direction) fails.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from collector.dropevidence import DropEvidence
 from collector.judging import Criteria, PathOutcome
 from collector.mining import NodeRules, Rule, node_rules
 
@@ -48,6 +49,7 @@ class Suspect:
     peers: int
     direction: str  # inbound, outbound or both
     best_rule: Rule
+    drops: tuple[DropEvidence, ...] = ()  # the node's kernel drop reasons (evidence)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +62,7 @@ class Suspect:
             "confidence": self.best_rule.confidence,
             "lift": self.best_rule.lift,
             "rule": self.best_rule.text(),
+            "drops": [d.to_json() for d in self.drops],
         }
 
 
@@ -75,6 +78,13 @@ class Analysis:
     unexplained: tuple[PathOutcome, ...]
     criteria: Criteria
     nodes: tuple[str, ...] = ()
+    # node → its significant kernel drop reasons (collector/dropevidence.py)
+    drops: Mapping[str, tuple[DropEvidence, ...]] = field(default_factory=dict)
+
+    def dominant_drop(self, node: str) -> DropEvidence | None:
+        """The node's highest-rate drop reason, if it has a significant one."""
+        evidence = self.drops.get(node, ())
+        return evidence[0] if evidence else None
 
     @property
     def failing_ratio(self) -> float:
@@ -108,6 +118,7 @@ class Analysis:
             "unexplained_paths": [p.to_json() for p in cap(self.unexplained)],
             "unexplained": len(self.unexplained),
             "criteria": self.criteria.to_json(),
+            "drops": {n: [d.to_json() for d in ev] for n, ev in self.drops.items()},
         }
 
 
@@ -118,6 +129,7 @@ def analyse(
     *,
     failing: Sequence[PathOutcome] | None = None,
     complete: bool = False,
+    drops: Mapping[str, tuple[DropEvidence, ...]] | None = None,
 ) -> Analysis:
     """Mine the rules over ``outcomes`` and decide the verdict (see the module docstring).
 
@@ -142,6 +154,7 @@ def analyse(
         unexplained=failed,
         criteria=criteria,
         nodes=tuple(names),
+        drops=dict(drops or {}),
     )
     if n == 0 or not failed:
         return quiet
@@ -257,6 +270,11 @@ def _decide(
         f"{s.node} ({s.failing} of {len(failing)} failing paths, {s.direction}, "
         f"confidence {s.best_rule.confidence:.2f}, lift {s.best_rule.lift:.2f})"
         for s in suspects
+    ]
+    suspects = [replace(s, drops=mined.drops.get(s.node, ())) for s in suspects]
+    parts = [
+        p + (f" — kernel drops {', '.join(e.text() for e in s.drops)}" if s.drops else "")
+        for p, s in zip(parts, suspects, strict=True)
     ]
     lead = "suspect: " if len(suspects) == 1 else f"{len(suspects)} suspects: "
     tail = f"; {len(unexplained)} failing path test(s) unexplained" if unexplained else ""

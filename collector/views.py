@@ -45,7 +45,9 @@ def _node(
         "up": bool(entry is not None and state.is_fresh(entry, now)),
     }
     if entry is None or report is None:  # (report is None exactly when entry is)
-        item.update(last_report_at=None, report_age_seconds=None, probe=None, health=None)
+        item.update(
+            last_report_at=None, report_age_seconds=None, probe=None, health=None, drops=None
+        )
         return item
     health = report.agent
     probe = report.probe
@@ -70,6 +72,15 @@ def _node(
         failing_paths=sum(1 for res in report.results if not res.ok),
         series_dropped=entry.block.dropped,
         retransmit_flows_folded=entry.retransmits.folded,
+        drops=None
+        if report.drops is None
+        else {
+            "mode": report.drops.mode,
+            "up": report.drops.up,
+            "reason": report.drops.reason,
+            "reasons": {r.reason: r.count for r in report.drops.reasons},
+            "unspecified": report.drops.unspecified,
+        },
     )
     return item
 

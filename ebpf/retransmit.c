@@ -38,6 +38,10 @@
  *           the insertion time and tells user space that an entry is a new
  *           one (the old one was evicted), so a drain never mixes the two.
  *   User space never deletes entries (see agent/probe_logic.py: Drainer).
+ * Map: `retransmit_cache`, BPF_PERCPU_ARRAY[1]: per-CPU pre-aggregation, the last
+ *   flow this CPU counted and its segments not yet in `retransmits`; a storm on
+ *   one flow touches only this CPU's slot, the map only when the flow changes.
+ *   User space adds the pending counts (agent/probe_logic.py: merge_pending).
  *   When the map is full the LRU evicts the least recently updated entry;
  *   evictions = inserts - entries, inserts are counted in `probe_stats`.
  *
@@ -45,9 +49,11 @@
  *   not in the local ephemeral range; when both or neither are in it, the
  *   lower one. So a client's random source port never becomes a key.
  *
- * Bounds and overhead: no loops (one unrolled 8-step byte loop); a probe
- *   read of 2 bytes, one hash lookup (+ one insert for a new flow) and one
- *   or two per-CPU array increments per retransmitted skb; memory is
+ * Bounds and overhead: no loops (one unrolled 8-step byte loop); the
+ *   tracepoint's fields are read straight from its record (no helper), one
+ *   probe read of 2 bytes (segments), a per-CPU array increment and a compare
+ *   with this CPU's last flow per retransmitted skb; a change of flow adds one
+ *   hash lookup (+ one insert for a new flow) and an atomic add; memory is
  *   NETMESH_MAP_SIZE * (40 + 16 + LRU overhead) bytes, about 1 MiB for 8192.
  *   Retransmissions are rare next to packets, so the cost is negligible;
  *   tests/benchmarks/bench_probe.py measures ns per event.
@@ -77,7 +83,7 @@ struct flow_key {
     u32 port;   /* folded port, host byte order */
     u8 local[16];
     u8 remote[16];
-};
+} __attribute__((aligned(8))); /* five u64 for same_flow() */
 
 struct flow_value {
     u64 count;   /* retransmitted segments; only goes up */
@@ -87,7 +93,7 @@ struct flow_value {
 BPF_TABLE("lru_hash", struct flow_key, struct flow_value, retransmits, NETMESH_MAP_SIZE);
 
 /* Per-CPU counters, summed by user space (indexes: agent/probe_logic.py). */
-#define STAT_EVENTS 0   /* retransmit events (skbs) counted into the map */
+#define STAT_EVENTS 0   /* retransmit events (skbs) counted: kept in retransmit_cache.events */
 #define STAT_INSERTS 1  /* new entries inserted */
 #define STAT_FILTERED 2 /* skipped: local address outside the filter */
 #define STAT_LOST 3     /* could neither insert nor find the entry */
@@ -99,6 +105,44 @@ static __always_inline void stat_add(int index)
     u64 *slot = probe_stats.lookup(&index);
     if (slot)
         *slot += 1; /* per-CPU slot: no other writer */
+}
+
+/* Per-CPU pre-aggregation: the last flow this CPU counted and the segments it
+ * counted since (not yet in `retransmits`); flushed into the map when the CPU sees
+ * another flow. `gen` goes up at every change of flow, so user space can tell a
+ * slot that changed while it read (agent/probe_logic.py: merge_pending). Programs
+ * on one CPU never run nested (bpf_prog_active), so the slot has one writer. */
+struct flow_cache {
+    struct flow_key key;
+    u64 gen;
+    u64 pending;
+    u64 events; /* STAT_EVENTS lives here: same cache line, no second array lookup */
+};
+BPF_PERCPU_ARRAY(retransmit_cache, struct flow_cache, 1);
+
+static __always_inline int same_flow(const struct flow_key *a, const struct flow_key *b)
+{
+    const u64 *x = (const u64 *)a, *y = (const u64 *)b;
+    return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+}
+
+/* Add `segs` to the map entry of `key`, inserting it if new. */
+static __always_inline void flush(struct flow_key *key, u64 segs)
+{
+    struct flow_value *value = retransmits.lookup(key);
+    if (!value) {
+        struct flow_value fresh = {};
+        fresh.born_ns = bpf_ktime_get_ns();
+        if (retransmits.insert(key, &fresh) == 0)
+            stat_add(STAT_INSERTS);
+        /* else: another CPU inserted it first; use theirs */
+        value = retransmits.lookup(key);
+        if (!value) {
+            stat_add(STAT_LOST);
+            return;
+        }
+    }
+    __sync_fetch_and_add(&value->count, segs);
 }
 
 static __always_inline u32 fold_port(u16 lport, u16 rport)
@@ -176,21 +220,20 @@ static __always_inline int count_flow(struct flow_key *key, u16 lport, u16 rport
     }
     key->port = fold_port(lport, rport);
 
-    struct flow_value *value = retransmits.lookup(key);
-    if (!value) {
-        struct flow_value fresh = {};
-        fresh.born_ns = bpf_ktime_get_ns();
-        if (retransmits.insert(key, &fresh) == 0)
-            stat_add(STAT_INSERTS);
-        /* else: another CPU inserted it first; use theirs */
-        value = retransmits.lookup(key);
-        if (!value) {
-            stat_add(STAT_LOST);
-            return 0;
-        }
+    u32 zero = 0;
+    struct flow_cache *c = retransmit_cache.lookup(&zero);
+    if (!c)
+        return 0;
+    c->events += 1;
+    if (same_flow(&c->key, key)) {
+        c->pending += segs;
+        return 0;
     }
-    __sync_fetch_and_add(&value->count, segs);
-    stat_add(STAT_EVENTS);
+    if (c->pending)
+        flush(&c->key, c->pending);
+    c->key = *key;
+    c->gen += 1;
+    c->pending = segs;
     return 0;
 }
 
@@ -203,12 +246,14 @@ TRACEPOINT_PROBE(tcp, tcp_retransmit_skb)
 #endif
     struct flow_key key = {};
     key.family = args->family;
+    /* The record is the program's context: plain loads, no bpf_probe_read_kernel
+     * (each helper call costs about as much as the rest of the program). */
     if (key.family == AF_INET) {
-        bpf_probe_read_kernel(key.local, 4, args->saddr);
-        bpf_probe_read_kernel(key.remote, 4, args->daddr);
+        __builtin_memcpy(key.local, args->saddr, 4);
+        __builtin_memcpy(key.remote, args->daddr, 4);
     } else if (key.family == AF_INET6) {
-        bpf_probe_read_kernel(key.local, 16, args->saddr_v6);
-        bpf_probe_read_kernel(key.remote, 16, args->daddr_v6);
+        __builtin_memcpy(key.local, args->saddr_v6, 16);
+        __builtin_memcpy(key.remote, args->daddr_v6, 16);
     } else {
         return 0;
     }

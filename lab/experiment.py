@@ -27,6 +27,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from lab import podexp
+from lab.dropsview import describe_drops, fetch_drops
 from lab.expview import Screen, progress_bar, render_matrix, render_retransmits, summary_table
 from lab.fabric import UplinkFault
 from lab.faults import Fault, parse_delay, parse_dns, parse_loss, parse_mtu, parse_rate
@@ -92,6 +93,9 @@ class PhaseData:
     rca: dict[str, Any] | None = None  # the collector's verdict as the phase ended
     named_after: float | None = None  # pod faults: seconds until the verdict named the pod
     findings_seen: int = 0  # RCA polls during the phase that showed any finding
+    # kernel drops (eBPF, skb:kfree_skb) by (node, reason) at the phase's start and end
+    drops_start: dict[tuple[str, str], float] = field(default_factory=dict)
+    drops_end: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def retransmits(self) -> dict[tuple[str, str], float]:
         keys = self.retransmits_start.keys() | self.retransmits_end.keys()
@@ -291,6 +295,7 @@ def run_phases(
             plan.clear(lab)
         phase.start = clock()
         phase.retransmits_start = _safe(lambda: fetch_retransmits(lab), {})
+        phase.drops_start = _safe(lambda: fetch_drops(lab), {})
         end = phase.start + plan.durations[phase.name]
         while True:
             now = clock()
@@ -321,6 +326,7 @@ def run_phases(
             if now >= end:
                 break
             time.sleep(max(0.0, min(refresh, end - clock())))
+        phase.drops_end = _safe(lambda: fetch_drops(lab), phase.drops_start)
         phase.end = clock()
         if phase.name == "fault" or plan.pod:
             phase.rca = _safe(lambda: get_json(lab.collector_url + "/api/v1/rca"), None)
@@ -400,6 +406,16 @@ def run_experiment(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> i
             print(f"\nRCA at the end of the fault phase: {rca.get('verdict')} — {text}", file=out)
         else:
             print("\n" + describe_rca(phases[1].rca, plan.node), file=out)
+            print(
+                describe_drops(
+                    phases[1].drops_start,
+                    phases[1].drops_end,
+                    node=plan.node,
+                    seconds=phases[1].end - phases[1].start,
+                    phase=phases[1].name,
+                ),
+                file=out,
+            )
         injected = plan.fault
         fault_row = rows[1]
         if injected.loss and fault_row["to_udp_loss"] is not None:
@@ -427,6 +443,10 @@ def run_experiment(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> i
                         "durations": plan.durations,
                         "phases": rows,
                         "rca": phases[1].rca,
+                        "drops": {
+                            f"{n}/{r}": v - phases[1].drops_start.get((n, r), 0.0)
+                            for (n, r), v in phases[1].drops_end.items()
+                        },
                         "wall_seconds": wall,
                         "pod": plan.pod.name if plan.pod else None,
                         "named_after": phases[1].named_after,

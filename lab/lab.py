@@ -126,7 +126,12 @@ class Lab:
         return bool(self.load_state()) and bool(netns.leftovers(self.settings.prefix)[0])
 
     # ------------------------------------------------------------------ up / down
-    def up(self, *, progress: Callable[[str], None] = lambda _m: None) -> None:
+    def up(
+        self, *, progress: Callable[[str], None] = lambda _m: None, services: bool = True
+    ) -> None:
+        """Build the lab; ``services=False`` builds only the network (namespaces, links,
+        shaping, token) and starts no collector, agent or traffic process -- for running
+        them some other way, e.g. as containers (tests/image)."""
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces, tc, iptables)")
         self._check_overlaps()
@@ -138,7 +143,7 @@ class Lab:
         if self.down():
             progress("removed leftovers of an earlier lab run")
         try:
-            self._up(progress)
+            self._up(progress, services)
         except BaseException:
             progress("start-up failed; cleaning up")
             self.down()
@@ -162,7 +167,7 @@ class Lab:
                             f"{prefix!r}, which is up: choose another range or take it down"
                         )
 
-    def _up(self, progress: Callable[[str], None]) -> None:
+    def _up(self, progress: Callable[[str], None], services: bool) -> None:
         s = self.settings
         racks = f", {s.racks} racks" if s.racks else ""
         progress(f"creating {s.nodes} namespaces on {s.subnet} (bridge {self.topo.bridge}{racks})")
@@ -203,6 +208,9 @@ class Lab:
         }
         self.save_state(lab_state)
         self.write_token()
+        if not services:
+            progress(f"lab network up: {s.nodes} nodes, no services started")
+            return
         logs = self.dir / "logs"
         py = sys.executable
         collector_env = {}
@@ -350,6 +358,9 @@ class Lab:
             # One kernel, many "nodes": count only this node's flows.
             "NETMESH_PROBE_LOCAL_CIDRS": self.local_cidrs(node),
             "NETMESH_PROBE_INTERVAL": "2",
+            # The drop-reason probe follows the retransmission probe (same filter).
+            "NETMESH_DROPS_MODE": "off" if s.probe_mode == "off" else "auto",
+            "NETMESH_DROPS_INTERVAL": "2",
         }
 
     def _all_members(self) -> bool:

@@ -27,12 +27,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from netmesh.lightreport import RTT_BUCKETS
 from netmesh.wire import DnsStatus, LightPath, Report, TestResult
 
 Endpoint = Literal["agent", "collector"]
 AGENT: Endpoint = "agent"
 COLLECTOR: Endpoint = "collector"
-MetricType = Literal["gauge", "counter"]
+MetricType = Literal["gauge", "counter", "histogram"]
 
 BOTH: frozenset[Endpoint] = frozenset({"agent", "collector"})
 AGENT_ONLY: frozenset[Endpoint] = frozenset({"agent"})
@@ -70,6 +71,13 @@ class MetricFamily:
         if endpoint not in self.exposed_by:
             raise ValueError(f"{self.name} is not exposed by the {endpoint}")
         return (*self.collector_labels, *self.labels) if endpoint == COLLECTOR else self.labels
+
+    @property
+    def series_names(self) -> tuple[str, ...]:
+        """The names its samples carry (a histogram's ``_bucket``, ``_sum``, ``_count``)."""
+        if self.type == "histogram":
+            return (f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count")
+        return (self.name,)
 
     def header(self) -> bytes:
         """``# HELP`` and ``# TYPE`` lines of the text exposition format."""
@@ -274,6 +282,22 @@ LIGHT_GAUGES: tuple[tuple[MetricFamily, LightValue], ...] = (
 )
 LIGHT_FAMILIES = tuple(f for f, _ in LIGHT_GAUGES)
 
+# The light tier's RTTs per path as a Prometheus histogram (cumulative since the
+# source began probing the destination): buckets netmesh/lightreport.RTT_BUCKETS,
+# i.e. 11 ``_bucket`` series (10 bounds and +Inf), ``_sum`` and ``_count`` = 13 per path.
+LIGHT_RTT = _metric(
+    "histogram",
+    "netmesh_light_rtt_seconds",
+    "Light-tier RTTs of the path since the source began probing it "
+    "(histogram_quantile over rate() gives any quantile over any range).",
+    unit="seconds",
+    labels=NETWORK_LIGHT_LABELS,
+    exposed_by=BOTH,
+)
+LIGHT_RTT_SERIES_PER_PATH = len(RTT_BUCKETS) + 3
+# "le" values of the buckets, as both endpoints print them (prometheus_client's style)
+RTT_BUCKET_LABELS: tuple[str, ...] = (*(repr(float(b)) for b in RTT_BUCKETS), "+Inf")
+
 # --------------------------------------------------------------------------- agent health
 
 ReportValue = Callable[[Report], float | None]
@@ -329,6 +353,37 @@ PROBE_UP = _metric(
     exposed_by=BOTH,
     collector_labels=NODE,
 )
+DROPS_UP = _metric(
+    "gauge",
+    "netmesh_agent_drops_up",
+    "1 if the agent's eBPF drop-reason probe (skb:kfree_skb) is attached; mode = tracepoint or "
+    "none; reason says why not.",
+    labels=("mode", "reason"),
+    exposed_by=BOTH,
+    collector_labels=NODE,
+)
+DROPS_MAP_ENTRIES = _health_gauge(
+    "netmesh_agent_drops_map_entries",
+    "Entries (reason, remote address, protocol) in the agent's in-kernel eBPF drop map.",
+)
+DROPS_EVICTIONS = _health_counter(
+    "netmesh_agent_drops_map_evictions_total",
+    "Entries the kernel evicted from the agent's full eBPF drop map.",
+)
+DROPS_UNSPECIFIED = _health_counter(
+    "netmesh_agent_drops_unspecified_total",
+    "Packets the node's kernel freed with reason NOT_SPECIFIED or as consumed (plain "
+    "kfree_skb, mostly normal end of life): counted apart, not in netmesh_drops_total.",
+)
+DROPS = _metric(
+    "counter",
+    "netmesh_drops_total",
+    "Packets the node's kernel dropped (eBPF, skb:kfree_skb), by drop reason as the kernel "
+    "names it (NETFILTER_DROP, NO_SOCKET, QDISC_DROP, ...); normal frees left out.",
+    labels=("reason",),
+    exposed_by=BOTH,
+    collector_labels=NODE,
+)
 
 LIGHT_UP = _metric(
     "gauge",
@@ -366,6 +421,9 @@ HEALTH: tuple[tuple[MetricFamily, ReportValue], ...] = (
     (PROBE_MAP_ENTRIES, lambda r: None if r.probe is None else float(r.probe.map_entries)),
     (PROBE_MAP_CAPACITY, lambda r: None if r.probe is None else float(r.probe.map_capacity)),
     (PROBE_EVICTIONS, lambda r: None if r.probe is None else float(r.probe.evictions)),
+    (DROPS_MAP_ENTRIES, lambda r: None if r.drops is None else float(r.drops.map_entries)),
+    (DROPS_EVICTIONS, lambda r: None if r.drops is None else float(r.drops.evictions)),
+    (DROPS_UNSPECIFIED, lambda r: None if r.drops is None else float(r.drops.unspecified)),
     (LIGHT_PROBES_SENT, lambda r: None if r.light is None else float(r.light.probes_sent)),
     (
         LIGHT_DROPPED_STRANGERS,
@@ -390,6 +448,16 @@ def _dns_rows(value_of: Callable[[DnsStatus], float | None]) -> Rows:
         return [] if value is None else [((), value)]
 
     return rows
+
+
+def _drops_up(report: Report) -> list[tuple[tuple[str, ...], float]]:
+    d = report.drops
+    return [] if d is None else [((d.mode, d.reason), float(d.up))]
+
+
+def _drops(report: Report) -> list[tuple[tuple[str, ...], float]]:
+    d = report.drops
+    return [] if d is None else [((x.reason,), float(x.count)) for x in d.reasons]
 
 
 def _dns_up(report: Report) -> list[tuple[tuple[str, ...], float]]:
@@ -441,6 +509,8 @@ REPORT_ROWS: tuple[tuple[MetricFamily, Rows], ...] = (
     (DNS_LATENCY_MEDIAN, _dns_rows(lambda d: d.latency_median_seconds)),
     (DNS_LATENCY_P99, _dns_rows(lambda d: d.latency_p99_seconds)),
     (DNS_WINDOW_FAILURE, _dns_rows(lambda d: d.failure_ratio)),
+    (DROPS_UP, _drops_up),
+    (DROPS, _drops),
 )
 
 # --------------------------------------------------------------------------- agent only
@@ -472,6 +542,15 @@ FLOW_RETRANSMITS = _metric(
     "TCP retransmissions this node's kernel counted, by endpoint pair with raw addresses; "
     "port is the service port (ephemeral side folded); beyond the series cap: 'other'.",
     labels=("local_address", "remote_address", "port"),
+    exposed_by=AGENT_ONLY,
+)
+DROP_FLOWS = _metric(
+    "counter",
+    "netmesh_drop_flows_total",
+    "IP packets this node's kernel dropped, by drop reason, raw remote address (the source of "
+    "a received packet, the destination of a sent one) and IP protocol; beyond the series "
+    "cap: 'other'.",
+    labels=("reason", "remote_address", "protocol"),
     exposed_by=AGENT_ONLY,
 )
 
@@ -511,7 +590,7 @@ SERIES_DROPPED = _metric(
     "netmesh_agent_series_dropped",
     "Series of the agent's latest report left out by the per-agent caps "
     "(kind=path: dropped; kind=pod_path: the pod-network endpoint's, dropped; "
-    "kind=retransmit: folded into the 'other' bucket).",
+    "kind=retransmit or drop: folded into the 'other' bucket).",
     labels=(*NODE, "kind"),
 )
 RETRANSMITS = _metric(
@@ -520,6 +599,14 @@ RETRANSMITS = _metric(
     "TCP retransmissions the node's kernel counted, by endpoint pair (ephemeral ports folded); "
     "pods by namespace/name, hostNetwork and node IPs by node name, unknown IPs raw.",
     labels=(*NODE, "src_namespace", "src_pod", "dst_namespace", "dst_pod", "port"),
+)
+DROPS_BY_REMOTE = _metric(
+    "counter",
+    "netmesh_drops_by_remote_total",
+    "IP packets the node's kernel dropped, by drop reason, remote end (pods by namespace/name, "
+    "hostNetwork and node IPs by node name, unknown IPs raw) and IP protocol; capped per node "
+    "(max_drop_series_per_agent), the rest in 'other'.",
+    labels=(*NODE, "reason", "remote_namespace", "remote_pod", "protocol"),
 )
 
 # --------------------------------------------------------------------------- collector itself
@@ -544,6 +631,18 @@ TOKEN_REVIEWS = _metric(
     "TokenReview calls to the API server (one per token not in the cache), by result "
     "(authenticated, unauthenticated, error).",
     labels=("result",),
+)
+COLLECTOR_SWEEPS = _metric(
+    "counter",
+    "netmesh_collector_sweeps_total",
+    "On-demand bandwidth sweeps (POST /api/v1/sweeps), by result: requested, done (every test "
+    "has a result), expired (results missing after the planned end), refused (a 4xx answer).",
+    labels=("result",),
+)
+COLLECTOR_SWEEPS_ACTIVE = _metric(
+    "gauge",
+    "netmesh_collector_sweeps_active",
+    "On-demand bandwidth sweeps pending or running.",
 )
 COLLECTOR_AGENTS = _metric(
     "gauge", "netmesh_collector_agents", "Agents whose latest report is kept."

@@ -41,6 +41,11 @@ class JsonReader:
         value = self.get(key)
         if not isinstance(value, str):
             raise WireError(f"{self._at(key)}: expected a string, got {kind(value)}")
+        if not value.isascii():  # JSON allows lone surrogates; labels cannot carry them
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise WireError(f"{self._at(key)}: not valid Unicode: {value[:40]!r}") from None
         if not value and not allow_empty:
             raise WireError(f"{self._at(key)}: must not be empty")
         if len(value) > max_len:

@@ -14,6 +14,46 @@ from netmesh.jsonreader import JsonReader, WireError
 MAX_LIGHT_PATHS = 4096
 MAX_MESSAGE = 512
 
+# Upper bounds (seconds, ``le``) of the RTT histogram's buckets, +Inf implied: a
+# 1-2-5 ladder from 50 us (a same-rack round trip through two kernels) to 10 ms
+# (cross-zone, or a queue building up), then 100 ms and 1 s for the pathological
+# (echoes later than the prober's grace, 1 s by default, count as lost instead).
+# Eleven buckets with +Inf, plus _sum and _count: 13 series per path. Fixed in
+# the contract, so the wire carries only the counts; a report with another
+# number of buckets is refused.
+RTT_BUCKETS: tuple[float, ...] = (
+    50e-6,
+    100e-6,
+    200e-6,
+    500e-6,
+    1e-3,
+    2e-3,
+    5e-3,
+    10e-3,
+    100e-3,
+    1.0,
+)
+MAX_RTT_COUNT = 2**53  # counts stay exact in JSON numbers and floats
+
+
+def bucket_index(rtt: float) -> int:
+    """The first bucket whose bound is ``>= rtt`` (``len(RTT_BUCKETS)`` = only +Inf)."""
+    for i, bound in enumerate(RTT_BUCKETS):
+        if rtt <= bound:
+            return i
+    return len(RTT_BUCKETS)
+
+
+def cumulative(per_bucket: list[int] | tuple[int, ...]) -> tuple[int, ...]:
+    """Per-bucket counts (``len(RTT_BUCKETS) + 1``, the last is +Inf only) → Prometheus'
+    cumulative ``le`` counts of the finite bounds (the +Inf one is their total)."""
+    out: list[int] = []
+    total = 0
+    for count in per_bucket[: len(RTT_BUCKETS)]:
+        total += count
+        out.append(total)
+    return tuple(out)
+
 
 @dataclass(frozen=True, kw_only=True)
 class LightPath:
@@ -45,6 +85,14 @@ class LightPath:
     # MTU probes over the last few MTU intervals (they are rare), not just the window
     mtu_sent: int = 0
     mtu_received: int = 0
+    # The RTT histogram: unlike the fields above, cumulative since this node began
+    # probing the peer (Prometheus histogram semantics: counters, reset when the
+    # agent restarts or the peer leaves and comes back). ``rtt_bucket_counts[i]``
+    # = RTTs <= RTT_BUCKETS[i] (non-decreasing); ``rtt_count`` = all of them (+Inf).
+    # None from agents without the histogram.
+    rtt_bucket_counts: tuple[int, ...] | None = None
+    rtt_count: int = 0
+    rtt_sum_seconds: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,8 +111,31 @@ class LightStatus:
     paths: tuple[LightPath, ...] = ()
 
 
+def _rtt_histogram(r: JsonReader) -> tuple[tuple[int, ...] | None, int, float]:
+    """The histogram fields, checked: the contract's bucket count, non-decreasing
+    counts, none above ``rtt_count``; absent (an older agent) = None."""
+    if r.get("rtt_bucket_counts", None) is None:
+        return None, 0, 0.0
+    raw = r.items("rtt_bucket_counts", limit=len(RTT_BUCKETS))
+    where = r.child("rtt_bucket_counts")
+    if len(raw) != len(RTT_BUCKETS):
+        raise WireError(f"{where}: {len(raw)} buckets, the contract has {len(RTT_BUCKETS)}")
+    counts: list[int] = []
+    for i, c in enumerate(raw):
+        if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c <= MAX_RTT_COUNT:
+            raise WireError(f"{where}[{i}]: expected an integer in [0, {MAX_RTT_COUNT}]")
+        if counts and c < counts[-1]:
+            raise WireError(f"{where}[{i}]: {c} is below the previous bucket's {counts[-1]}")
+        counts.append(c)
+    total = r.integer("rtt_count", high=MAX_RTT_COUNT)
+    if counts[-1] > total:
+        raise WireError(f"{where}: {counts[-1]} RTTs in the buckets, above rtt_count {total}")
+    return tuple(counts), total, r.number("rtt_sum_seconds", high=3600.0 * MAX_RTT_COUNT)
+
+
 def parse_light_path(obj: Any, path: str) -> LightPath:
     r = JsonReader(obj, path)
+    buckets, rtt_count, rtt_sum = _rtt_histogram(r)
     return LightPath(
         destination=r.string("destination"),
         window_seconds=r.number("window_seconds", high=86400),
@@ -87,6 +158,9 @@ def parse_light_path(obj: Any, path: str) -> LightPath:
         mtu_size=r.integer("mtu_size", high=65535, default=0),
         mtu_sent=r.integer("mtu_sent", default=0),
         mtu_received=r.integer("mtu_received", default=0),
+        rtt_bucket_counts=buckets,
+        rtt_count=rtt_count,
+        rtt_sum_seconds=rtt_sum,
     )
 
 

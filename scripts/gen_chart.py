@@ -384,8 +384,8 @@ def chart_keys() -> list[Key]:
         sa("netmesh-agent", "agent"),
         Key(
             "privileged",
-            "Run the agent privileged (kernels older than 5.8, or a seccomp profile that "
-            "blocks bpf() for CAP_BPF): manifests/components/privileged-agent.",
+            "Run the agent privileged (kernels older than 5.8, without CAP_BPF): "
+            "manifests/components/privileged-agent.",
             False,
         ),
         *pod_keys(ds, "agent"),

@@ -13,8 +13,11 @@
 #   NETMESH_EXTRAS  pip extras to install (default: test,dev)
 #   NETMESH_NO_HEADERS=1   skip the kernel-headers fallback (image builds)
 #   NETMESH_PACKAGES=runtime  only what the agent and collector need at run time
-#                          (the Dockerfile): no Prometheus, Chromium or lab
-#                          tools, no tracefs mounts
+#                          plus what builds their venv (the Dockerfile's build
+#                          stage): no Prometheus, Chromium or lab tools, no
+#                          tracefs mounts
+#   NETMESH_PACKAGES=image    runtime without the venv builders (python3-venv,
+#                          python3-pip): the Dockerfile's final stage
 #   NETMESH_CHECKOV_VENV=DIR  with --checkov: where checkov's own venv goes
 #                          (default: .venv/checkov)
 #
@@ -48,22 +51,26 @@ case "${1:-}" in
   *) echo "usage: $0 [--system|--venv|--checkov|--helm]" >&2; exit 2 ;;
 esac
 case "$profile" in
-  all|runtime) ;;
-  *) echo "NETMESH_PACKAGES must be all or runtime, not $profile" >&2; exit 2 ;;
+  all|runtime|image) ;;
+  *) echo "NETMESH_PACKAGES must be all, runtime or image, not $profile" >&2; exit 2 ;;
 esac
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
 
 packages=(
   iperf3 python3 python3-venv python3-pip python3-bpfcc bpfcc-tools bpftool
-  iproute2 iptables nftables ethtool libcap2-bin procps prometheus irtt
+  iproute2 iptables nftables ethtool libcap2-bin procps prometheus irtt iputils-ping
   chromium chromium-driver ca-certificates dnsmasq-base
+  podman buildah runc mmdebstrap uidmap
 )
 # What the agent and the collector need at run time (the container image).
 runtime_packages=(
   iperf3 python3 python3-venv python3-pip python3-bpfcc bpftool ca-certificates
 )
+# The image's final stage: the venv is copied in from the build stage.
+image_packages=(iperf3 python3 python3-bpfcc bpftool ca-certificates)
 [ "$profile" = runtime ] && packages=("${runtime_packages[@]}") && do_helm=0
+[ "$profile" = image ] && packages=("${image_packages[@]}") && do_helm=0
 
 install_system() {
   if [ "$(id -u)" -ne 0 ]; then
@@ -91,7 +98,8 @@ install_system() {
   fi
   install_headers
   # An image build has no kernel of its own to mount tracefs into.
-  [ "$profile" = runtime ] || mount_tracefs
+  [ "$profile" = all ] && mount_tracefs
+  return 0
 }
 
 # BCC compiles its C against kernel headers at /lib/modules/$(uname -r)/build.

@@ -90,11 +90,12 @@ async function getJSON(url) {
 async function refresh() {
   if (paused) return;
   try {
-    const [m, pm, n, r] = await Promise.all([
+    const [m, pm, n, r, w] = await Promise.all([
       getJSON("/api/v1/matrix"), getJSON("/api/v1/matrix?network=pod"),
-      getJSON("/api/v1/nodes"), getJSON("/api/v1/rca"),
+      getJSON("/api/v1/nodes"), getJSON("/api/v1/rca"), getJSON("/api/v1/sweeps"),
     ]);
-    last = { matrix: m.body, podMatrix: pm.body, nodes: n.body, rca: r.body, serverNow: m.serverNow };
+    last = { matrix: m.body, podMatrix: pm.body, nodes: n.body, rca: r.body, sweeps: w.body,
+             serverNow: m.serverNow };
     render();
     $("updated").textContent = "updated " + new Date().toLocaleTimeString() +
       " · refresh every " + REFRESH_MS / 1000 + " s";
@@ -116,7 +117,8 @@ function render() {
       last.serverNow, $("pod-matrix"));
   }
   renderRules(last.rca);
-  renderAgents(last.nodes);
+  renderAgents(last.nodes, last.rca);
+  renderSweeps(last.sweeps);
 }
 
 function suspectSet(rca) {
@@ -152,7 +154,8 @@ function renderVerdict(rca) {
     list.append(el("li", { "data-node": s.node },
       el("span", { class: "node", text: s.node }),
       ` — ${s.failing_paths} failing path tests (${s.direction}), score ${s.score.toFixed(2)}, ` +
-      `confidence ${s.confidence.toFixed(2)}, lift ${s.lift.toFixed(2)}: ${s.rule}`));
+      `confidence ${s.confidence.toFixed(2)}, lift ${s.lift.toFixed(2)}: ${s.rule}` +
+      (s.drops && s.drops.length ? ` — kernel drops ${fmtDrops(s.drops)}` : "")));
   }
 }
 
@@ -330,12 +333,19 @@ function renderRules(rca) {
   failing.append(body);
 }
 
-function renderAgents(nodes) {
+// "NETFILTER_DROP 168/s, NO_SOCKET 1.3/s": a node's kernel drop reasons at a significant rate.
+function fmtDrops(evidence) {
+  if (!evidence || !evidence.length) return "";
+  return evidence.map((d) => `${d.reason} ${d.per_second.toFixed(d.per_second < 10 ? 1 : 0)}/s`).join(", ");
+}
+
+function renderAgents(nodes, rca) {
+  const drops = (rca && rca.drops) || {};
   const table = $("agents");
   const caption = table.querySelector("caption");
   table.replaceChildren(caption);
   if (!nodes) return;
-  table.append(el("thead", {}, el("tr", {}, ...["node", "agent", "report age", "probe", "iperf3 server", "restarts", "scheduler lag", "failing paths"].map((h) => el("th", { scope: "col", text: h })))));
+  table.append(el("thead", {}, el("tr", {}, ...["node", "agent", "report age", "probe", "iperf3 server", "restarts", "scheduler lag", "failing paths", "kernel drops", "bandwidth"].map((h) => el("th", { scope: "col", text: h })))));
   const body = el("tbody");
   for (const n of nodes.nodes) {
     const h = n.health || {};
@@ -347,7 +357,73 @@ function renderAgents(nodes) {
       el("td", { class: h.iperf3_server_up ? "up" : "down", text: n.health ? (h.iperf3_server_up ? "up" : "down") : "–" }),
       el("td", { class: "num", text: n.health ? h.iperf3_server_restarts : "–" }),
       el("td", { class: "num", text: n.health ? fmtSeconds(h.scheduler_lag_seconds) : "–" }),
-      el("td", { class: "num", text: n.failing_paths ?? "–" })));
+      el("td", { class: "num", text: n.failing_paths ?? "–" }),
+      el("td", { class: "drops", text: fmtDrops(drops[n.name]) || (n.drops && n.drops.up ? "none" : "–") }),
+      el("td", {}, el("button", { type: "button", class: "run-node", "data-node": n.name,
+                                  "aria-label": `Run a bandwidth sweep of ${n.name} now` }, "Run now"))));
+  }
+  table.append(body);
+}
+
+// ---------------------------------------------------------------- on-demand sweeps
+
+let selectedPair = null;
+
+function selectPair(td) {
+  if (!td || !td.dataset.source) return;
+  selectedPair = { source: td.dataset.source, destination: td.dataset.destination };
+  const b = $("run-pair");
+  b.disabled = false;
+  b.textContent = `Run bandwidth test ${selectedPair.source} → ${selectedPair.destination} now`;
+  b.title = "";
+}
+
+function sweepTarget(t) {
+  if (t.node) return `node ${t.node}`;
+  if (t.mesh) return "every pair";
+  return `${t.source} → ${t.destination}`;
+}
+
+async function requestSweep(body) {
+  const headers = { "Content-Type": "application/json" };
+  const token = $("token").value.trim();
+  if (token) headers.Authorization = "Bearer " + token;
+  const status = $("sweep-status");
+  status.textContent = "asking for a sweep of " + sweepTarget(body) + "…";
+  try {
+    const resp = await fetch("/api/v1/sweeps", { method: "POST", headers, body: JSON.stringify(body) });
+    const answer = await resp.json().catch(() => ({}));
+    if (!resp.ok) {
+      status.textContent = `refused (HTTP ${resp.status}): ${answer.error || resp.statusText}` +
+        (resp.status === 401 ? " — give the collector's token above" : "");
+      return;
+    }
+    status.textContent = `sweep ${answer.id} of ${sweepTarget(answer.target)} ` +
+      (resp.status === 202 ? "requested" : "already pending") + `: ${answer.tests} tests`;
+    refresh();
+  } catch (err) {
+    status.textContent = "cannot reach the collector: " + err.message;
+  }
+}
+
+function renderSweeps(sweeps) {
+  const table = $("sweeps");
+  const caption = table.querySelector("caption");
+  table.replaceChildren(caption);
+  if (!sweeps || !sweeps.sweeps.length) return;
+  table.append(el("thead", {}, el("tr", {}, ...["sweep", "of", "state", "progress", "failed", "starts", "note"].map((h) => el("th", { scope: "col", text: h })))));
+  const body = el("tbody");
+  for (const s of sweeps.sweeps) {
+    const starts = s.start_at - sweeps.now;
+    body.append(el("tr", { "data-sweep": s.id },
+      el("th", { scope: "row", text: s.id }),
+      el("td", { text: sweepTarget(s.target) }),
+      el("td", { class: s.state === "expired" ? "down" : (s.state === "done" ? "up" : null), text: s.state }),
+      el("td", {}, el("progress", { max: s.tests, value: s.completed, "aria-label": `${s.completed} of ${s.tests} tests` }),
+         ` ${s.completed}/${s.tests}`),
+      el("td", { class: "num", text: s.failed }),
+      el("td", { class: "num", text: starts > 0 ? `in ${starts.toFixed(0)} s` : fmtAge(-starts) }),
+      el("td", { text: s.reason || "" })));
   }
   table.append(body);
 }
@@ -364,13 +440,30 @@ $("pause").addEventListener("click", (ev) => {
   ev.target.textContent = paused ? "Resume refresh" : "Pause refresh";
   if (!paused) refresh();
 });
-for (const grid of [$("matrix"), $("pod-matrix")]) {
-  grid.addEventListener("keydown", onGridKey);
-  grid.addEventListener("focusin", (ev) => showTip(ev.target.closest("td")));
-  grid.addEventListener("focusout", hideTip);
-  grid.addEventListener("mouseover", (ev) => showTip(ev.target.closest("td")));
-  grid.addEventListener("mouseleave", hideTip);
+const grid = $("matrix");
+grid.addEventListener("keydown", onGridKey);
+grid.addEventListener("focusin", (ev) => { showTip(ev.target.closest("td")); selectPair(ev.target.closest("td")); });
+grid.addEventListener("click", (ev) => selectPair(ev.target.closest("td")));
+$("run-pair").addEventListener("click", () => { if (selectedPair) requestSweep(selectedPair); });
+$("agents").addEventListener("click", (ev) => {
+  const b = ev.target.closest("button.run-node");
+  if (b) requestSweep({ node: b.dataset.node });
+});
+{
+  const saved = sessionStorage.getItem("netmesh-token");
+  if (saved) $("token").value = saved;
+  $("token").addEventListener("change", () => sessionStorage.setItem("netmesh-token", $("token").value));
 }
+grid.addEventListener("focusout", hideTip);
+grid.addEventListener("mouseover", (ev) => showTip(ev.target.closest("td")));
+grid.addEventListener("mouseleave", hideTip);
+// The pod network's matrix: tooltips and keyboard (sweeps are the host network's).
+const podGrid = $("pod-matrix");
+podGrid.addEventListener("keydown", onGridKey);
+podGrid.addEventListener("focusin", (ev) => showTip(ev.target.closest("td")));
+podGrid.addEventListener("focusout", hideTip);
+podGrid.addEventListener("mouseover", (ev) => showTip(ev.target.closest("td")));
+podGrid.addEventListener("mouseleave", hideTip);
 document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") hideTip(); });
 
 refresh();

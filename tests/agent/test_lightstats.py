@@ -165,3 +165,30 @@ def test_mtu_probes_before_the_peer_answered_anything_are_not_evidence() -> None
         track.small.echoed(seq, i * 0.1 + 0.001, received, received)
     p = track.summary(now=10.0, mtu_size=1500)
     assert p is not None and p.mtu_sent == 0
+
+
+def test_the_rtt_histogram_counts_every_rtt_since_the_start_not_just_the_window() -> None:
+    track = PeerTrack("b", window=5.0, grace=1.0)
+    rtts = [40e-6, 50e-6, 70e-6, 150e-6, 0.003, 2.0]  # 2 s: only +Inf
+    for i, rtt in enumerate(rtts * 10):  # one probe per 0.1 s: 6 s, beyond the window
+        seq = track.small.sent(i * 0.1)
+        track.small.echoed(seq, i * 0.1 + 0.0001, i + 1, i + 1, rtt)
+    dup = track.small.sent(6.0)
+    track.small.echoed(dup, 6.001, 61, 61, 80e-6)
+    assert track.small.echoed(dup, 6.002, 61, 62, 80e-6) is None  # a duplicate: not counted
+    p = track.summary(now=7.1, mtu_size=0)
+    assert p is not None
+    assert p.rtt_count == 61 and p.sent < 61  # the window holds fewer probes than the histogram
+    assert p.rtt_bucket_counts == (20, 31, 41, 41, 41, 41, 51, 51, 51, 51)
+    assert p.rtt_sum_seconds == pytest.approx(10 * sum(rtts) + 80e-6)
+
+
+def test_the_kernel_rtt_is_the_one_recorded_and_bucketed() -> None:
+    s = Series(10.0)
+    seq = s.sent(1.0)
+    assert s.echoed(seq, 1.0005, 1, 1, rtt=60e-6) == pytest.approx(60e-6)  # not 500 us
+    assert s.by_seq[seq].rtt == pytest.approx(60e-6)
+    assert s.rtt_buckets[1] == 1 and s.rtt_count == 1
+    seq = s.sent(2.0)
+    assert s.echoed(seq, 2.0004, 2, 2) == pytest.approx(0.0004)  # no kernel RTT: the clock's
+    assert s.rtt_buckets[3] == 1

@@ -50,8 +50,10 @@ from lab.netns import tbf_args
 from lab.settings import LabSettings
 from lab.shell import in_ns, ok, run
 
-PREFIX = f"nml{os.getpid() % 10000}"
-SUBNET_BYTE = 180 + os.getpid() % 20  # 10.180-10.199, like the other lab benchmarks
+# 10.180-10.199, like the other lab benchmarks; BENCH_PREFIX / BENCH_SUBNET_BYTE override
+# them (someone else's labs may be using that range on a shared machine)
+PREFIX = os.environ.get("BENCH_PREFIX", "nml") + str(os.getpid() % 10000)
+SUBNET_BYTE = int(os.environ.get("BENCH_SUBNET_BYTE", 180 + os.getpid() % 20))
 LIGHT_PORT = 5202
 IPERF3_PORT = 5201
 LINK_BPS = 1_000_000_000
@@ -372,6 +374,15 @@ class Comparison:
     irtt: dict[str, float]
     light_a: dict[str, Any]  # a probing b: forward = a -> b (dropped)
     light_b: dict[str, Any]  # b probing a: return = a -> b (dropped)
+    ping_median_s: float = float("nan")  # ICMP echo: answered by b's kernel, kernel-stamped
+
+
+PING_TIME = re.compile(r"time=([0-9.]+) ms")
+
+
+def ping_median(out: str) -> float:
+    times = sorted(float(t) / 1000 for t in PING_TIME.findall(out))
+    return times[len(times) // 2] if times else float("nan")
 
 
 def light_tier_argv(me: str, peer: str, seconds: float, rate: float) -> list[str]:
@@ -394,7 +405,14 @@ def compare_once(pair: Pair, loss: float, seconds: float, rate: float) -> Compar
             ["irtt", "client", "-i", interval, "-d", f"{seconds:g}s", "-Q", "-o", "-",
              f"{pair.addr_b}:{IRTT_PORT}"],
         )  # fmt: skip
+        # A third reference: ping answers in b's kernel and stamps the reply in a's
+        # (SO_TIMESTAMP): no user space on the path at all. Not dropped (UDP only).
+        pinger = spawn(
+            pair.a,
+            ["ping", "-n", "-i", f"{1 / rate:g}", "-c", str(int(seconds * rate)), pair.addr_b],
+        )
         outs = [p.communicate(timeout=seconds + 60) for p in (client, light_a, light_b)]
+        ping_out, _ = pinger.communicate(timeout=seconds + 60)
     finally:
         set_drop(pair.b, 0.0)
     for (out, err), name in zip(outs, ("irtt", "light a", "light b"), strict=True):
@@ -409,7 +427,7 @@ def compare_once(pair: Pair, loss: float, seconds: float, rate: float) -> Compar
     }
     path_a = json.loads(outs[1][0])["paths"][0]
     path_b = json.loads(outs[2][0])["paths"][0]
-    return Comparison(loss, irtt, path_a, path_b)
+    return Comparison(loss, irtt, path_a, path_b, ping_median(ping_out))
 
 
 def comparison_rows(c: Comparison) -> list[Row]:
@@ -423,7 +441,18 @@ def comparison_rows(c: Comparison) -> list[Row]:
     up, down = c.irtt["upstream_loss"], c.irtt["downstream_loss"]
     loss_err = max(abs(fwd - up), abs(fwd - c.loss))
     attributed = max(clean) <= 0.005 and down <= 0.005 and (c.loss == 0 or fwd > 0.5 * c.loss)
+    ping = c.ping_median_s
     return [
+        Row(
+            f"RTT median vs ping (kernel ICMP echo), {c.loss:.0%} drop",
+            f"light {light_rtt * 1e6:.0f} us, ping {ping * 1e6:.0f} us, irtt "
+            f"{irtt_rtt * 1e6:.0f} us (light - ping {(light_rtt - ping) * 1e6:+.0f} us, "
+            f"irtt - ping {(irtt_rtt - ping) * 1e6:+.0f} us)",
+            goal="within 10 % or 50 us",
+            met=abs(light_rtt - ping) <= max(0.1 * ping, 50e-6),
+            value=light_rtt - ping,
+            unit="s",
+        ),
         Row(
             f"RTT median vs irtt, {c.loss:.0%} drop",
             f"light {light_rtt * 1e6:.0f} us, irtt {irtt_rtt * 1e6:.0f} us "

@@ -25,8 +25,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from netmesh.lightreport import RTT_BUCKETS  # noqa: E402
 from netmesh.wire import (  # noqa: E402
     AgentHealth,
+    LightPath,
+    LightStatus,
     ProbeStatus,
     Report,
     RetransmitFlow,
@@ -165,9 +168,11 @@ def synthetic_report(
     flows_per_agent: int = 3,
     generated_at: float = 1_700_000_100.0,
     base: str = "10.0.0.0",
+    light_peers: int = 0,
 ) -> Report:
     """Agent ``i`` of ``n``: ``peers`` ring neighbours tested with TCP and UDP, a few
-    retransmission pairs, probe up — what a real agent in k-peer mode reports."""
+    retransmission pairs, probe up — what a real agent in k-peer mode reports; with
+    ``light_peers``, the light tier's window to that many ring successors too."""
     name = f"node-{i:04d}"
     first = ipaddress.ip_address(base) + 1
     address = str(first + i)
@@ -228,4 +233,58 @@ def synthetic_report(
         ),
         probe=ProbeStatus(mode="tracepoint", up=1, map_entries=flows_per_agent, map_capacity=8192),
         retransmits=flows,
+        light=synthetic_light(i, n, light_peers) if light_peers else None,
     )
+
+
+def light_histogram(rtt: float, count: int) -> dict[str, Any]:
+    """The cumulative RTT histogram fields of a path whose ``count`` RTTs were all ``rtt``
+    (none with ``BENCH_NO_HISTOGRAM=1``: the light tier as it was before the histogram)."""
+    if os.environ.get("BENCH_NO_HISTOGRAM"):
+        return {}
+    return {
+        "rtt_bucket_counts": tuple(count if rtt <= b else 0 for b in RTT_BUCKETS),
+        "rtt_count": count,
+        "rtt_sum_seconds": rtt * count,
+    }
+
+
+def synthetic_light(i: int, n: int, peers: int) -> LightStatus:
+    """Agent ``i``'s light tier: a 10 s window to each of ``peers`` ring successors
+    (the default rate: 100 probes/s over 20 peers, ~50 per window each). A healthy
+    fleet: ~1 % of the paths lost one probe, spread so that no node stands out (all
+    paths into one node losing would make the RCA name it, and a fleet with hundreds
+    of such nodes keeps the RCA's mining busy: a different benchmark)."""
+    paths = []
+    for k in range(1, peers + 1):
+        sent = 50
+        lost = (i * 31 + k * 7) % 97 == 0
+        hist = light_histogram(60e-6 + k * 3e-6, 50 * 3600)
+        paths.append(
+            LightPath(
+                destination=f"node-{(i + k) % n:04d}",
+                window_seconds=10.0,
+                sent=sent,
+                received=sent - lost,
+                loss_ratio=lost / sent,
+                forward_sent=sent - 1,
+                forward_received=sent - 1 - lost,
+                forward_loss_ratio=lost / (sent - 1),
+                return_sent=sent - 1 - lost,
+                return_received=sent - 1 - lost,
+                return_loss_ratio=0.0,
+                rtt_min_seconds=5.1e-5 + k * 1e-7,
+                rtt_median_seconds=7.3e-5 + k * 1e-7,
+                rtt_p99_seconds=2.1e-4 + k * 1e-7,
+                rtt_mean_seconds=8.0e-5 + k * 1e-7,
+                jitter_seconds=1.1e-5 + k * 1e-8,
+                mtu_size=1500,
+                mtu_sent=3,
+                mtu_received=3,
+                **hist,
+            )
+        )
+    return LightStatus(
+        up=1, port=5202, peers=peers, probes_sent=360_000, echoes_received=359_000,
+        paths=tuple(paths),
+    )  # fmt: skip

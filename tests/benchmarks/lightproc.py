@@ -67,7 +67,7 @@ async def responders(args: argparse.Namespace) -> None:
         members = MemberList(epoch=1, members=(prober, me))
         light = LightTier(opts, me, lambda m=members: m)  # type: ignore[misc]
         light.allowed = frozenset({args.prober})  # answer the prober; never probe (no run())
-        await loop.create_datagram_endpoint(lambda t=light: t, sock=light.open_socket())  # type: ignore[misc]
+        light.listen(loop)
     print(f"{args.count} responders up", flush=True)
     await asyncio.Event().wait()
 

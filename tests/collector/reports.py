@@ -109,6 +109,10 @@ def light_path(destination: str, *, lost: int = 0, **kw: Any) -> LightPath:
         "mtu_size": 1500,
         "mtu_sent": 1,
         "mtu_received": 1,
+        # cumulative since probing began (1,000 RTTs, 10 buckets: RTT_BUCKETS)
+        "rtt_bucket_counts": (0, 100, 700, 950, 990, 995, 998, 999, 1000, 1000),
+        "rtt_count": 1000,
+        "rtt_sum_seconds": 0.25,
     }
     values.update(kw)
     return LightPath(**values)

@@ -209,7 +209,7 @@ def test_main_cannot_tell_says_why() -> None:
         (("--collector", "c:9100"), "expected http://HOST:PORT"),
         (("--lab", "--timeout", "0"), "must be a positive number"),
         (("--lab", "--timeout", "nan"), "must be a positive number"),
-        (("--lab", "--bandwidth"), "--bandwidth: on-demand bandwidth sweeps are not available yet"),
+        (("--lab", "--bandwidth-timeout", "-1"), "must be a positive number"),
     ],
 )
 def test_bad_flags_are_argparse_errors(

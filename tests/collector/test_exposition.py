@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector import exposition as ex
@@ -9,9 +11,10 @@ from collector.membership import StaticMembership
 from collector.metrics import render_metrics
 from collector.podmap import Identity
 from collector.state import CollectorState, Limits
+from netmesh import catalogue as cat
 from netmesh.wire import ProbeStatus
 from tests.collector.conftest import FakeClock, promtool_check
-from tests.collector.reports import flow, report
+from tests.collector.reports import flow, light_path, light_status, report
 
 
 def _ip(ip: str) -> Identity:
@@ -73,3 +76,31 @@ def test_merged_output_groups_families_and_is_promtool_clean() -> None:
     assert families["netmesh_path_success"].type == "gauge"
     assert families["netmesh_tcp_retransmits"].type == "counter"
     assert 'netmesh_agent_series_dropped{node="a",kind="path"}' in text
+
+
+def test_the_rtt_histogram_per_path_and_the_switch_that_leaves_it_out() -> None:
+    r = dataclasses.replace(
+        report("a", "10.0.0.1", ()), light=light_status(light_path("b"), light_path("c"))
+    )
+    on = ex.render_agent(r, max_series=1000)
+    text = b"".join(on.fragments).decode()
+    buckets = [line for line in text.splitlines() if line.startswith(f"{cat.LIGHT_RTT.name}_")]
+    assert len(buckets) == 2 * cat.LIGHT_RTT_SERIES_PER_PATH == 26
+    assert (
+        'netmesh_light_rtt_seconds_bucket{source_node="a",destination_node="b",network="host",'
+        'le="0.0001"} 100' in buckets
+    )
+    assert (
+        'netmesh_light_rtt_seconds_bucket{source_node="a",destination_node="c",network="host",'
+        'le="+Inf"} 1000' in buckets
+    )
+    assert (
+        'netmesh_light_rtt_seconds_sum{source_node="a",destination_node="b",network="host"} 0.25'
+        in buckets
+    )
+    off = ex.render_agent(r, max_series=1000, light_histogram=False)
+    assert cat.LIGHT_RTT.name not in b"".join(off.fragments).decode()
+    assert on.series - off.series == 26
+    # the histogram counts against the cap: a path whose gauges fit but not it is dropped
+    capped = ex.render_agent(r, max_series=9 + 13 + 5, light_histogram=True)
+    assert capped.series == 22 and capped.dropped == 22

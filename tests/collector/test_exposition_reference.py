@@ -15,9 +15,15 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from collector.membership import StaticMembership
 from collector.metrics import WatchStatus, render_metrics
@@ -25,6 +31,7 @@ from collector.podmap import PodInfo
 from collector.state import CollectorState, Limits
 from netmesh import catalogue as cat
 from netmesh.catalogue import LIGHT_GAUGES, NETWORK_LIGHT_LABELS, NETWORK_PATH_LABELS, PATH_GAUGES
+from netmesh.lightreport import RTT_BUCKETS
 from netmesh.wire import MemberList, ProbeStatus
 from tests.benchmarks.benchlib import synthetic_report
 from tests.collector.conftest import FakeClock
@@ -73,6 +80,9 @@ class _Reference(Collector):
         tests = _family(cat.PATH_TESTS, (*NETWORK_PATH_LABELS, "result"))
         light_up = _family(cat.LIGHT_UP, ("node", "reason"))
         light = [(_family(fam, NETWORK_LIGHT_LABELS), value_of) for fam, value_of in LIGHT_GAUGES]
+        rtt = HistogramMetricFamily(
+            cat.LIGHT_RTT.name, cat.LIGHT_RTT.help, labels=NETWORK_LIGHT_LABELS
+        )
         retransmits = _family(
             cat.RETRANSMITS,
             ("node", "src_namespace", "src_pod", "dst_namespace", "dst_pod", "port"),
@@ -99,6 +109,14 @@ class _Reference(Collector):
                         v = value_of_path(lp)
                         if v is not None:
                             fam.add_metric([name, lp.destination, r.network], v)
+                    if lp.rtt_bucket_counts is not None:
+                        les = [floatToGoString(b) for b in RTT_BUCKETS] + ["+Inf"]
+                        counts = [float(c) for c in (*lp.rtt_bucket_counts, lp.rtt_count)]
+                        rtt.add_metric(
+                            [name, lp.destination, r.network],
+                            list(zip(les, counts, strict=True)),
+                            lp.rtt_sum_seconds,
+                        )
             pairs: dict[tuple[str, str, str, str, str], float] = {}
             other = 0.0
             for f in r.retransmits:
@@ -121,6 +139,7 @@ class _Reference(Collector):
         yield tests
         for fam, _ in light:
             yield fam
+        yield rtt
         yield retransmits
 
     def _self_metrics(self) -> Iterator[Metric]:
@@ -142,6 +161,7 @@ class _Reference(Collector):
             cat.GC_FULL_SECONDS: s.gc.total_seconds,
             cat.GC_FULL_LAST: s.gc.last_seconds,
             cat.COLLECTOR_START_TIME: state.started_at,
+            cat.COLLECTOR_SWEEPS_ACTIVE: s.sweeps_active,
         }
         for fam, value in simple.items():
             metric = _family(fam, ())
@@ -150,6 +170,10 @@ class _Reference(Collector):
         auth_mode = _family(cat.AUTH_MODE, ("mode",))
         auth_mode.add_metric([s.auth_mode], 1.0)
         yield auth_mode
+        sweeps = _family(cat.COLLECTOR_SWEEPS, ("result",))
+        for outcome, n in s.sweeps.items():
+            sweeps.add_metric([outcome], n)
+        yield sweeps
         reviews = _family(cat.TOKEN_REVIEWS, ("result",))
         for outcome, n in s.token_reviews.items():
             reviews.add_metric([outcome], n)

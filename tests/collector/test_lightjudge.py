@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.judging import Criteria
-from collector.lightjudge import binomial_sf, judge_light
-from collector.live import LiveRca
+from collector.lightjudge import binomial_sf, judge_light, judge_light_steps
+from collector.live import LIGHT_DUTY, LiveRca
 from netmesh.wire import LightPath
 from tests.collector.reports import light_path
 
@@ -153,3 +153,35 @@ def test_live_rca_names_the_node_from_light_evidence_alone() -> None:
     assert live.latest is not None
     assert [s.node for s in live.latest.suspects] == ["d"]
     assert live.latest.suspects[0].direction == "inbound"
+
+
+def test_judging_in_steps_gives_the_same_outcomes_and_yields_between() -> None:
+    light = mesh({"c": 5}, paths={("a", "b"): {"mtu_sent": 3, "mtu_received": 0}})
+    whole = judge_light(light, Criteria(), at=7.0)
+    steps = list(judge_light_steps(light, Criteria(), at=7.0, chunk=4))
+    assert steps[-1] == whole and len(whole) == 30
+    assert len(steps) > 10 and all(s is None for s in steps[:-1])  # 30 paths, 4 at a time
+    assert [(o.source, o.destination) for o in whole] == sorted(
+        (o.source, o.destination) for o in whole
+    )
+
+
+def test_live_rca_judges_the_light_tier_again_only_after_ten_times_its_cost() -> None:
+    """Its CPU (a fake perf clock: 1 s per read) bounds how often it runs; meanwhile the
+    previous outcomes stand in, so a change shows at the next due run."""
+    ticks = iter(range(10**6))
+    live = LiveRca(Criteria(), perf=lambda: float(next(ticks)))
+
+    def run(now: float, light: dict[str, list[LightPath]]) -> set[str]:
+        for _ in live.steps({}, {}, lambda _ip: None, now=now, light=light):
+            pass
+        assert live.latest is not None
+        return {s.node for s in live.latest.suspects}
+
+    assert run(0.0, mesh()) == set()
+    cost = live.light_seconds
+    assert cost > 0 and live.light_judged_at == 0.0
+    assert run(1.0, mesh({"c": 5})) == set()  # not due: the clean outcomes stand in
+    assert live.light_judged_at == 0.0
+    assert run(LIGHT_DUTY * cost, mesh({"c": 5})) == {"c"}
+    assert live.light_judged_at == LIGHT_DUTY * cost

@@ -82,3 +82,40 @@ async def test_reporter_against_the_real_collector_keeps_its_list_on_unchanged()
             assert state.reports["ok"] == 2
     finally:
         await runner.cleanup()
+
+
+def test_sweeps_are_spliced_into_both_answers() -> None:
+    cache = MemberListBody()
+    members = MemberList(epoch=5, members=(A, B))
+    sweeps = b'[{"id":"x"}]'
+    full = json.loads(cache.body(members, 4, sweeps))
+    assert full["sweeps"] == [{"id": "x"}] and len(full["members"]) == 2
+    short = json.loads(cache.body(members, 5, sweeps))
+    assert short == {"epoch": 5, "unchanged": True, "sweeps": [{"id": "x"}]}
+    assert "sweeps" not in json.loads(cache.body(members, 5))
+
+
+async def test_the_agent_adopts_a_requested_sweep_from_its_next_answer() -> None:
+    """POST /api/v1/sweeps on the real collector; the agent's reporter picks it up."""
+    app = create_app(CollectorSettings(mode="static", rca_interval=0, gc_full_interval=0))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        states = [AgentState(me=m, http_port=9101) for m in (A, B)]
+        reporters = [Reporter(s, collector_url=url, interval=1, timeout=2) for s in states]
+        async with aiohttp.ClientSession() as session:
+            for reporter in reporters * 2:
+                assert await reporter.push_once(session)
+            async with session.post(url + "/api/v1/sweeps", json={"node": "b"}) as resp:
+                assert resp.status == 202
+                sweep_id = (await resp.json())["id"]
+            for reporter in reporters:  # the short "unchanged" answer carries it too
+                assert await reporter.push_once(session)
+        for state in states:
+            assert list(state.sweeps) == [sweep_id]
+            assert state.sweeps[sweep_id].nodes == ("a", "b")
+    finally:
+        await runner.cleanup()

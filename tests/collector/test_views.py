@@ -61,6 +61,7 @@ def test_nodes_joins_members_and_reporting_agents() -> None:
         "report_age_seconds": None,
         "probe": None,
         "health": None,
+        "drops": None,
     }
     # c: reporting, fresh, not (yet) a member: its address comes from the report
     assert not c["member"] and c["up"] and c["address"] == "10.0.0.3"

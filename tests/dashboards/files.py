@@ -156,7 +156,7 @@ def metric_names(expr: str) -> set[str]:
 
 def exposed_metric_names() -> set[str]:
     """Every series name the collector's /metrics can carry (from the catalogue)."""
-    return {f.name for f in catalogue.exposed_by(catalogue.COLLECTOR)}
+    return {n for f in catalogue.exposed_by(catalogue.COLLECTOR) for n in f.series_names}
 
 
 # --------------------------------------------------------------------------- short rules

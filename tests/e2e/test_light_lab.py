@@ -20,8 +20,9 @@ from lab.lab import Lab, get_json
 from tests.e2e.labs import light_lab
 from tests.helpers import wait_for
 
-PREFIX = f"nml{os.getpid() % 10000}"
-SUBNET = f"10.{200 + os.getpid() % 15}.9.0/24"
+# E2E_PREFIX / E2E_SUBNET_BYTE: another prefix and range on a shared machine
+PREFIX = os.environ.get("E2E_PREFIX", "nml") + str(os.getpid() % 10000)
+SUBNET = f"10.{int(os.environ.get('E2E_SUBNET_BYTE', 200 + os.getpid() % 15))}.9.0/24"
 
 Samples = dict[str, dict[tuple[str, str], float]]
 
@@ -66,6 +67,11 @@ def test_clean_mesh_measures_every_pair_without_loss(lab: Lab) -> None:
 
     s = wait_for(clean, 60, 1.0, "light-tier data for every pair, no loss")
     assert all(0 < v < 0.05 for v in s["netmesh_light_rtt_median_seconds"].values())
+    # the RTT histogram of every pair, through the real agents and collector
+    counts = every_path(lab, s, "netmesh_light_rtt_seconds_count")
+    sums = every_path(lab, s, "netmesh_light_rtt_seconds_sum")
+    assert counts is not None and sums is not None
+    assert all(counts[k] > 0 and 0 < sums[k] / counts[k] < 0.05 for k in counts), (counts, sums)
     assert all(v == 0 for v in s["netmesh_light_mtu_loss_ratio"].values())
 
 

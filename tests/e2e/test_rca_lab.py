@@ -84,6 +84,11 @@ def test_verdict_settles_on_the_node(lab: Lab, fault: dict[str, Any]) -> None:
     # so its outbound TCP tests may fail too: inbound or both, never outbound only.
     assert body["suspects"][0]["direction"] in ("inbound", "both"), body["summary"]
     assert body["ranking"][0]["node"] == fault["node"]
+    # The kernel says why (ebpf/drops.c): the loss fault is an iptables DROP on the node's INPUT.
+    evidence = wait_for(
+        lambda: verdict(lab)["drops"].get(fault["node"]), 30, 0.5, "drop evidence on the node"
+    )
+    assert evidence[0]["reason"] == "NETFILTER_DROP", evidence
 
 
 class _Dom(HTMLParser):
@@ -129,6 +134,7 @@ def test_page_in_chromium_shows_matrix_and_suspect(
     }
     assert outlined == {p for p in pairs if fault["node"] in p}
     assert all("ago" in str(c.get("data-tip")) for c in dom.cells)
+    assert "kernel drops NETFILTER_DROP" in proc.stdout  # on the suspect, from ebpf/drops.c
     shot = tmp_path / "netmesh-page.png"
     proc = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,900", url)
     assert proc.returncode == 0 and shot.stat().st_size > 10_000, proc.stderr[-2000:]

@@ -50,6 +50,8 @@ NO_POLICY = {
     "components/network-policy (CNI-dependent, node ranges to be narrowed per cluster)",
     ("CKV2_K8S_6", "Pod.netmesh.netmesh-agent"): "same: components/network-policy",
 }
+# (CKV_K8S_31 reads only the pod's seccompProfile, RuntimeDefault; the agent *container*'s
+# Unconfined is checked by tests/manifests/test_policy.py and justified in the README.)
 PRIVILEGED = {
     ("CKV_K8S_16", AGENT): "the documented fallback for kernels < 5.8 (no CAP_BPF/PERFMON)",
     ("CKV_K8S_20", AGENT): "privileged implies privilege escalation (API validation)",

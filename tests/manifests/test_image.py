@@ -51,8 +51,12 @@ def test_hadolint_finds_nothing() -> None:
 
 def test_dockerfile_uses_the_install_script_and_runs_unprivileged() -> None:
     steps = _instructions()
-    base = [rest for word, rest in steps if word == "FROM"]
-    assert len(base) == 1 and re.fullmatch(r"debian:12\.\d+-slim", base[0]), base
+    # Stages: the first from Debian's slim image, the others from the first.
+    base = [rest.split() for word, rest in steps if word == "FROM"]
+    assert re.fullmatch(r"debian:12\.\d+-slim", base[0][0]), base
+    stage = base[0][2]
+    assert all(b[0] == stage for b in base[1:]), base
+    assert len(base[-1]) == 1, "the last stage is the image"
     runs = " ".join(rest for word, rest in steps if word == "RUN")
     assert "scripts/install-deps.sh --system" in runs
     assert "scripts/install-deps.sh --venv" in runs
@@ -87,7 +91,7 @@ def test_dockerignore_lets_every_copied_path_through() -> None:
     ]
     copied = []
     for word, rest in _instructions():
-        if word == "COPY":
+        if word == "COPY" and not rest.startswith("--from="):  # --from: another stage
             copied.extend(rest.split()[:-1])
     assert copied
     for src in copied:

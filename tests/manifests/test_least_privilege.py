@@ -203,3 +203,6 @@ def test_the_kernel_refuses_each_smaller_set(cap_sets: dict[str, set[str]]) -> N
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith("REFUSED"), f"{name} ({sorted(keep)}): {proc.stdout}"
         assert "not permitted" in proc.stderr.lower() or "privilege" in proc.stdout.lower()
+        # the reason names what is missing (agent/probe_errors.py), not headers or seccomp
+        for cap in {"BPF", "PERFMON"} - keep:
+            assert f"lacks CAP_{cap}" in proc.stdout, f"{name}: {proc.stdout}"

@@ -87,6 +87,16 @@ def test_agent_capabilities_are_exactly_the_bpf_pair(default: Render) -> None:
     assert "SYS_ADMIN" not in sc["capabilities"]["add"]
 
 
+def test_agent_seccomp_is_unconfined_for_the_agent_container_only(default: Render) -> None:
+    """containers-common's default profile (podman, CRI-O) allows bpf() only to CAP_SYS_ADMIN:
+    the agent container runs Unconfined (README "Privileges"; tests/image measures both);
+    the pod's default stays RuntimeDefault for anything else in it."""
+    pod = _pod(default.one("DaemonSet", "netmesh-agent"))
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (c,) = pod["containers"]
+    assert c["securityContext"]["seccompProfile"] == {"type": "Unconfined"}
+
+
 def test_agent_host_mounts_are_read_only(default: Render) -> None:
     pod = _pod(default.one("DaemonSet", "netmesh-agent"))
     (c,) = pod["containers"]

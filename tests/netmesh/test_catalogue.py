@@ -26,7 +26,7 @@ from collector.membership import StaticMembership
 from collector.metrics import WatchStatus, render_metrics
 from collector.state import CollectorState, Limits
 from netmesh import catalogue as cat
-from netmesh.wire import Member, ProbeStatus, RetransmitFlow
+from netmesh.wire import DropFlow, DropReason, DropStatus, Member, ProbeStatus, RetransmitFlow
 from tests.collector.conftest import FakeClock
 from tests.collector.reports import dns_status, light_path, light_status, report, result
 
@@ -43,7 +43,12 @@ def parse(text: str) -> Seen:
             continue
         name = fam.name + "_total" if fam.type == "counter" else fam.name
         assert name not in out, f"{name} appears twice"
-        out[name] = (fam.type, {frozenset(s.labels) for s in fam.samples})
+        if fam.type == "histogram":  # _bucket samples carry le as well, _sum and _count not
+            assert {s.name for s in fam.samples} == set(cat.LIGHT_RTT.series_names), name
+            les = [s.labels["le"] for s in fam.samples if s.name.endswith("_bucket")]
+            assert les[: len(cat.RTT_BUCKET_LABELS)] == list(cat.RTT_BUCKET_LABELS), les
+        labelsets = {frozenset(s.labels) - {"le"} for s in fam.samples}
+        out[name] = (fam.type, labelsets)
     return out
 
 
@@ -67,6 +72,18 @@ def agent_state(clock: FakeClock) -> AgentState:
         RetransmitFlow(local="10.0.0.1", remote="10.0.0.2", port=5201, count=4),
         RetransmitFlow(local="other", remote="other", port=0, count=1),
     )
+    state.drops = DropStatus(
+        mode="tracepoint",
+        up=1,
+        map_entries=1,
+        map_capacity=4096,
+        unspecified=7,
+        reasons=(DropReason(reason="NETFILTER_DROP", count=5),),
+        flows=(
+            DropFlow(reason="NETFILTER_DROP", remote="10.0.0.2", protocol="udp", count=5),
+            DropFlow(reason="other", remote="other", protocol="other", count=1),
+        ),
+    )
     return state
 
 
@@ -75,7 +92,7 @@ def rendered() -> tuple[Seen, Seen]:
     agent = agent_state(clock)
     agent_text = generate_latest(make_registry(agent)).decode()
 
-    collector = CollectorState(Limits(max_series_per_agent=40), clock=clock)
+    collector = CollectorState(Limits(max_series_per_agent=100), clock=clock)
     collector.accept(agent.report(clock()))
     collector.accept(report("b", "10.0.0.2", ("a", "c"), failing=("c",)))
     collector.accept(report("c", "10.0.0.3", ("a", "b"), failing=("a", "b")))
@@ -94,6 +111,7 @@ def rendered() -> tuple[Seen, Seen]:
     collector.stats.reports["unauthenticated"] += 1
     collector.stats.auth_mode = "tokenreview"
     collector.stats.token_reviews["authenticated"] += 2
+    collector.stats.sweeps["requested"] += 1
     members = StaticMembership(collector, clock=clock).current()
     members = type(members)(
         epoch=members.epoch, members=(*members.members, Member(name="d", address="10.0.0.4"))

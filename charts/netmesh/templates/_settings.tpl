@@ -89,6 +89,21 @@ NETMESH_PROBE_INTERVAL: {{ $v.probeInterval | toString | quote }}
 {{- if not (kindIs "invalid" $v.probePrintSource) }}
 NETMESH_PROBE_PRINT_SOURCE: {{ $v.probePrintSource | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.dropsMode) }}
+NETMESH_DROPS_MODE: {{ $v.dropsMode | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.dropsMapSize) }}
+NETMESH_DROPS_MAP_SIZE: {{ $v.dropsMapSize | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.dropsSeriesCap) }}
+NETMESH_DROPS_SERIES_CAP: {{ $v.dropsSeriesCap | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.dropsInterval) }}
+NETMESH_DROPS_INTERVAL: {{ $v.dropsInterval | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.dropsPrintSource) }}
+NETMESH_DROPS_PRINT_SOURCE: {{ $v.dropsPrintSource | toString | quote }}
+{{- end }}
 {{- if not (kindIs "invalid" $v.lightPort) }}
 NETMESH_LIGHT_PORT: {{ $v.lightPort | int64 | toString | quote }}
 {{- end }}
@@ -163,8 +178,14 @@ NETMESH_MAX_AGENTS: {{ $v.maxAgents | int64 | toString | quote }}
 {{- if not (kindIs "invalid" $v.maxSeriesPerAgent) }}
 NETMESH_MAX_SERIES_PER_AGENT: {{ $v.maxSeriesPerAgent | int64 | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.lightHistogram) }}
+NETMESH_LIGHT_HISTOGRAM: {{ $v.lightHistogram | toString | quote }}
+{{- end }}
 {{- if not (kindIs "invalid" $v.maxRetransmitSeriesPerAgent) }}
 NETMESH_MAX_RETRANSMIT_SERIES_PER_AGENT: {{ $v.maxRetransmitSeriesPerAgent | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.maxDropSeriesPerAgent) }}
+NETMESH_MAX_DROP_SERIES_PER_AGENT: {{ $v.maxDropSeriesPerAgent | int64 | toString | quote }}
 {{- end }}
 {{- if not (kindIs "invalid" $v.auth) }}
 NETMESH_AUTH: {{ $v.auth | toString | quote }}
@@ -239,6 +260,18 @@ NETMESH_LOG_LEVEL: {{ $v.logLevel | toString | quote }}
 {{- if not (kindIs "invalid" $v.gcFullInterval) }}
 NETMESH_GC_FULL_INTERVAL: {{ $v.gcFullInterval | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.sweepMaxPending) }}
+NETMESH_SWEEP_MAX_PENDING: {{ $v.sweepMaxPending | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.sweepLead) }}
+NETMESH_SWEEP_LEAD: {{ $v.sweepLead | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.sweepGrace) }}
+NETMESH_SWEEP_GRACE: {{ $v.sweepGrace | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.sweepHistory) }}
+NETMESH_SWEEP_HISTORY: {{ $v.sweepHistory | int64 | toString | quote }}
+{{- end }}
 {{- if not (kindIs "invalid" $v.rcaInterval) }}
 NETMESH_RCA_INTERVAL: {{ $v.rcaInterval | toString | quote }}
 {{- end }}
@@ -262,6 +295,9 @@ NETMESH_RCA_BASELINE_MIN_SAMPLES: {{ $v.rcaBaselineMinSamples | int64 | toString
 {{- end }}
 {{- if not (kindIs "invalid" $v.rcaEbpfRetransmitsPerSecond) }}
 NETMESH_RCA_EBPF_RETRANSMITS_PER_SECOND: {{ $v.rcaEbpfRetransmitsPerSecond | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaDropsPerSecond) }}
+NETMESH_RCA_DROPS_PER_SECOND: {{ $v.rcaDropsPerSecond | toString | quote }}
 {{- end }}
 {{- if not (kindIs "invalid" $v.rcaEbpfWindow) }}
 NETMESH_RCA_EBPF_WINDOW: {{ $v.rcaEbpfWindow | toString | quote }}

@@ -1,0 +1,331 @@
+"""The image, run as the manifests declare it, under a real OCI runtime (podman + runc).
+
+`make image-test` builds the image (scripts/build-image.sh) and runs this module with
+NETMESH_IMAGE set; without it the module skips. One lab network (no host-process
+services: ``Lab.up(services=False)``) with five nodes:
+
+- node-1..3: an agent container each, from the rendered DaemonSet;
+- node-4: the collector container, from the rendered Deployment;
+- node-5: one more agent container, but under the runtime's *default* seccomp profile
+  (the one thing changed from the DaemonSet), to check the probe's failure reason.
+
+Every container's user, capabilities, read-only root, volumes (+ readOnly), seccomp and
+environment come from ``kubectl kustomize manifests`` (tests/image/podspec.py). What a
+lab is not -- a cluster -- is the explicit ``*_overrides`` below. Containers, the image
+test's own namespaces and links are removed even on failure; the image stays (cache).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from lab.faults import Fault
+from lab.lab import Lab, get_json
+from lab.netns import leftovers
+from lab.settings import LabSettings
+from lab.topology import LabNode
+from tests.helpers import wait_for
+from tests.image.podspec import container, pod_spec
+
+T = TypeVar("T")
+IMAGE = os.environ.get("NETMESH_IMAGE", "")
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PREFIX = f"nmi{os.getpid() % 10000}"
+SUBNET = f"10.{150 + os.getpid() % 10}.{os.getpid() // 10 % 250}.0/24"
+LABEL = f"netmesh-image-test={PREFIX}"
+PODMAN = [
+    "podman",
+    "--runtime",
+    "runc",
+    "--cgroup-manager",
+    "cgroupfs",
+]
+# This VM: crun refuses hybrid cgroups; the default ulimits exceed its hard limits.
+RUN = ["run", "-d", "--label", LABEL, "--ulimit", "nofile=1024:1024"]
+RUN += ["--ulimit", "nproc=1000:1000"]
+TOKEN_DIR = "/var/run/secrets/netmesh"
+AGENTS = 3
+
+pytestmark = pytest.mark.skipif(
+    not IMAGE, reason="NETMESH_IMAGE unset: run `make image-test` (builds the image first)"
+)
+
+
+def podman(*args: str, check: bool = True, timeout: float = 120, both: bool = False) -> str:
+    proc = subprocess.run(
+        [*PODMAN, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout + proc.stderr if both else proc.stdout
+
+
+def rendered() -> list[dict[str, Any]]:
+    text = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / "manifests")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def workload(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (found,) = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    return found
+
+
+@dataclass
+class Mesh:
+    lab: Lab
+    collector: LabNode
+    agents: list[LabNode]
+    default_seccomp: LabNode
+    names: dict[str, str]  # node name -> container name
+    results: dict[str, Any]  # numbers for bench-results/image.json
+
+    @property
+    def collector_url(self) -> str:
+        return f"http://{self.collector.address}:9100"
+
+    def pid(self, node: LabNode) -> int:
+        return int(podman("inspect", "-f", "{{.State.Pid}}", self.names[node.name]).strip())
+
+    def report(self, node: LabNode) -> dict[str, Any]:
+        return dict(get_json(f"http://{node.address}:9101/api/v1/report"))
+
+    def verdict(self) -> dict[str, Any]:
+        return dict(get_json(self.collector_url + "/api/v1/rca", timeout=5))
+
+
+def quiet(check: Callable[[], T | None]) -> Callable[[], T | None]:
+    """``check`` that reads "not yet" from a connection refused/reset (a container starting)."""
+
+    def run() -> T | None:
+        try:
+            return check()
+        except (OSError, ValueError):  # URLError is an OSError
+            return None
+
+    return run
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    text = pathlib.Path(f"/proc/{pid}/status").read_text()
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
+
+
+def remove_containers(attempts: int = 5) -> None:
+    """Remove this run's containers; retried, since podman can refuse one still stopping."""
+    for _ in range(attempts):
+        ids = podman("ps", "-a", "-q", "--filter", f"label={LABEL}", check=False).split()
+        if not ids:
+            return
+        out = podman("rm", "-f", "-t", "2", *ids, check=False, both=True)
+        print(f"podman rm {' '.join(ids)}: {out.strip()}")
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    if os.geteuid() != 0 or shutil.which("podman") is None:
+        pytest.skip("needs root and podman (scripts/install-deps.sh installs it)")
+    podman("image", "exists", IMAGE)
+    docs = rendered()
+    configmaps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
+    agent_pod = pod_spec(workload(docs, "DaemonSet", "netmesh-agent"))
+    collector_pod = pod_spec(workload(docs, "Deployment", "netmesh-collector"))
+
+    state = tmp_path_factory.mktemp("lab")
+    # No lab DNS server: up(services=False) starts no process; the agents' DNS check is
+    # off below (the manifests' cluster name resolves nothing in a lab).
+    settings = LabSettings(
+        nodes=AGENTS + 2, prefix=PREFIX, subnet=SUBNET, state_dir=str(state), dns_server=False
+    )
+    lab = Lab(settings)
+    *agents, collector_node, seccomp_node = lab.topo.nodes
+    # The lab's token, readable by the collector's uid 65532 and the agents' capability-less root.
+    token_dir = tmp_path_factory.mktemp("token")
+    names = {n.name: f"{PREFIX}-{n.name}" for n in lab.topo.nodes}
+    mesh = Mesh(lab, collector_node, agents, seccomp_node, names, {"image": IMAGE})
+    try:
+        lab.up(services=False)
+        token_dir.chmod(0o755)  # the mount's root: mktemp made it 0700
+        shutil.copy(lab.token_path, token_dir / "token")
+        (token_dir / "token").chmod(0o444)
+        url = mesh.collector_url
+        # A lab is not a cluster: static membership, the lab's token, addresses of lab nodes.
+        collector_overrides = {
+            "NETMESH_MODE": "static",
+            "NETMESH_AUTH": "auto",
+            "NETMESH_AUTH_TOKEN_FILE": f"{TOKEN_DIR}/token",
+            "NETMESH_BIND_ADDRESS": collector_node.address,
+            "NETMESH_REPORT_TTL": "30",
+            "NETMESH_STALE_AFTER": "15",
+        }
+        c = container(
+            collector_pod,
+            "collector",
+            configmaps=configmaps,
+            projected_dirs={},
+            fields={},
+            overrides=collector_overrides,
+        )
+        podman(
+            *RUN,
+            "--name",
+            names[collector_node.name],
+            "--network",
+            f"ns:/run/netns/{collector_node.netns}",
+            "-v",
+            f"{token_dir}:{TOKEN_DIR}:ro",
+            *c.args,
+            IMAGE,
+            *c.command,
+        )
+        wait_for(quiet(lambda: get_json(url + "/healthz")), 60, 0.3, "the collector container")
+        for node in [*agents, seccomp_node]:
+            # The lab's own agent settings (short tests, all-out budget), minus its paths.
+            overrides = {
+                k: v for k, v in lab.agent_env(node).items() if k != "NETMESH_AUTH_TOKEN_FILE"
+            }
+            overrides["NETMESH_COLLECTOR_URL"] = url
+            overrides["NETMESH_PROBE_MODE"] = "tracepoint"  # no kprobes on this kernel
+            overrides["NETMESH_DNS_NAME"] = ""  # no cluster DNS in a lab
+            pod = agent_pod
+            if node is seccomp_node:
+                # Kept out of the mesh; only its probe reason counts.
+                overrides["NETMESH_COLLECTOR_URL"] = f"http://{node.address}:1"
+                pod = runtime_default(agent_pod)
+            a = container(
+                pod,
+                "agent",
+                configmaps=configmaps,
+                projected_dirs={"collector-token": str(token_dir)},
+                fields={"spec.nodeName": node.name, "status.hostIP": node.address},
+                overrides=overrides,
+            )
+            podman(
+                *RUN,
+                "--name",
+                names[node.name],
+                "--network",
+                f"ns:/run/netns/{node.netns}",
+                *a.args,
+                IMAGE,
+                *a.command,
+            )
+        yield mesh
+    finally:
+        for name in names.values():
+            logs = podman("logs", "--tail", "15", name, check=False, timeout=20, both=True)
+            if logs:
+                print(f"--- {name} (last lines)\n{logs}")
+        remove_containers()
+        lab.down()
+        write_results(mesh.results)
+    ns, links = leftovers(PREFIX)
+    assert not ns and not links, f"left {ns} {links}"
+    left = podman("ps", "-a", "-q", "--filter", f"label={LABEL}", check=False).split()
+    assert not left, f"left containers {left}"
+
+
+def write_results(results: dict[str, Any]) -> None:
+    """The image's size and layers plus what the tests measured -> bench-results/image.json."""
+    info = json.loads(podman("image", "inspect", IMAGE, check=False) or "[{}]")[0]
+    layers = podman(
+        "history", "--no-trunc", "--format", "{{.Size}}\t{{.CreatedBy}}", IMAGE, check=False
+    )
+    results["image_bytes"] = info.get("Size")
+    results["layers"] = [line.split("\t", 1) for line in layers.splitlines() if line]
+    results["date"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    out = ROOT / "bench-results"
+    out.mkdir(exist_ok=True)
+    (out / "image.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if k != "layers"}, indent=2))
+
+
+def runtime_default(pod: dict[str, Any]) -> dict[str, Any]:
+    """The pod with RuntimeDefault seccomp everywhere (the runtime's default profile)."""
+    out = json.loads(json.dumps(pod))
+    out["securityContext"]["seccompProfile"] = {"type": "RuntimeDefault"}
+    for c in out["containers"]:
+        c["securityContext"].pop("seccompProfile", None)
+    return out
+
+
+def test_collector_runs_as_declared(mesh: Mesh) -> None:
+    status = proc_status(mesh.pid(mesh.collector))
+    assert status["Uid"].split()[:2] == ["65532", "65532"]
+    assert int(status["CapEff"], 16) == 0
+    assert status["NoNewPrivs"] == "1"
+    info = json.loads(podman("inspect", mesh.names[mesh.collector.name]))[0]
+    assert info["HostConfig"]["ReadonlyRootfs"] is True
+
+
+def test_every_agent_probe_is_up(mesh: Mesh) -> None:
+    def all_up() -> list[dict[str, Any]] | None:
+        probes = [mesh.report(n).get("probe") or {} for n in mesh.agents]
+        return probes if all(p.get("up") == 1 for p in probes) else None
+
+    probes = wait_for(quiet(all_up), 120, 1.0, "every agent container's probe up")
+    assert {p["mode"] for p in probes} == {"tracepoint"}
+    rss = []
+    for node in mesh.agents:
+        status = proc_status(mesh.pid(node))
+        assert status["Uid"].split()[0] == "0"
+        assert int(status["CapEff"], 16) == (1 << 38 | 1 << 39)  # PERFMON, BPF
+        rss.append(int(status["VmRSS"].split()[0]) / 1024)
+    print(f"probe up in {len(probes)}/{len(mesh.agents)} agent containers; agent RSS MiB: {rss}")
+    mesh.results.update(probe_up=f"{len(probes)}/{len(mesh.agents)}", agent_rss_mib=rss)
+    assert max(rss) <= 80, rss
+
+
+def test_default_seccomp_reason_names_seccomp(mesh: Mesh) -> None:
+    def down() -> dict[str, Any] | None:
+        probe = mesh.report(mesh.default_seccomp).get("probe") or {}
+        return probe if probe.get("reason") else None
+
+    probe = wait_for(quiet(down), 120, 1.0, "the default-seccomp agent's probe reason")
+    print(f"probe under the runtime's default seccomp profile: {probe['reason']}")
+    mesh.results["default_seccomp_reason"] = probe["reason"]
+    assert probe["up"] == 0
+    assert "denied by seccomp" in probe["reason"] and "seccompProfile" in probe["reason"]
+
+
+def test_tests_run_between_containers_and_a_fault_is_named(mesh: Mesh) -> None:
+    n = len(mesh.agents)
+    full = n * (n - 1) * 3  # tcp, udp and the light tier per ordered pair
+    sweep = mesh.lab.settings.sweep_seconds()
+    body = wait_for(
+        quiet(lambda: (b := mesh.verdict())["transactions"] >= full and b),
+        4 * sweep + 60,
+        0.5,
+        "every path between the agent containers tested",
+    )
+    clean = quiet(lambda: mesh.verdict()["verdict"] == "ok")
+    wait_for(clean, 2 * sweep + 30, 0.5, "a clean verdict")
+    target = mesh.agents[1]
+    mesh.lab.inject(target.name, Fault(loss=0.2))
+    start = time.monotonic()
+    body = wait_for(
+        quiet(lambda: (b := mesh.verdict())["verdict"] == "suspects" and b),
+        3 * sweep + 30,
+        0.5,
+        "a suspect",
+    )
+    took = time.monotonic() - start
+    print(f"20% loss into {target.name}: named after {took:.1f}s")
+    mesh.results.update(fault_named_after_s=round(took, 1), paths_tested_before_fault=full)
+    assert body["suspects"][0]["node"] == target.name, body["summary"]
