@@ -346,7 +346,8 @@ async def run_rca(app: web.Application) -> None:
         for name in pods.sorted_names()
         if (report := pods.agents[name].report).light is not None
     }
-    app[LAYERS].run(pod_light, light, results)
+    # The host light tier as the host RCA judged it (not judged twice).
+    app[LAYERS].run(pod_light, light, results, app[RCA].light_outcomes or None)
 
 
 async def _rca(app: web.Application) -> AsyncIterator[None]:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collector.judging import Criteria
+from collector.judging import Criteria, PathOutcome
 from collector.lightjudge import judge_light
 from netmesh.wire import LightPath, TestResult
 
@@ -113,11 +113,16 @@ def host_failing_share(
     light: Mapping[str, Sequence[LightPath]],
     results: Mapping[str, Sequence[TestResult]],
     criteria: Criteria,
+    judged: Sequence[PathOutcome] | None = None,
 ) -> dict[str, float]:
-    """Per node, the share of its host pairs (either direction) that fail."""
+    """Per node, the share of its host pairs (either direction) that fail.
+
+    ``judged``: the host light tier's outcomes when the host RCA already has them
+    (collector/live.py), else the host light windows are judged here.
+    """
     failing: set[Pair] = set()
     pairs: set[Pair] = set()
-    for o in judge_light(light, criteria):
+    for o in judged if judged is not None else judge_light(light, criteria):
         pairs.add((o.source, o.destination))
         if o.failed:
             failing.add((o.source, o.destination))
@@ -215,8 +220,10 @@ class LayerJudge:
         pod_light: Mapping[str, Sequence[LightPath]],
         host_light: Mapping[str, Sequence[LightPath]],
         host_results: Mapping[str, Sequence[TestResult]],
+        host_judged: Sequence[PathOutcome] | None = None,
     ) -> tuple[LayerFinding, ...]:
-        """Judge; nothing to do (and no cost) while no pod-network endpoint reports."""
+        """Judge; nothing to do (and no cost) while no pod-network endpoint reports.
+        ``host_judged``: the host RCA's light-tier outcomes, when it has them."""
         if not pod_light:
             self.findings = ()
             return self.findings
@@ -224,7 +231,14 @@ class LayerJudge:
         if started < self._next:
             return self.findings
         self.findings = tuple(
-            judge_layers(pod_light, host_light, host_results, self.criteria, self.layer)
+            judge_layers(
+                pod_light,
+                host_light,
+                host_results,
+                self.criteria,
+                self.layer,
+                host_judged=host_judged,
+            )
         )
         self.seconds = self.perf() - started
         self._next = started + self.duty * self.seconds
@@ -237,13 +251,15 @@ def judge_layers(
     host_results: Mapping[str, Sequence[TestResult]],
     criteria: Criteria,
     layer: LayerCriteria | None = None,
+    *,
+    host_judged: Sequence[PathOutcome] | None = None,
 ) -> list[LayerFinding]:
     """The nodes whose pod network fails while their host paths are fine (see above)."""
     layer = layer or LayerCriteria()
     reasons, every = pod_pair_reasons(pod_light, criteria, layer)
     if not reasons:
         return []
-    host = host_failing_share(host_light, host_results, criteria)
+    host = host_failing_share(host_light, host_results, criteria, host_judged)
     nodes = {n for pair in every for n in pair}
     need = min(layer.min_failing, max(1, len(nodes) - 1))
     unexplained = set(reasons)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from collector.judging import Criteria
+from collector.judging import Criteria, PathOutcome
 from collector.layers import (
     OVERLAY_MTU,
     POD_NETWORK,
@@ -126,3 +126,15 @@ def test_the_judge_runs_again_only_after_duty_times_its_cost() -> None:
     assert judge.run(mesh(), mesh(), host_results()) == first  # too soon: the last findings
     now[0] += 2 * 20 * judge.seconds
     assert judge.run(mesh(), mesh(), host_results()) == ()
+
+
+def test_the_host_rcas_own_light_outcomes_stand_in_for_the_host_windows() -> None:
+    bad = [PathOutcome(a, "node-2", "light", reasons=("light tier: none",)) for a in NODES[:1]]
+    bad += [PathOutcome("node-2", b, "light", reasons=("light tier: none",)) for b in NODES[2:]]
+    # node-2's host paths fail per the host RCA: not an overlay finding, whatever host_light says
+    pod = mesh(mtu_out_of("node-2"))
+    assert judge_layers(pod, mesh(), host_results(), Criteria(), host_judged=bad) == []
+    judge = LayerJudge(Criteria())
+    assert judge.run(pod, mesh(), host_results(), bad) == ()
+    found = judge_layers(pod, mesh(), host_results(), Criteria(), host_judged=[])
+    assert [f.node for f in found] == ["node-2"]
