@@ -18,7 +18,7 @@ from agent.http import create_app
 from agent.iperf import TestId, failed
 from agent.light import LightOptions, LightTier
 from agent.metrics import make_registry
-from agent.netinfo import interface_mtu, interface_of
+from agent.netinfo import interface_mtu, interface_of, link_speed_of
 from agent.ondemand import SweepSlot, prune, sweep_slot
 from agent.probe import Probe, probe_config
 from agent.reporter import Reporter
@@ -256,7 +256,13 @@ def initial_members(settings: AgentSettings) -> MemberList:
 
 async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = None) -> None:
     """Run until cancelled."""
-    state = AgentState(me=settings.me, http_port=settings.http_port, network=settings.network_name)
+    state = AgentState(
+        me=settings.me,
+        http_port=settings.http_port,
+        labels=settings.labels,
+        link_speed=settings.link_speed or link_speed_of(settings.address),
+        network=settings.network_name,
+    )
     state.set_members(initial_members(settings))
     state.slot_seconds = plan_settings(settings).slot_seconds
     state.report_interval = settings.report_interval

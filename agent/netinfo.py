@@ -1,4 +1,4 @@
-"""This node's interfaces: which one carries an address, and its MTU (sysfs, ioctl).
+"""This node's interfaces: which one carries an address, its MTU and speed (sysfs, ioctl).
 
 Read once at start-up (or when asked); every function takes the sysfs root
 so tests can point it at a fake tree.
@@ -60,3 +60,37 @@ def _read_int(path: pathlib.Path) -> int | None:
 
 def interface_mtu(ifname: str, sys_class_net: pathlib.Path = SYS_CLASS_NET) -> int | None:
     return _read_int(sys_class_net / ifname / "mtu")
+
+
+# Interfaces without a device of their own whose speed still means something: the
+# speed of a bond or team is its members', a VLAN's its parent's.
+_AGGREGATES = frozenset({"bond", "team", "vlan"})
+
+
+def _devtype(path: pathlib.Path) -> str:
+    try:
+        lines = (path / "uevent").read_text().splitlines()
+    except OSError:
+        return ""
+    return next((ln.partition("=")[2] for ln in lines if ln.startswith("DEVTYPE=")), "")
+
+
+def interface_speed(ifname: str, sys_class_net: pathlib.Path = SYS_CLASS_NET) -> int | None:
+    """The link speed in bits/s from sysfs (Mbit/s there), or None when unknown.
+
+    Links that are down (and virtio NICs) say -1 or fail to read. Virtual
+    interfaces (veth, bridge, dummy, tun: no ``device`` link and no bond, team
+    or VLAN) report a made-up speed — a veth says 10000 whatever shapes it — so
+    theirs counts as unknown: set the agent's link_speed there.
+    """
+    path = sys_class_net / ifname
+    if not (path / "device").exists() and _devtype(path) not in _AGGREGATES:
+        return None
+    mbit = _read_int(path / "speed")
+    return mbit * 1_000_000 if mbit is not None and mbit > 0 else None
+
+
+def link_speed_of(address: str, sys_class_net: pathlib.Path = SYS_CLASS_NET) -> int | None:
+    """The speed of the interface that has ``address``, or None."""
+    ifname = interface_of(address)
+    return interface_speed(ifname, sys_class_net) if ifname else None

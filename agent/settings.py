@@ -16,6 +16,7 @@ from agent.probe_logic import MODES as PROBE_MODES
 from netmesh.addresses import is_ip, is_network
 from netmesh.config import Problems, doc, parse_str_tuple, valid_port
 from netmesh.dropreport import MAX_DROP_FLOWS
+from netmesh.labels import Labels, parse_labels
 from netmesh.units import parse_bitrate
 from netmesh.wire import MAX_RETRANSMIT_FLOWS, NETWORKS, PROTOCOLS, Member, Network, Transport
 
@@ -226,6 +227,24 @@ class AgentSettings:
     )
     light_mtu_interval: float = field(
         default=10.0, metadata=doc("Seconds between MTU probes to one peer; 0 = no MTU probe.")
+    )
+    labels: Labels = field(
+        default=(),
+        metadata=doc(
+            "This node's topology labels, key=value,… (zone=a,rack=r1), sent in every report; "
+            "the root-cause analysis reads zone and rack (in Kubernetes the Node's labels win).",
+            parse=parse_labels,
+        ),
+    )
+    link_speed: int = field(
+        default=0,
+        metadata=doc(
+            "This node's link speed in bits/s (suffixes k, M, G: 10G), sent in every report as "
+            "the capacity paths are judged against; 0 = the speed sysfs gives for the interface "
+            "of the advertise address (a NIC, bond or VLAN; virtual interfaces such as veth "
+            "and unknown speeds: not reported).",
+            parse=parse_bitrate,
+        ),
     )
 
     dns_name: str = field(

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from netmesh.labels import Labels
 from netmesh.ondemand import MAX_SWEEPS, Sweep
 from netmesh.wire import (
     AgentHealth,
@@ -60,6 +61,9 @@ class AgentState:
     server_restarts: Callable[[], int] = lambda: 0
     # The light tier's status and paths, when it runs (agent/light.py).
     light: Callable[[], LightStatus | None] = lambda: None
+    # Topology labels and link speed (bits/s, None = unknown), from settings or sysfs.
+    labels: Labels = ()
+    link_speed: int | None = None
     # The DNS check's status, when it runs (agent/dns.py).
     dns: Callable[[], DnsStatus | None] = lambda: None
     # On-demand sweeps heard from the collector, kept until their window ends
@@ -118,6 +122,8 @@ class AgentState:
             probe=self.probe,
             retransmits=self.retransmits,
             light=self.light(),
+            labels=self.labels,
+            link_speed_bits_per_second=self.link_speed,
             drops=self.drops,
             dns=self.dns(),
             network=self.network,

@@ -67,6 +67,7 @@ from collector.state import CollectorState, Limits
 from collector.sweepapi import routes as sweep_routes
 from collector.sweeps import SweepBook
 from collector.tokenreview import KubeReviewer
+from collector.topology import topology_of
 from collector.watches import watches
 from netmesh.config import project
 from netmesh.tasks import background
@@ -326,6 +327,8 @@ async def run_rca(app: web.Application) -> None:
         for name in results
         if (report := state.agents[name].report).light is not None
     }
+    kube_nodes = state.pod_map.nodes if app[SETTINGS].mode == "kubernetes" else None
+    topology = topology_of((state.agents[name].report for name in results), kube_nodes)
     drops = {name: state.agents[name].report.drops for name in results}
     dns = {name: report.dns for name in results if (report := state.agents[name].report).dns}
     steps = app[RCA].steps(
@@ -335,6 +338,7 @@ async def run_rca(app: web.Application) -> None:
         now=state.clock(),
         nodes=nodes,
         light=light,
+        topology=topology,
         drops=drops,
         dns=dns,
     )

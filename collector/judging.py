@@ -15,9 +15,8 @@ offline analysis); ``PathJudge`` judges a live mesh incrementally, each test onc
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -27,6 +26,7 @@ from netmesh.wire import TestResult
 NO_EVIDENCE_RESULTS = frozenset({"busy"})
 
 PathKey = tuple[str, str, str]  # (source, destination, protocol)
+HISTORY_REASON = "bandwidth "  # how a reason against the path's own baseline starts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +54,15 @@ class Criteria:
     light_rtt_factor: float = 3.0
     light_rtt_min_increase: float = 0.001
     light_mtu_min_probes: int = 2
+    # the mesh: peers, capacity, latency (collector/meshjudge.py); the history's percentile
+    peer_fraction: float = 0.6
+    peer_mad_factor: float = 4.0
+    peer_min_paths: int = 4
+    capacity_fraction: float = 0.25
+    rtt_factor: float = 3.0
+    rtt_min_increase: float = 0.01
+    baseline_percentile: float = 0.9
+    link_elsewhere_ratio: float = 0.1
 
     def to_json(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.__dict__.items()}
@@ -133,7 +142,7 @@ def judge(
         and bw < criteria.bandwidth_fraction * baseline_bps
     ):
         reasons.append(
-            f"bandwidth {bw / 1e6:.0f} Mbit/s < {criteria.bandwidth_fraction:.0%} of the "
+            f"{HISTORY_REASON}{bw / 1e6:.0f} Mbit/s < {criteria.bandwidth_fraction:.0%} of the "
             f"path's baseline {baseline_bps / 1e6:.0f} Mbit/s"
         )
     if (
@@ -145,15 +154,29 @@ def judge(
     return tuple(reasons)
 
 
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0-1) of ``values``, linear between the closest ranks."""
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
 class Baselines:
-    """Each path's recent successful bandwidths; the baseline is their median.
+    """Each path's recent successful bandwidths; the baseline is a high percentile of them.
 
     Counted in tests, not seconds (a sweep can take seconds in the lab and an
-    hour on a big cluster). A test is recorded once (by its start time).
+    hour on a big cluster). A test is recorded once (by its start time). The
+    caller leaves out tests that fail another criterion and, while a path or
+    one of its nodes is named by the RCA, every test of it (``frozen``): a
+    fault does not become the baseline it is judged against.
     """
 
-    def __init__(self, samples: int = 10) -> None:
+    def __init__(self, samples: int = 10, q: float = 0.5) -> None:
         self.samples = samples
+        self.q = q
+        self.frozen: Callable[[PathKey], bool] = lambda _key: False
         # Tuples, not deques: immutable tuples of numbers drop out of the garbage
         # collector's passes (100,000 paths at 5,000 agents).
         self._hist: dict[PathKey, tuple[tuple[float, float], ...]] = {}
@@ -164,7 +187,7 @@ class Baselines:
         if not hist:
             return None, 0
         vals = [bps for t, bps in hist if t < before]
-        return (statistics.median(vals) if vals else None), len(vals)
+        return (percentile(vals, self.q) if vals else None), len(vals)
 
     def observe(self, key: PathKey, started_at: float, bps: float) -> None:
         hist = self._hist.get(key, ())
@@ -193,7 +216,12 @@ def judge_path(
     if n < criteria.baseline_min_samples:
         base = None
     reasons = judge(result, criteria, baseline_bps=base, ebpf_rate=ebpf_rate)
-    if result.ok and result.received_bits_per_second is not None:
+    if (
+        result.ok
+        and result.received_bits_per_second is not None
+        and all(r.startswith((HISTORY_REASON, "eBPF")) for r in reasons)
+        and not baselines.frozen(key)
+    ):
         baselines.observe(key, result.started_at, result.received_bits_per_second)
     return PathOutcome(
         source=result.source,

@@ -16,8 +16,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from collector.dnsjudge import DnsCriteria, DnsFinding, judge_dns
 from collector.dropevidence import drop_totals, significant
-from collector.judging import Baselines, Criteria, PathJudge, PathOutcome
+from collector.findings import criterion
+from collector.judging import Baselines, Criteria, PathJudge, PathKey, PathOutcome
 from collector.lightjudge import judge_light_steps
+from collector.meshjudge import mesh_reasons
+from collector.topology import NodeTopology
 from collector.verdict import Analysis, analyse
 from netmesh.wire import DnsStatus, DropStatus, LightPath, RetransmitFlow, TestResult
 
@@ -78,6 +81,35 @@ class RetransmitRates:
         return out
 
 
+def _with_reasons(
+    outcomes: Sequence[PathOutcome], extra: Mapping[PathKey, Sequence[str]]
+) -> tuple[list[PathOutcome], list[PathOutcome]]:
+    """``outcomes`` with the mesh's reasons added (collector/meshjudge.py), and the failing ones."""
+    out: list[PathOutcome] = []
+    failing: list[PathOutcome] = []
+    for o in outcomes:
+        more = extra.get(o.key)
+        o2 = o._replace(reasons=(*o.reasons, *more)) if more and o.result == "ok" else o
+        out.append(o2)
+        if o2.reasons:
+            failing.append(o2)
+    return out, failing
+
+
+_Mark = tuple[tuple[str, ...], tuple[Sequence[TestResult], ...], Mapping[str, NodeTopology]]
+
+
+def _same(a: _Mark, b: _Mark | None) -> bool:
+    """The same nodes, each with the very results tuple (reports replace it whole), and an
+    equal topology."""
+    return (
+        b is not None
+        and a[0] == b[0]
+        and all(x is y for x, y in zip(a[1], b[1], strict=True))
+        and a[2] == b[2]
+    )
+
+
 # The light tier is judged again only when this many times its latest judging's CPU
 # has passed (at most ~1/LIGHT_DUTY of a core): at 6 nodes (~1 ms) that is every run;
 # at 5,000 agents x 20 peers (~0.3 s, 100,000 paths) every few seconds, not every
@@ -106,7 +138,13 @@ class LiveRca:
         self.criteria = criteria
         self.dns_criteria = dns_criteria or DnsCriteria()
         self.dns_findings: tuple[DnsFinding, ...] = ()
-        self.baselines = Baselines(baseline_samples)
+        self.baselines = Baselines(baseline_samples, criteria.baseline_percentile)
+        self.baselines.frozen = self._frozen
+        self._suspected: set[str] = set()  # nodes of the latest findings
+        self._failing: set[PathKey] = set()  # paths failing other criteria than their history
+        self.topology: Mapping[str, NodeTopology] = {}  # of the latest run
+        self._mesh_mark: _Mark | None = None  # the results and topology last judged
+        self._mesh_extra: dict[PathKey, list[str]] = {}
         self.judge = PathJudge(criteria, self.baselines)
         self.rates = RetransmitRates(ebpf_window)
         self.drop_rates = RetransmitRates(ebpf_window)  # by (node, drop reason)
@@ -120,6 +158,10 @@ class LiveRca:
         self.light_judged_at: float | None = None
         self.light_seconds = 0.0  # CPU of the latest light judging
 
+    def _frozen(self, key: PathKey) -> bool:
+        """A path's baseline is frozen while it fails another criterion or a finding holds it."""
+        return key in self._failing or key[0] in self._suspected or key[1] in self._suspected
+
     def steps(
         self,
         results: Mapping[str, Sequence[TestResult]],
@@ -129,6 +171,7 @@ class LiveRca:
         now: float,
         nodes: Iterable[str] = (),
         light: Mapping[str, Sequence[LightPath]] | None = None,
+        topology: Mapping[str, NodeTopology] | None = None,
         drops: Mapping[str, DropStatus | None] | None = None,
         dns: Mapping[str, DnsStatus] | None = None,
         budget: float = 0.005,
@@ -137,7 +180,9 @@ class LiveRca:
 
         ``results``: node → its latest results; ``flows``: node → its eBPF
         flows (``resolve_node`` maps a remote IP to a node); ``light``: node →
-        its light-tier windows (judged together, collector/lightjudge.py); ``dns``:
+        its light-tier windows (judged together, collector/lightjudge.py);
+        ``topology``: each node's zone, rack and link speed (collector/topology.py),
+        for the capacity criterion and the rack and zone findings; ``dns``:
         node → its DNS check (findings of their own, collector/dnsjudge.py);
         ``drops``: node → its kernel drop counters (rates → evidence,
         collector/dropevidence.py). The mining
@@ -165,6 +210,20 @@ class LiveRca:
         self.judge.keep_only(results.keys())
         outcomes, failing, names = self.judge.assemble(results.keys(), rates)
         names.update(nodes)
+        topo = topology or {}
+        mark = (tuple(results), tuple(results.values()), topo)
+        if not _same(mark, self._mesh_mark):  # it changes only with new results or topology
+            self._mesh_mark = mark
+            self._mesh_extra = mesh_reasons(
+                (r for rs in results.values() for r in rs), topo, self.criteria
+            )
+        extra = self._mesh_extra
+        if extra:
+            outcomes, failing = _with_reasons(outcomes, extra)
+        if self.perf() - started > budget:
+            spent += self.perf() - started
+            yield
+            started = self.perf()
         if light:
             due = self.light_judged_at is None or (
                 now - self.light_judged_at >= LIGHT_DUTY * self.light_seconds
@@ -190,10 +249,26 @@ class LiveRca:
         yield
         started = self.perf()
         analysis = analyse(
-            outcomes, self.criteria, names, failing=failing, complete=True, drops=evidence
+            outcomes,
+            self.criteria,
+            names,
+            failing=failing,
+            complete=True,
+            topology=topo,
+            drops=evidence,
         )
         self.dns_findings = tuple(judge_dns(dns or {}, self.dns_criteria))
+        self._suspected = {n for f in analysis.findings for n in f.nodes if f.kind != "node"}
+        self._suspected |= {f.subject for f in analysis.findings if f.kind == "node"}
+        # Only its own history says a path is bad: no suspicion (a lasting change of one
+        # path becomes its normal); any other criterion, or a finding, freezes the baseline.
+        self._failing = {
+            o.key
+            for o in analysis.failing
+            if any(criterion(r) != "bandwidth-history" for r in o.reasons)
+        }
         self.latest = analysis
+        self.topology = topo
         self.computed_at = now
         self.runs += 1
         self.seconds = spent + self.perf() - started

@@ -251,6 +251,30 @@ def metric_groups(
             )
         )
         out.append(
+            ex.render_family(
+                cat.RCA_FINDING,
+                (((f.kind, f.subject, f.direction), 1.0) for f in analysis.findings),
+            )
+        )
+        out.append(
+            ex.render_family(
+                cat.RCA_FINDING_PATHS,
+                (
+                    ((f.kind, f.subject, c), float(n))
+                    for f in analysis.findings
+                    for c, n in f.criteria
+                ),
+            )
+        )
+        topo = sorted(rca.topology.items())
+        out.append(ex.render_family(cat.NODE_INFO, (((n, t.zone, t.rack), 1.0) for n, t in topo)))
+        out.append(
+            ex.render_family(
+                cat.NODE_LINK_SPEED,
+                (((n,), t.link_speed / 8.0) for n, t in topo if t.link_speed is not None),
+            )
+        )
+        out.append(
             ex.render_simple(
                 {
                     cat.RCA_PATHS: analysis.transactions,

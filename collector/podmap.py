@@ -54,6 +54,8 @@ class NodeInfo:
     unschedulable: bool
     deleting: bool
     addresses: tuple[str, ...]
+    zone: str = ""  # the value of the collector's zone_label (RCA topology)
+    rack: str = ""  # the value of its rack_label
 
 
 class Identity(NamedTuple):
@@ -133,8 +135,14 @@ def parse_pod(obj: Any) -> PodInfo | None:
     )
 
 
-def parse_node(obj: Any) -> NodeInfo | None:
+def parse_node(
+    obj: Any,
+    *,
+    zone_label: str = "topology.kubernetes.io/zone",
+    rack_label: str = "topology.kubernetes.io/rack",
+) -> NodeInfo | None:
     meta, spec, status = _dict(obj, "metadata"), _dict(obj, "spec"), _dict(obj, "status")
+    labels = _dict(meta, "labels")
     name = _str(meta, "name")
     if not name:
         return None
@@ -150,6 +158,8 @@ def parse_node(obj: Any) -> NodeInfo | None:
         unschedulable=spec.get("unschedulable") is True,
         deleting=bool(meta.get("deletionTimestamp")),
         addresses=tuple(addresses),
+        zone=_str(labels, zone_label) if zone_label else "",
+        rack=_str(labels, rack_label) if rack_label else "",
     )
 
 

@@ -157,6 +157,17 @@ class CollectorSettings:
             "and that have not reported yet."
         ),
     )
+    zone_label: str = field(
+        default="topology.kubernetes.io/zone",
+        metadata=doc("Node label whose value is the node's zone (RCA topology); empty = none."),
+    )
+    rack_label: str = field(
+        default="topology.kubernetes.io/rack",
+        metadata=doc(
+            "Node label whose value is the node's rack or ToR switch (RCA topology; no "
+            "well-known label exists: set your own, e.g. topology.example.com/rack); empty = none."
+        ),
+    )
     exclude_not_ready_nodes: bool = field(
         default=True, metadata=doc("Leave agents on NotReady nodes out of the member list.")
     )
@@ -232,14 +243,55 @@ class CollectorSettings:
         ),
     )
     rca_baseline_samples: int = field(
-        default=10,
+        default=30,
         metadata=doc(
-            "RCA: a path's baseline is the median bandwidth of its latest this many "
-            "successful tests."
+            "RCA: a path's baseline is a high percentile (rca_baseline_percentile) of the "
+            "bandwidths of its latest this many successful tests; a test is not recorded while "
+            "its path or one of its nodes is named or the test fails another criterion."
         ),
+    )
+    rca_baseline_percentile: float = field(
+        default=0.9,
+        metadata=doc("RCA: the percentile of a path's recorded bandwidths that is its baseline."),
     )
     rca_baseline_min_samples: int = field(
         default=3, metadata=doc("RCA: tests a path needs before its baseline counts.")
+    )
+    rca_peer_fraction: float = field(
+        default=0.6,
+        metadata=doc(
+            "RCA: a test whose bandwidth is below this fraction of its peers' median (the paths "
+            "of the same protocol and link speed), or whose source's or destination's median is "
+            "below this fraction of the other nodes' medians, FAILs; 0 = off."
+        ),
+    )
+    rca_peer_mad_factor: float = field(
+        default=4.0,
+        metadata=doc(
+            "RCA: ... and only when that shortfall is also more than this many robust standard "
+            "deviations (1.4826 x the median absolute deviation) of the peers' bandwidths."
+        ),
+    )
+    rca_peer_min_paths: int = field(
+        default=4, metadata=doc("RCA: comparable paths (or nodes) needed for a peer comparison.")
+    )
+    rca_capacity_fraction: float = field(
+        default=0.25,
+        metadata=doc(
+            "RCA: a TCP test below this fraction of the link speed of the slower of its two "
+            "nodes (agent setting link_speed) FAILs, even when every path is as slow; 0 = off."
+        ),
+    )
+    rca_rtt_factor: float = field(
+        default=3.0,
+        metadata=doc(
+            "RCA: a TCP test whose iperf3 RTT (mean, under load) is above this x the median of "
+            "its peers' FAILs; 0 = off."
+        ),
+    )
+    rca_rtt_min_increase: float = field(
+        default=0.01,
+        metadata=doc("RCA: ... and at least this many seconds above that median."),
     )
     rca_ebpf_retransmits_per_second: float = field(
         default=10.0,
@@ -272,7 +324,17 @@ class CollectorSettings:
     rca_min_lift: float = field(
         default=1.0, metadata=doc("RCA: that rule's lift must be above this to name the node.")
     )
-    rca_max_suspects: int = field(default=3, metadata=doc("RCA: most nodes named at once."))
+    rca_max_suspects: int = field(
+        default=3,
+        metadata=doc("RCA: most findings (node, link, rack, rack path, zone, ...) named at once."),
+    )
+    rca_link_elsewhere_ratio: float = field(
+        default=0.1,
+        metadata=doc(
+            "RCA: a link between two nodes is named only when at most this share of each "
+            "end's other paths fail (both ends healthy elsewhere)."
+        ),
+    )
     rca_cluster_wide_ratio: float = field(
         default=0.5,
         metadata=doc(
@@ -408,6 +470,17 @@ class CollectorSettings:
         p.check(self.rca_light_min_lost >= 1, "rca_light_min_lost: must be >= 1")
         p.check(self.rca_light_rtt_factor > 1, "rca_light_rtt_factor: must be > 1")
         p.check(self.rca_light_rtt_min_increase >= 0, "rca_light_rtt_min_increase: must be >= 0")
+        p.check(0 < self.rca_baseline_percentile <= 1, "rca_baseline_percentile: in (0, 1]")
+        p.check(0 <= self.rca_peer_fraction < 1, "rca_peer_fraction: must be in [0, 1)")
+        p.check(self.rca_peer_mad_factor >= 0, "rca_peer_mad_factor: must be >= 0")
+        p.check(self.rca_peer_min_paths >= 2, "rca_peer_min_paths: must be >= 2")
+        p.check(0 <= self.rca_link_elsewhere_ratio < 1, "rca_link_elsewhere_ratio: in [0, 1)")
+        p.check(0 <= self.rca_capacity_fraction < 1, "rca_capacity_fraction: must be in [0, 1)")
+        p.check(
+            self.rca_rtt_factor == 0 or self.rca_rtt_factor > 1,
+            "rca_rtt_factor: must be 0 (off) or > 1",
+        )
+        p.check(self.rca_rtt_min_increase >= 0, "rca_rtt_min_increase: must be >= 0")
         p.check(self.rca_light_mtu_min_probes >= 1, "rca_light_mtu_min_probes: must be >= 1")
         p.check(self.rca_dns_min_lookups >= 1, "rca_dns_min_lookups: must be >= 1")
         p.check(0 < self.rca_dns_failure_ratio <= 1, "rca_dns_failure_ratio: must be > 0 and <= 1")

@@ -1,20 +1,17 @@
-"""Root-cause analysis, step 5: the verdict — which nodes are suspects (no I/O here).
+"""Root-cause analysis, step 6: the verdict — which findings, or cluster-wide (no I/O here).
 
-After judging (``collector/judging.py``) and mining (``collector/mining.py``):
-
-5. **Verdict**: greedily pick the node that covers most of the still
-   unexplained failing paths, provided it qualifies (``min_failing_paths``
-   failing paths with ``min_peers`` distinct peers among those still
-   unexplained; its best rule has confidence ≥ ``min_confidence`` and lift
-   > ``min_lift``), up to ``max_suspects`` nodes: two faulty nodes come out
-   as two suspects, and a victim that only talks to a faulty node (one peer)
-   is never named. "cluster-wide" instead of suspects when more than
-   ``cluster_wide_ratio`` of the paths that avoid every suspect fail too, or
-   when more than that share of all paths fails and the suspects do not
-   explain every failing path (or no path avoids them): most of the mesh
-   fails and no node explains it. Two faulty nodes of four fail half the
-   paths, yet the paths between the other two are clean: suspects, not
-   cluster-wide. Nothing is said when nothing fails.
+After judging (``collector/judging.py``, ``meshjudge.py``, ``lightjudge.py``),
+mining (``collector/mining.py``) and the search for the smallest things that
+explain the failing paths (``collector/findings.py``): **suspects** (the API's
+name for "there are findings": nodes, links, racks, rack paths, zones; the
+node findings are also listed as ``suspects``); **cluster-wide** instead when
+more than ``cluster_wide_ratio`` of the paths outside every finding fail too,
+or when more than that share of all paths fails and the findings do not
+explain every failing path (or no path lies outside them): most of the mesh
+fails and nothing smaller explains it. Two faulty nodes of four fail half the
+paths, yet the paths between the other two are clean: two findings, not
+cluster-wide. **isolated** when paths fail but nothing qualifies; nothing is
+said when nothing fails.
 
 Suspect score of a node (the ``netmesh_rca_suspect_score`` gauge):
 confidence({FAIL} → {node}) x the confidence of its best {role} → {FAIL}
@@ -24,14 +21,15 @@ involves the node and every path of it (in that direction) fails.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from collector.dropevidence import DropEvidence
+from collector.findings import Finding, Search
 from collector.judging import Criteria, PathOutcome
 from collector.mining import NodeRules, Rule, node_rules
+from collector.topology import NodeTopology
 
 VERDICT_OK = "ok"
 VERDICT_NO_DATA = "no-data"
@@ -78,6 +76,7 @@ class Analysis:
     unexplained: tuple[PathOutcome, ...]
     criteria: Criteria
     nodes: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
     # node → its significant kernel drop reasons (collector/dropevidence.py)
     drops: Mapping[str, tuple[DropEvidence, ...]] = field(default_factory=dict)
 
@@ -111,6 +110,7 @@ class Analysis:
             "failing": len(self.failing),
             "failing_ratio": self.failing_ratio,
             "suspects": [s.to_json() for s in self.suspects],
+            "findings": [f.to_json() for f in self.findings],
             "ranking": [{"node": n, "score": s} for n, s in self.ranking()],
             "rules": [r.to_json() for r in cap(self.rules)],
             "rules_total": len(self.rules),
@@ -129,12 +129,14 @@ def analyse(
     *,
     failing: Sequence[PathOutcome] | None = None,
     complete: bool = False,
+    topology: Mapping[str, NodeTopology] | None = None,
     drops: Mapping[str, tuple[DropEvidence, ...]] | None = None,
 ) -> Analysis:
     """Mine the rules over ``outcomes`` and decide the verdict (see the module docstring).
 
     ``failing`` (the failed outcomes, in order) may be given when known;
-    ``complete``: ``nodes`` already holds every source and destination.
+    ``complete``: ``nodes`` already holds every source and destination;
+    ``topology``: each node's zone, rack and link speed (racks and zones become candidates).
     """
     n = len(outcomes)
     names = sorted(
@@ -160,9 +162,21 @@ def analyse(
         return quiet
     mined = node_rules(outcomes, names, max(1, criteria.min_failing_paths) / n, criteria.max_len)
     scores = suspect_scores(names, mined, criteria)
-    suspects, remaining = pick_suspects(failed, mined.best, scores, criteria)
+    search = Search(outcomes, failed, topology or {})
+    findings, remaining = search.run(
+        max_findings=criteria.max_suspects,
+        min_failing=criteria.min_failing_paths,
+        min_confidence=criteria.min_confidence,
+        min_lift=criteria.min_lift,
+        min_peers=criteria.min_peers,
+        elsewhere=criteria.link_elsewhere_ratio,
+    )
     return _decide(
-        replace(quiet, scores=scores, rules=tuple(mined.rules)), outcomes, suspects, remaining
+        replace(quiet, scores=scores, rules=tuple(mined.rules)),
+        outcomes,
+        search,
+        findings,
+        remaining,
     )
 
 
@@ -175,138 +189,127 @@ def suspect_scores(names: Iterable[str], mined: NodeRules, criteria: Criteria) -
     return scores
 
 
-def pick_suspects(
-    failing: Sequence[PathOutcome],
-    best: dict[str, Rule],
-    scores: dict[str, float],
-    criteria: Criteria,
-) -> tuple[list[Suspect], set[int]]:
-    """The suspects, greedily, and the indices of the ``failing`` paths none of them explains."""
-    by_node: dict[str, set[int]] = defaultdict(set)
-    for i, o in enumerate(failing):
-        by_node[o.source].add(i)
-        by_node[o.destination].add(i)
-    remaining = set(range(len(failing)))
-    suspects: list[Suspect] = []
-    while remaining and len(suspects) < criteria.max_suspects:
-        named = {s.node for s in suspects}
-        candidates = {name: rule for name, rule in best.items() if name not in named}
-        pick = _next_suspect(
-            failing, by_node, remaining, candidates=candidates, scores=scores, criteria=criteria
-        )
-        if pick is None:
-            break
-        name, cover, peers = pick
-        suspects.append(
-            Suspect(
-                node=name,
-                score=scores[name],
-                explains=len(cover),
-                failing=len(by_node[name]),
-                peers=peers,
-                direction=_direction(failing, by_node[name], name),
-                best_rule=best[name],
-            )
-        )
-        remaining -= cover
-    return suspects, remaining
-
-
-def _next_suspect(
-    failing: Sequence[PathOutcome],
-    by_node: dict[str, set[int]],
-    remaining: set[int],
-    *,
-    candidates: dict[str, Rule],
-    scores: dict[str, float],
-    criteria: Criteria,
-) -> tuple[str, set[int], int] | None:
-    """The qualifying node that covers most of the ``remaining`` failing paths (then by score,
-    then by name): its name, the paths it covers and its number of peers on them."""
-    pick: tuple[tuple[int, float, str], str, set[int], int] | None = None
-    for name, rule in candidates.items():
-        if rule.confidence < criteria.min_confidence or rule.lift <= criteria.min_lift:
-            continue
-        cover = by_node[name] & remaining
-        peers = {
-            failing[i].destination if failing[i].source == name else failing[i].source
-            for i in cover
-        }
-        if len(cover) < criteria.min_failing_paths or len(peers) < criteria.min_peers:
-            continue
-        key = (-len(cover), -scores[name], name)
-        if pick is None or key < pick[0]:
-            pick = (key, name, cover, len(peers))
-    return None if pick is None else pick[1:]
-
-
-def _direction(failing: Sequence[PathOutcome], paths: set[int], node: str) -> str:
-    """inbound, outbound or both: whether ``node`` is mostly the destination of its ``paths``."""
-    inbound = sum(1 for i in paths if failing[i].destination == node)
-    outbound = len(paths) - inbound
-    if inbound >= 2 * outbound:
-        return "inbound"
-    return "outbound" if outbound >= 2 * inbound else "both"
+def _suspect(finding: Finding, failing: Sequence[PathOutcome], score: float) -> Suspect:
+    """A node finding in the form of the earlier API (``suspects``)."""
+    name = finding.subject
+    mine = [o for o in failing if name in (o.source, o.destination)]
+    peers = {o.destination if o.source == name else o.source for o in finding.evidence}
+    return Suspect(
+        node=name,
+        score=score,
+        explains=finding.explains,
+        failing=len(mine),
+        peers=max(len(peers), len({n for n in finding.nodes if n != name})),
+        direction=finding.direction,
+        best_rule=finding.rule,
+    )
 
 
 def _decide(
     mined: Analysis,
     outcomes: Sequence[PathOutcome],
-    suspects: Sequence[Suspect],
+    search: Search,
+    findings: Sequence[Finding],
     remaining: set[int],
 ) -> Analysis:
     """The verdict and its summary, given the mined ``Analysis`` (rules and scores, no verdict)."""
     failing = mined.failing
-    wide = _cluster_wide(outcomes, failing, {s.node for s in suspects}, remaining, mined.criteria)
+    covered = search.covered(outcomes, findings) if findings else [False] * len(outcomes)
+    wide = _cluster_wide(
+        outcomes,
+        failing=failing,
+        covered=covered,
+        named=bool(findings),
+        remaining=remaining,
+        criteria=mined.criteria,
+    )
     if wide is not None:
         return replace(mined, verdict=VERDICT_CLUSTER_WIDE, summary=wide)
-    if not suspects:
+    if not findings:
         paths = ", ".join(f"{o.source}->{o.destination} {o.protocol}" for o in failing[:5])
         more = f" and {len(failing) - 5} more" if len(failing) > 5 else ""
         summary = f"{len(failing)} failing path test(s) with no common node: {paths}{more}"
         return replace(mined, verdict=VERDICT_ISOLATED, summary=summary)
     unexplained = tuple(failing[i] for i in sorted(remaining))
+    suspects = tuple(
+        _suspect(f, failing, mined.scores.get(f.subject, 0.0)) for f in findings if f.kind == "node"
+    )
+    by_node = {s.node: s for s in suspects}
     parts = [
         f"{s.node} ({s.failing} of {len(failing)} failing paths, {s.direction}, "
         f"confidence {s.best_rule.confidence:.2f}, lift {s.best_rule.lift:.2f})"
-        for s in suspects
+        if f.kind == "node" and (s := by_node[f.subject])
+        else f.text()
+        for f in findings
     ]
-    suspects = [replace(s, drops=mined.drops.get(s.node, ())) for s in suspects]
+    suspects = tuple(replace(s, drops=mined.drops.get(s.node, ())) for s in suspects)
+    drops_of = {s.node: s.drops for s in suspects}
     parts = [
-        p + (f" — kernel drops {', '.join(e.text() for e in s.drops)}" if s.drops else "")
-        for p, s in zip(parts, suspects, strict=True)
+        p
+        + (
+            f" — kernel drops {', '.join(e.text() for e in drops_of[f.subject])}"
+            if f.kind == "node" and drops_of.get(f.subject)
+            else ""
+        )
+        for p, f in zip(parts, findings, strict=True)
     ]
-    lead = "suspect: " if len(suspects) == 1 else f"{len(suspects)} suspects: "
+    if len(findings) == 1:
+        lead = "suspect: " if findings[0].kind == "node" else "finding: "
+    else:
+        same = "suspects" if all(f.kind == "node" for f in findings) else "findings"
+        lead = f"{len(findings)} {same}: "
     tail = f"; {len(unexplained)} failing path test(s) unexplained" if unexplained else ""
     return replace(
         mined,
         verdict=VERDICT_SUSPECTS,
         summary=lead + "; ".join(parts) + tail,
-        suspects=tuple(suspects),
+        suspects=suspects,
+        findings=tuple(findings),
         unexplained=unexplained,
     )
 
 
 def _cluster_wide(
     outcomes: Sequence[PathOutcome],
+    *,
     failing: Sequence[PathOutcome],
-    named: set[str],
+    covered: Sequence[bool],
+    named: bool,
     remaining: set[int],
     criteria: Criteria,
 ) -> str | None:
-    """The cluster-wide summary when most of the mesh fails and no node explains it, else None."""
-    n = len(outcomes)
-    avoiding = [o for o in outcomes if o.source not in named and o.destination not in named]
-    background = (
-        sum(1 for o in avoiding if o.failed) / len(avoiding) if avoiding else len(failing) / n
-    )
-    share = len(failing) / n
-    if not (
-        background > criteria.cluster_wide_ratio
-        or (share > criteria.cluster_wide_ratio and (remaining or not avoiding))
-    ):
-        return None
-    return (
-        f"cluster-wide: {len(failing)} of {n} path tests fail ({share:.0%}); no node explains it"
-        + (f" ({background:.0%} of the paths that avoid every suspect fail too)" if named else "")
-    )
+    """The cluster-wide summary when most of the mesh fails and no finding explains it, else
+    None: over all path tests, or over one protocol's (every TCP test below the link speed
+    while UDP passes is cluster-wide too). ``covered``: whether each outcome is in a finding."""
+    unexplained = {failing[i].key for i in remaining}
+    groups = [("", list(range(len(outcomes))))]
+    by_protocol: dict[str, list[int]] = {}
+    for i, o in enumerate(outcomes):
+        by_protocol.setdefault(o.protocol, []).append(i)
+    if len(by_protocol) > 1:
+        groups += sorted(by_protocol.items())
+    for protocol, idx in groups:
+        n = len(idx)
+        fails = sum(1 for i in idx if outcomes[i].failed)
+        avoiding = [i for i in idx if not covered[i]]
+        background = (
+            sum(1 for i in avoiding if outcomes[i].failed) / len(avoiding)
+            if avoiding
+            else fails / n
+        )
+        share = fails / n
+        left = any(outcomes[i].key in unexplained for i in idx)
+        if background > criteria.cluster_wide_ratio or (
+            share > criteria.cluster_wide_ratio and (left or not avoiding)
+        ):
+            what = f"{protocol} path tests" if protocol else "path tests"
+            return (
+                f"cluster-wide: {fails} of {n} {what} fail ({share:.0%}); nothing smaller "
+                "explains it"
+                + (
+                    f" ({background:.0%} of the paths outside every finding fail too)"
+                    if named
+                    else ""
+                )
+            )
+    return None

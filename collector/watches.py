@@ -7,6 +7,7 @@ started and stopped in the app's ``cleanup_ctx``.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -97,7 +98,9 @@ def _informers(
         Informer(
             "nodes",
             api.list_node,
-            parse=parse_node,
+            parse=functools.partial(
+                parse_node, zone_label=settings.zone_label, rack_label=settings.rack_label
+            ),
             key=_node_key,
             on_replace=pod_map.replace_nodes,
             on_upsert=pod_map.upsert_node,

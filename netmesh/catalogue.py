@@ -769,6 +769,37 @@ RCA_CLUSTER_WIDE = _metric(
     "netmesh_rca_cluster_wide",
     "1 if the latest root-cause analysis says cluster-wide (most paths fail, no node explains it).",
 )
+RCA_FINDING = _metric(
+    "gauge",
+    "netmesh_rca_finding",
+    "1 for each thing the latest root-cause analysis names: kind node, link, rack, rack-path, "
+    "zone or zone-path; subject e.g. node-3, node-2|node-5, rack-1|rack-2; direction inbound, "
+    "outbound or both.",
+    labels=("kind", "subject", "direction"),
+)
+RCA_FINDING_PATHS = _metric(
+    "gauge",
+    "netmesh_rca_finding_paths",
+    "Failing path tests a finding explains, by the criterion they fail (a path failing two "
+    "criteria counts under both): test-failed, loss, retransmits, bandwidth-history, "
+    "bandwidth-peers, bandwidth-capacity, rtt, ebpf-retransmits, light-loss, light-rtt, ...",
+    labels=("kind", "subject", "criterion"),
+)
+NODE_INFO = _metric(
+    "gauge",
+    "netmesh_node_info",
+    "1 per node the root-cause analysis knows, with its topology: zone and rack (from the "
+    "agent's labels setting, or in Kubernetes the Node's zone_label/rack_label; empty = none).",
+    labels=("node", "zone", "rack"),
+)
+NODE_LINK_SPEED = _metric(
+    "gauge",
+    "netmesh_node_link_speed_bytes",
+    "Link speed of the node's advertise interface in bytes per second (agent setting "
+    "link_speed, or sysfs), as node_exporter's node_network_speed_bytes; no series if unknown.",
+    unit="bytes",
+    labels=NODE,
+)
 RCA_SECONDS = _metric(
     "gauge",
     "netmesh_rca_duration_seconds",

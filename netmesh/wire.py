@@ -23,6 +23,8 @@ Schema version 1::
                 "probes_sent": int, "echoes_received": int, "dropped_strangers": int,
                 "dropped_malformed": int, "send_errors": int,
                 "paths": [light_path, ...]} | null,   # absent from older agents
+      "labels": {str: str},                   # topology (zone=, rack=); absent: none
+      "link_speed_bits_per_second": int | null, # the advertise interface's speed
       "dns": {"up": 0|1, "reason": str, "name": str, "lookups": {result: int},
               "window_lookups": int, "window_failures": int, ...} | null,
                                               # netmesh/dnsreport.py; absent from older agents
@@ -52,7 +54,8 @@ from typing import Any, Literal
 
 from netmesh.dnsreport import DnsStatus, dns_to_json, parse_dns
 from netmesh.dropreport import DropFlow, DropReason, DropStatus, parse_drops
-from netmesh.jsonreader import JsonReader, WireError
+from netmesh.jsonreader import JsonReader, WireError, kind
+from netmesh.labels import MAX_LABELS, Labels, check_labels
 from netmesh.lightreport import LightPath, LightStatus, parse_light
 from netmesh.ondemand import Sweep, parse_sweeps
 
@@ -225,6 +228,8 @@ class Report:
     probe: ProbeStatus | None = None
     retransmits: tuple[RetransmitFlow, ...] = ()
     light: LightStatus | None = None
+    labels: Labels = ()  # sorted (key, value) pairs (netmesh/labels.py)
+    link_speed_bits_per_second: int | None = None
     drops: DropStatus | None = None
     dns: DnsStatus | None = None
     network: Network = "host"
@@ -232,6 +237,7 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        out["labels"] = dict(self.labels)
         if self.dns is not None:
             out["dns"] = dns_to_json(self.dns)
         return out
@@ -387,6 +393,11 @@ def parse_report(obj: Any) -> Report:
             evictions=p.integer("evictions", default=0),
         )
     light = parse_light(r.get("light", None), node)
+    labels = _labels(r)
+    speed = r.get("link_speed_bits_per_second", None)
+    link_speed = (
+        None if speed is None else r.integer("link_speed_bits_per_second", low=1, high=10**13)
+    )
     report = Report(
         node=node,
         address=_address(r, "address"),
@@ -400,12 +411,31 @@ def parse_report(obj: Any) -> Report:
         probe=probe,
         retransmits=tuple(flows),
         light=light,
+        labels=labels,
+        link_speed_bits_per_second=link_speed,
         drops=parse_drops(r.get("drops", None)),
         dns=parse_dns(r.get("dns", None)),
         network=_network(r),
     )
     _check_unique(report)
     return report
+
+
+def _labels(reader: JsonReader) -> Labels:
+    obj = reader.get("labels", None)
+    if obj is None:
+        return ()
+    if not isinstance(obj, dict):
+        raise WireError(f"labels: expected an object, got {kind(obj)}")
+    if len(obj) > MAX_LABELS:
+        raise WireError(f"labels: {len(obj)} labels, at most {MAX_LABELS}")
+    for key, value in obj.items():
+        if not isinstance(value, str):
+            raise WireError(f"labels.{key}: expected a string, got {kind(value)}")
+    try:
+        return check_labels(obj.items())
+    except ValueError as exc:
+        raise WireError(f"labels: {exc}") from None
 
 
 def _check_unique(report: Report) -> None:

@@ -150,12 +150,21 @@ function renderVerdict(rca) {
   }
   const list = $("suspects");
   list.replaceChildren();
-  for (const s of (rca && rca.suspects) || []) {
-    list.append(el("li", { "data-node": s.node },
-      el("span", { class: "node", text: s.node }),
-      ` — ${s.failing_paths} failing path tests (${s.direction}), score ${s.score.toFixed(2)}, ` +
-      `confidence ${s.confidence.toFixed(2)}, lift ${s.lift.toFixed(2)}: ${s.rule}` +
-      (s.drops && s.drops.length ? ` — kernel drops ${fmtDrops(s.drops)}` : "")));
+  // kernel drop evidence of the node findings (the suspects carry it)
+  const drops = Object.fromEntries(((rca && rca.suspects) || []).map((s) => [s.node, s.drops]));
+  for (const f of (rca && rca.findings) || []) {
+    // Node findings keep data-node (the matrix outlines them); every finding has its kind.
+    const attrs = { "data-kind": f.kind, "data-subject": f.subject };
+    if (f.kind === "node") attrs["data-node"] = f.subject;
+    const criteria = Object.entries(f.criteria).map(([c, n]) => `${c} ${n}`).join(", ");
+    const paths = f.evidence.map((p) => `${p.source}→${p.destination} ${p.protocol}: ` +
+      p.reasons.join("; ")).join("\n");
+    list.append(el("li", attrs,
+      el("span", { class: "node", text: f.title }),
+      ` — ${f.failing_paths} of its ${f.paths} path tests fail (${criteria}), ` +
+      `confidence ${f.confidence.toFixed(2)}, lift ${f.lift.toFixed(2)}: ${f.rule}` +
+      (drops[f.subject] && drops[f.subject].length ? ` — kernel drops ${fmtDrops(drops[f.subject])}` : ""),
+      el("details", {}, el("summary", { text: "evidence" }), el("pre", { text: paths }))));
   }
 }
 

@@ -80,3 +80,34 @@ def test_missing_node_name() -> None:
 def test_parse_peers_rejects_hostnames() -> None:
     with pytest.raises(ValueError):
         parse_peers("a=example.com")
+
+
+def test_labels_and_link_speed() -> None:
+    s = load(
+        AgentSettings,
+        ["--labels", "zone=eu-1a, rack=r1"],
+        {**BASE, "NETMESH_LINK_SPEED": "10G"},
+    )
+    assert s.labels == (("rack", "r1"), ("zone", "eu-1a"))
+    assert s.link_speed == 10_000_000_000
+    assert load(AgentSettings, [], BASE).link_speed == 0  # 0 = from sysfs
+
+
+@pytest.mark.parametrize(
+    ("labels", "needle"),
+    [
+        ("zone", "'zone' is not key=value"),
+        ("zone=a b", "label zone='a b': value must be"),
+        ("-x=a", "label key '-x'"),
+        ("zone=a,zone=b", "label 'zone' given twice"),
+    ],
+)
+def test_bad_labels_are_named(labels: str, needle: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load(AgentSettings, [], {**BASE, "NETMESH_LABELS": labels})
+    assert "NETMESH_LABELS=" in str(err.value) and needle in str(err.value)
+
+
+def test_bad_link_speed_is_named() -> None:
+    with pytest.raises(SettingsError, match="NETMESH_LINK_SPEED='fast'"):
+        load(AgentSettings, [], {**BASE, "NETMESH_LINK_SPEED": "fast"})

@@ -91,10 +91,13 @@ def node(
     ready: bool = True,
     unschedulable: bool = False,
     deleting: bool = False,
+    labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if deleting:
         meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    if labels:
+        meta["labels"] = labels
     return {
         "apiVersion": "v1",
         "kind": "Node",

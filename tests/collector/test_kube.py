@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
+from collector.app import run_rca
 from collector.appkeys import INFORMERS, MEMBERSHIP, STATE
 from collector.kube import make_api
 from collector.podmap import Identity
@@ -226,3 +227,35 @@ async def test_make_api_from_a_kubeconfig(fake: FakeKube, tmp_path: Any) -> None
     api = make_api(str(path))
     nodes = await asyncio.to_thread(api.list_node)
     assert [n.metadata.name for n in nodes.items] == ["n1"]
+
+
+async def test_node_topology_labels_reach_the_rca(fake: FakeKube, make_client: MakeClient) -> None:
+    """Zone and rack come from the watched Node objects (the collector's zone_label and
+    rack_label) and win over the agents' own labels; a relabelled node follows the watch."""
+    rack = {"node-a": "r1", "node-b": "r1", "node-c": "r2", "node-d": "r2"}
+    for i, (name, r) in enumerate(rack.items(), 1):
+        labels = {"topology.kubernetes.io/zone": "z1", "example.com/tor": r}
+        fake.put("nodes", node(name, f"192.168.0.{i}", labels=labels))
+    client = await make_client(kube_api=api_for(fake), rack_label="example.com/tor", **KUBE)
+    await until(lambda: all(i.synced for i in client.app[INFORMERS]), "first lists")
+    for i, name in enumerate(rack, 1):
+        peers = tuple(n for n in rack if n != name)
+        failing = tuple(p for p in peers if rack[p] != rack[name])  # every cross-rack path
+        base = report(name, f"192.168.0.{i}", peers, failing=failing)
+        body = base.to_json()
+        body["labels"] = {"rack": "ignored", "zone": "ignored"}  # the Node's labels win
+        assert (await client.post("/api/v1/reports", json=body)).status == 200
+    await run_rca(client.app)
+    rca = await (await client.get("/api/v1/rca")).json()
+    assert [(f["kind"], f["subject"]) for f in rca["findings"]] == [("rack-path", "r1|r2")]
+    assert rca["suspects"] == []
+    text = await (await client.get("/metrics")).text()
+    promtool_check(text)
+    assert 'netmesh_node_info{node="node-c",zone="z1",rack="r2"} 1' in text
+    assert 'netmesh_rca_finding{kind="rack-path",subject="r1|r2",direction="both"} 1' in text
+
+    fake.put("nodes", node("node-c", "192.168.0.3", labels={"example.com/tor": "r9"}))
+    await until(lambda: client.app[STATE].pod_map.nodes["node-c"].rack == "r9", "relabelled")
+    await run_rca(client.app)
+    text = await (await client.get("/metrics")).text()
+    assert 'netmesh_node_info{node="node-c",zone="ignored",rack="r9"} 1' in text

@@ -42,7 +42,8 @@ def test_retransmit_rates_window_and_counter_reset() -> None:
 
 def test_steps_yield_within_the_budget_and_give_the_batch_analysis() -> None:
     """A fake clock that ticks 10 ms per reading, over the 5 ms budget: a step after every
-    node's flows and results, one before the mining; the analysis appears whole after the
+    node's flows and results, one after the mesh's judgement (collector/meshjudge.py), one
+    before the mining; the analysis appears whole after the
     last step and equals analyse over judge_all."""
     ticks = itertools.count()
     live = LiveRca(C, perf=lambda: next(ticks) / 100)
@@ -56,7 +57,7 @@ def test_steps_yield_within_the_budget_and_give_the_batch_analysis() -> None:
     for _ in live.steps(results, flows, by_ip.get, now=100.0, nodes={"e"}, budget=0.005):
         steps += 1
         assert live.latest is None
-    assert steps == len(flows) + len(results) + 1
+    assert steps == len(flows) + len(results) + 2
     assert live.runs == 1 and live.computed_at == 100.0 and live.seconds > 0
     assert live.latest is not None
     outcomes = judge_all([r for rs in results.values() for r in rs], C, Baselines())

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.judging import Criteria, PathOutcome
-from collector.mining import FAIL, frequent_itemsets, make_rule, transaction
+from collector.mining import FAIL, frequent_itemsets, make_rule, node_itemsets, transaction
 from collector.verdict import analyse
-from tests.collector.rca_cases import inbound, mesh
+from tests.collector.rca_cases import inbound, mesh, random_fails
 
 C = Criteria()
 
@@ -72,3 +72,13 @@ def test_apriori_equals_brute_force(tx: list[frozenset[str]], min_support: float
             if count and count / len(tx) >= min_support:
                 expected[s] = count
     assert frequent_itemsets(tx, min_support, k) == expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_node_itemsets_are_apriori_counts_of_items_and_fail_pairs(seed: int) -> None:
+    """The node rules' shortcut counts exactly what apriori counts for every single item
+    and every pair with FAIL (and nothing else is read)."""
+    outcomes = mesh(5, random_fails(0.3, seed))
+    full = frequent_itemsets([transaction(o) for o in outcomes], 2 / len(outcomes), 2)
+    wanted = {k: v for k, v in full.items() if len(k) == 1 or FAIL in k}
+    assert node_itemsets(outcomes, 2 / len(outcomes)) == wanted

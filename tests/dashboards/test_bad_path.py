@@ -22,6 +22,7 @@ from collector.live import LiveRca
 from collector.membership import StaticMembership
 from collector.metrics import render_metrics
 from collector.state import CollectorState, Limits
+from collector.topology import topology_of
 from netmesh.wire import TestResult
 from tests.collector.conftest import FakeClock
 from tests.collector.reports import report, result
@@ -124,6 +125,13 @@ def test_alerts_fire_for_exactly_the_paths_the_rca_fails(
         ("b", "a", "tcp"),
         ("c", "a", "tcp"),
     }, "the mesh no longer covers both sides of each criterion"
+    check_alerts(tmp_path, text, failing)
+
+
+def check_alerts(
+    tmp_path: pathlib.Path, text: str, failing: set[tuple[str, str, str, str]]
+) -> None:
+    """promtool: the path alerts over ``text`` fire for exactly the ``failing`` paths."""
     tests = []
     for alert in PATH_ALERTS:
         query = (
@@ -148,3 +156,71 @@ def test_alerts_fire_for_exactly_the_paths_the_rca_fails(
     path.write_text(yaml.safe_dump(unit, sort_keys=False))
     proc = run_promtool("test", "rules", str(path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+MESH_NODES = ("n1", "n2", "n3", "n4", "n5")
+FAST = {"n4": 10**10, "n5": 10**10}  # 10 Gbit/s links; the others 1 Gbit/s
+
+
+def mesh_result(src: str, dst: str, criteria: Criteria) -> TestResult:
+    """900 Mbit/s and 0.4 ms everywhere but: n1 sends at a third of that (peers); n2 -> n3
+    has 100x the RTT (latency); n4 -> n5, on 10 Gbit/s links, below capacity_fraction of it
+    (n5 -> n4 at 9 Gbit/s)."""
+    bps = 9e8 / 3 if src == "n1" else 9e8
+    rtt = 0.04 if (src, dst) == ("n2", "n3") else 0.0004
+    if (src, dst) == ("n4", "n5"):
+        bps = criteria.capacity_fraction * 10**10 * 0.9
+    if (src, dst) == ("n5", "n4"):
+        bps = 9e9
+    return result(
+        src,
+        dst,
+        "tcp",
+        sent_bits_per_second=bps,
+        received_bits_per_second=bps,
+        duration_seconds=2.0,
+        retransmits=0,
+        rtt_mean_seconds=rtt,
+    )
+
+
+def mesh_metrics(criteria: Criteria) -> tuple[str, set[tuple[str, str, str, str]]]:
+    clock = FakeClock()
+    state = CollectorState(Limits(), clock=clock)
+    for i, node in enumerate(MESH_NODES, 1):
+        base = report(node, f"10.0.0.{i}")
+        results = tuple(mesh_result(node, d, criteria) for d in MESH_NODES if d != node)
+        speed = FAST.get(node, 10**9)
+        state.accept(
+            type(base)(**{**base.__dict__, "results": results, "link_speed_bits_per_second": speed})
+        )
+    live = LiveRca(criteria)
+    names = state.sorted_names()
+    results = {n: state.agents[n].report.results for n in names}
+    topology = topology_of(state.agents[n].report for n in names)
+    for _ in live.steps(results, {}, lambda _ip: None, now=clock(), topology=topology):
+        pass
+    assert live.latest is not None
+    failing = {(o.source, o.destination, o.protocol, o.result) for o in live.latest.failing}
+    members = StaticMembership(state, clock=clock).current()
+    return render_metrics(state, members, rca=live).decode(), failing
+
+
+@pytest.mark.skipif(promtool() is None, reason="promtool missing (scripts/install-deps.sh)")
+@pytest.mark.parametrize(
+    "criteria",
+    [Criteria(), Criteria(peer_fraction=0.5, capacity_fraction=0.5, rtt_factor=5)],
+    ids=["defaults", "other-thresholds"],
+)
+def test_alerts_fire_for_the_peer_capacity_and_latency_criteria(
+    tmp_path: pathlib.Path, criteria: Criteria
+) -> None:
+    """The criteria judged against the mesh (collector/meshjudge.py) are the same one
+    definition: netmesh_rca_path_failing carries them, the alerts follow."""
+    text, failing = mesh_metrics(criteria)
+    assert {(s, d) for s, d, _p, _r in failing} == {
+        *(("n1", d) for d in MESH_NODES[1:]),
+        ("n2", "n3"),
+        ("n4", "n5"),
+    }, "the mesh no longer covers each criterion"
+    check_alerts(tmp_path, text, failing)

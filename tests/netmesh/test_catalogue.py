@@ -25,6 +25,7 @@ from collector.live import LiveRca
 from collector.membership import StaticMembership
 from collector.metrics import WatchStatus, render_metrics
 from collector.state import CollectorState, Limits
+from collector.topology import topology_of
 from netmesh import catalogue as cat
 from netmesh.wire import DropFlow, DropReason, DropStatus, Member, ProbeStatus, RetransmitFlow
 from tests.collector.conftest import FakeClock
@@ -119,8 +120,13 @@ def rendered() -> tuple[Seen, Seen]:
     live = LiveRca(Criteria())
     results = {n: collector.agents[n].report.results for n in collector.sorted_names()}
     flows = {n: collector.agents[n].report.retransmits for n in results}
+    reports = [collector.agents[n].report for n in results]
+    reports[0] = type(reports[0])(
+        **{**reports[0].__dict__, "labels": (("rack", "r1"),), "link_speed_bits_per_second": 10**9}
+    )
+    topology = topology_of(reports)
     dns = {"a": dns_status(), "b": dns_status(failures=6), "c": dns_status()}  # b: a finding
-    for _ in live.steps(results, flows, lambda _ip: None, now=clock(), dns=dns):
+    for _ in live.steps(results, flows, lambda _ip: None, now=clock(), topology=topology, dns=dns):
         pass
     pod_members = StaticMembership(collector.pod_network, clock=clock).current()
     pod_members = type(pod_members)(

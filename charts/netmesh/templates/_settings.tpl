@@ -128,6 +128,12 @@ NETMESH_LIGHT_MTU: {{ $v.lightMtu | int64 | toString | quote }}
 {{- if not (kindIs "invalid" $v.lightMtuInterval) }}
 NETMESH_LIGHT_MTU_INTERVAL: {{ $v.lightMtuInterval | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.labels) }}
+NETMESH_LABELS: {{ $v.labels | join "," | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.linkSpeed) }}
+NETMESH_LINK_SPEED: {{ $v.linkSpeed | int64 | toString | quote }}
+{{- end }}
 {{- if not (kindIs "invalid" $v.dnsName) }}
 NETMESH_DNS_NAME: {{ $v.dnsName | toString | quote }}
 {{- end }}
@@ -233,6 +239,12 @@ NETMESH_AGENT_IPERF3_PORT: {{ $v.agentIperf3Port | int64 | toString | quote }}
 {{- else }}
 NETMESH_AGENT_IPERF3_PORT: {{ include "netmesh.agentIperf3Port" $ | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.zoneLabel) }}
+NETMESH_ZONE_LABEL: {{ $v.zoneLabel | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rackLabel) }}
+NETMESH_RACK_LABEL: {{ $v.rackLabel | toString | quote }}
+{{- end }}
 {{- if not (kindIs "invalid" $v.excludeNotReadyNodes) }}
 NETMESH_EXCLUDE_NOT_READY_NODES: {{ $v.excludeNotReadyNodes | toString | quote }}
 {{- end }}
@@ -290,8 +302,29 @@ NETMESH_RCA_BANDWIDTH_FRACTION: {{ $v.rcaBandwidthFraction | toString | quote }}
 {{- if not (kindIs "invalid" $v.rcaBaselineSamples) }}
 NETMESH_RCA_BASELINE_SAMPLES: {{ $v.rcaBaselineSamples | int64 | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.rcaBaselinePercentile) }}
+NETMESH_RCA_BASELINE_PERCENTILE: {{ $v.rcaBaselinePercentile | toString | quote }}
+{{- end }}
 {{- if not (kindIs "invalid" $v.rcaBaselineMinSamples) }}
 NETMESH_RCA_BASELINE_MIN_SAMPLES: {{ $v.rcaBaselineMinSamples | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaPeerFraction) }}
+NETMESH_RCA_PEER_FRACTION: {{ $v.rcaPeerFraction | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaPeerMadFactor) }}
+NETMESH_RCA_PEER_MAD_FACTOR: {{ $v.rcaPeerMadFactor | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaPeerMinPaths) }}
+NETMESH_RCA_PEER_MIN_PATHS: {{ $v.rcaPeerMinPaths | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaCapacityFraction) }}
+NETMESH_RCA_CAPACITY_FRACTION: {{ $v.rcaCapacityFraction | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaRttFactor) }}
+NETMESH_RCA_RTT_FACTOR: {{ $v.rcaRttFactor | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaRttMinIncrease) }}
+NETMESH_RCA_RTT_MIN_INCREASE: {{ $v.rcaRttMinIncrease | toString | quote }}
 {{- end }}
 {{- if not (kindIs "invalid" $v.rcaEbpfRetransmitsPerSecond) }}
 NETMESH_RCA_EBPF_RETRANSMITS_PER_SECOND: {{ $v.rcaEbpfRetransmitsPerSecond | toString | quote }}
@@ -316,6 +349,9 @@ NETMESH_RCA_MIN_LIFT: {{ $v.rcaMinLift | toString | quote }}
 {{- end }}
 {{- if not (kindIs "invalid" $v.rcaMaxSuspects) }}
 NETMESH_RCA_MAX_SUSPECTS: {{ $v.rcaMaxSuspects | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaLinkElsewhereRatio) }}
+NETMESH_RCA_LINK_ELSEWHERE_RATIO: {{ $v.rcaLinkElsewhereRatio | toString | quote }}
 {{- end }}
 {{- if not (kindIs "invalid" $v.rcaClusterWideRatio) }}
 NETMESH_RCA_CLUSTER_WIDE_RATIO: {{ $v.rcaClusterWideRatio | toString | quote }}
