@@ -253,7 +253,7 @@ def metric_groups(
         out.append(
             ex.render_family(
                 cat.RCA_FINDING,
-                (((f.kind, f.subject, f.direction), 1.0) for f in analysis.findings),
+                (((f.kind, f.subject, f.direction, f.layer), 1.0) for f in analysis.findings),
             )
         )
         out.append(

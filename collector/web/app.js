@@ -154,13 +154,13 @@ function renderVerdict(rca) {
   const drops = Object.fromEntries(((rca && rca.suspects) || []).map((s) => [s.node, s.drops]));
   for (const f of (rca && rca.findings) || []) {
     // Node findings keep data-node (the matrix outlines them); every finding has its kind.
-    const attrs = { "data-kind": f.kind, "data-subject": f.subject };
+    const attrs = { "data-kind": f.kind, "data-subject": f.subject, "data-layer": f.layer };
     if (f.kind === "node") attrs["data-node"] = f.subject;
     const criteria = Object.entries(f.criteria).map(([c, n]) => `${c} ${n}`).join(", ");
     const paths = f.evidence.map((p) => `${p.source}→${p.destination} ${p.protocol}: ` +
       p.reasons.join("; ")).join("\n");
     list.append(el("li", attrs,
-      el("span", { class: "node", text: f.title }),
+      el("span", { class: "node", text: `${(f.layer || "underlay").toUpperCase()} · ${f.title}` }),
       ` — ${f.failing_paths} of its ${f.paths} path tests fail (${criteria}), ` +
       `confidence ${f.confidence.toFixed(2)}, lift ${f.lift.toFixed(2)}: ${f.rule}` +
       (drops[f.subject] && drops[f.subject].length ? ` — kernel drops ${fmtDrops(drops[f.subject])}` : ""),
