@@ -62,7 +62,7 @@ from collector.membership import KubernetesMembership, NodeRules, StaticMembersh
 from collector.podmap import PodInfo, PodKey, PodMap
 from collector.podsfile import PodsFile, PodsFileError
 from collector.ratelimit import RejectLimiter
-from collector.settings import CollectorSettings, dns_criteria, rca_criteria
+from collector.settings import CollectorSettings, dns_criteria, pod_criteria, rca_criteria
 from collector.state import CollectorState, Limits
 from collector.sweepapi import routes as sweep_routes
 from collector.sweeps import SweepBook
@@ -152,6 +152,7 @@ def create_app(
         baseline_samples=settings.rca_baseline_samples,
         ebpf_window=settings.rca_ebpf_window,
         dns_criteria=dns_criteria(settings),
+        pod_criteria=pod_criteria(settings),
     )
     app[LAYERS] = LayerJudge(rca_criteria(settings))
     if settings.rca_interval > 0:
@@ -301,17 +302,33 @@ async def _gc(app: web.Application) -> AsyncIterator[None]:
     policy.restore()
 
 
-def _node_resolver(state: CollectorState) -> Callable[[str], str | None]:
-    """IP → node name: a node's own IP, or a pod's IP → the pod's node; None if unknown."""
+def _node_resolver(state: CollectorState, *, pods: bool = True) -> Callable[[str], str | None]:
+    """IP → node name: a node's own IP, or a pod's IP → the pod's node; None if unknown.
+
+    ``pods`` False: a pod's IP → None (pod blame takes the pods' flows, collector/podrca.py).
+    """
 
     def resolve(ip: str) -> str | None:
         who = state.resolve(ip)
         if who.kind == "node":
             return who.name
-        if who.kind == "pod":
+        if who.kind == "pod" and pods:
             info = state.pod_map.pods.get((who.namespace, who.name))
             return info.node if info is not None and info.node else None
         return None
+
+    return resolve
+
+
+def _pod_resolver(state: CollectorState) -> Callable[[str], tuple[str, str] | None]:
+    """IP → (namespace/name, node) of the pod holding it; None for nodes and unknown IPs."""
+
+    def resolve(ip: str) -> tuple[str, str] | None:
+        who = state.resolve(ip)
+        if who.kind != "pod":
+            return None
+        info = state.pod_map.pods.get((who.namespace, who.name))
+        return (f"{who.namespace}/{who.name}", info.node if info is not None else "")
 
     return resolve
 
@@ -331,16 +348,18 @@ async def run_rca(app: web.Application) -> None:
     topology = topology_of((state.agents[name].report for name in results), kube_nodes)
     drops = {name: state.agents[name].report.drops for name in results}
     dns = {name: report.dns for name in results if (report := state.agents[name].report).dns}
-    steps = app[RCA].steps(
+    live = app[RCA]
+    steps = live.steps(
         results,
         flows,
-        _node_resolver(state),
+        _node_resolver(state, pods=not live.pods.enabled),
         now=state.clock(),
         nodes=nodes,
         light=light,
         topology=topology,
         drops=drops,
         dns=dns,
+        resolve_pod=_pod_resolver(state),
     )
     for _ in steps:
         await asyncio.sleep(0)

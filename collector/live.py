@@ -11,7 +11,6 @@ went by, so the loop keeps serving reports and scrapes during a run.
 from __future__ import annotations
 
 import time
-from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from collector.dnsjudge import DnsCriteria, DnsFinding, judge_dns
@@ -20,8 +19,11 @@ from collector.findings import criterion
 from collector.judging import Baselines, Criteria, PathJudge, PathKey, PathOutcome
 from collector.lightjudge import judge_light_steps
 from collector.meshjudge import mesh_reasons
+from collector.podblame import PodCriteria
+from collector.podrca import PodRca
+from collector.rates import RetransmitRates as RetransmitRates  # noqa: PLC0414 (re-exported)
 from collector.topology import NodeTopology
-from collector.verdict import Analysis, analyse
+from collector.verdict import Analysis, analyse, with_findings
 from netmesh.wire import DnsStatus, DropStatus, LightPath, RetransmitFlow, TestResult
 
 
@@ -45,40 +47,6 @@ def add_retransmits(
             continue
         key = (node, remote)
         totals[key] = totals.get(key, 0.0) + flow.count
-
-
-class RetransmitRates:
-    """eBPF retransmissions per second by (source node, destination node) over a window.
-
-    Fed the agents' cumulative per-flow counters; a counter that goes down
-    (agent restart) starts the pair's history again.
-    """
-
-    def __init__(self, window: float = 30.0) -> None:
-        self.window = window
-        self._hist: dict[tuple[str, str], deque[tuple[float, float]]] = defaultdict(deque)
-
-    def observe(self, at: float, totals: Mapping[tuple[str, str], float]) -> None:
-        for pair, count in totals.items():
-            hist = self._hist[pair]
-            if hist and at <= hist[-1][0]:
-                continue
-            if hist and count < hist[-1][1]:
-                hist.clear()
-            hist.append((at, count))
-
-    def rates(self, now: float) -> dict[tuple[str, str], float]:
-        out: dict[tuple[str, str], float] = {}
-        for pair in list(self._hist):
-            hist = self._hist[pair]
-            while len(hist) > 1 and hist[1][0] <= now - self.window:
-                hist.popleft()
-            if hist and hist[-1][0] < now - 2 * self.window:
-                del self._hist[pair]  # the pair has gone
-                continue
-            if len(hist) >= 2 and hist[-1][0] > hist[0][0]:
-                out[pair] = (hist[-1][1] - hist[0][1]) / (hist[-1][0] - hist[0][0])
-        return out
 
 
 def _with_reasons(
@@ -133,9 +101,14 @@ class LiveRca:
         baseline_samples: int = 10,
         ebpf_window: float = 30.0,
         dns_criteria: DnsCriteria | None = None,
+        pod_criteria: PodCriteria | None = None,
         perf: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.criteria = criteria
+        # Pod blame (collector/podrca.py): None or a zero threshold = off.
+        self.pods = PodRca(
+            pod_criteria or PodCriteria(retransmits_per_second=0), window=ebpf_window
+        )
         self.dns_criteria = dns_criteria or DnsCriteria()
         self.dns_findings: tuple[DnsFinding, ...] = ()
         self.baselines = Baselines(baseline_samples, criteria.baseline_percentile)
@@ -174,6 +147,7 @@ class LiveRca:
         topology: Mapping[str, NodeTopology] | None = None,
         drops: Mapping[str, DropStatus | None] | None = None,
         dns: Mapping[str, DnsStatus] | None = None,
+        resolve_pod: Callable[[str], tuple[str, str] | None] | None = None,
         budget: float = 0.005,
     ) -> Iterator[None]:
         """One run; yields whenever ``budget`` seconds went by.
@@ -257,6 +231,15 @@ class LiveRca:
             topology=topo,
             drops=evidence,
         )
+        if self.pods.enabled and resolve_pod is not None:
+            # Pod blame on the same flows; the nodes named above keep their pods' failures.
+            spent += self.perf() - started
+            yield
+            started = self.perf()
+            host = {n for f in analysis.findings for n in f.nodes if f.kind != "node"}
+            host |= {f.subject for f in analysis.findings if f.kind == "node"}
+            self.pods.run(flows, resolve_pod, now=now, host_nodes=host)
+            analysis = with_findings(analysis, self.pods.as_findings())
         self.dns_findings = tuple(judge_dns(dns or {}, self.dns_criteria))
         self._suspected = {n for f in analysis.findings for n in f.nodes if f.kind != "node"}
         self._suspected |= {f.subject for f in analysis.findings if f.kind == "node"}

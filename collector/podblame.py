@@ -28,7 +28,12 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from collector.findings import Finding
+from collector.judging import PathOutcome
+from collector.mining import FAIL, Rule
 from netmesh.wire import RetransmitFlow
+
+EVIDENCE_PAIRS = 10  # failing pod pairs a finding carries as evidence
 
 PodPair = tuple[str, str]  # (sender pod, receiver pod), each "namespace/name"
 
@@ -56,46 +61,13 @@ class PodTransaction(NamedTuple):
     failed: bool
 
 
-@dataclass(frozen=True, kw_only=True)
-class PodRule:
-    """``{item} → {FAIL}``: ``item`` is ``pod=P``, ``src=P`` or ``dst=P``."""
+def rule_item(rule: Rule) -> str:
+    """The antecedent's one item of a pod rule: ``pod=P``, ``src=P`` or ``dst=P``."""
+    return next(iter(rule.antecedent))
 
-    item: str
-    count: int  # transactions with the item and FAIL
-    antecedent: int  # transactions with the item
-    transactions: int
-    failing: int  # transactions with FAIL
 
-    @property
-    def support(self) -> float:
-        return self.count / self.transactions if self.transactions else 0.0
-
-    @property
-    def confidence(self) -> float:
-        return self.count / self.antecedent if self.antecedent else 0.0
-
-    @property
-    def lift(self) -> float:
-        base = self.failing / self.transactions if self.transactions else 0.0
-        return self.confidence / base if base else 0.0
-
-    @property
-    def pod(self) -> str:
-        return self.item.split("=", 1)[1]
-
-    def text(self) -> str:
-        return f"{{{self.item}}} → {{FAIL}}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rule": self.text(),
-            "antecedent": [self.item],
-            "consequent": ["FAIL"],
-            "support": self.support,
-            "confidence": self.confidence,
-            "lift": self.lift,
-            "count": self.count,
-        }
+def rule_pod(rule: Rule) -> str:
+    return rule_item(rule).split("=", 1)[1]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,9 +75,10 @@ class PodFinding:
     kind: str  # "pod" (one pod) or "pod-network" (a node's pods, its host paths fine)
     pod: str  # namespace/name ("" for pod-network)
     node: str
-    rule: PodRule
+    rule: Rule
     failing: tuple[PodTransaction, ...]
     direction: str  # inbound, outbound or both
+    paths: int  # pod pairs the rule's item holds
 
     @property
     def subject(self) -> str:
@@ -124,21 +97,36 @@ class PodFinding:
             f"are fine ({stats})"
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "subject": self.subject,
-            "pod": self.pod,
-            "node": self.node,
-            "layer": "pod" if self.kind == "pod" else "overlay",
-            "direction": self.direction,
-            "summary": self.summary(),
-            "rule": self.rule.to_json(),
-            "evidence": [
-                {"source": t.source, "destination": t.destination, "retransmits_per_second": t.rate}
-                for t in self.failing
-            ],
-        }
+    def as_finding(self, criteria: PodCriteria) -> Finding:
+        """The finding in the RCA's own form (collector/findings.py): kind ``pod`` or
+        ``pod-network``, its failing pod pairs as evidence (protocol tcp, the eBPF reason)."""
+        limit = criteria.retransmits_per_second
+        evidence = tuple(
+            PathOutcome(
+                source=t.source,
+                destination=t.destination,
+                protocol="tcp",
+                result="ok",
+                reasons=(f"eBPF retransmissions {t.rate:.1f}/s > {limit:g}/s",),
+            )
+            for t in self.failing[:EVIDENCE_PAIRS]
+        )
+        return Finding(
+            kind=self.kind,
+            subject=self.subject,
+            item=rule_item(self.rule),
+            protocol="",
+            direction=self.direction,
+            explains=len(self.failing),
+            failing=self.rule.count,
+            paths=self.paths,
+            nodes=(self.node,),
+            criteria=(("ebpf-retransmits", len(self.failing)),),
+            evidence=evidence,
+            rule=self.rule,
+            # one pod: the pod layer; a node's pods (its host paths fine): the overlay/CNI
+            layer="pod" if self.kind == "pod" else "overlay",
+        )
 
 
 def pod_totals(
@@ -171,7 +159,7 @@ def transactions(
     return out
 
 
-def rules(txs: Sequence[PodTransaction]) -> list[PodRule]:
+def rules(txs: Sequence[PodTransaction]) -> list[Rule]:
     """Every ``{pod|src|dst=P} → {FAIL}`` rule with at least one failing transaction,
     strongest first (lift, confidence, count, then item)."""
     n, failing = len(txs), sum(t.failed for t in txs)
@@ -184,19 +172,41 @@ def rules(txs: Sequence[PodTransaction]) -> list[PodRule]:
             seen[item] = seen.get(item, 0) + 1
             if t.failed:
                 fail[item] = fail.get(item, 0) + 1
-    out = [
-        PodRule(item=i, count=c, antecedent=seen[i], transactions=n, failing=failing)
-        for i, c in fail.items()
-    ]
-    return sorted(out, key=lambda r: (-r.lift, -r.confidence, -r.count, r.item))
+    out = []
+    for item, count in fail.items():
+        confidence = count / seen[item]
+        out.append(
+            Rule(
+                antecedent=frozenset({item}),
+                consequent=frozenset({FAIL}),
+                count=count,
+                support=count / n,
+                confidence=confidence,
+                lift=confidence / (failing / n),
+            )
+        )
+    return sorted(out, key=lambda r: (-r.lift, -r.confidence, -r.count, rule_item(r)))
 
 
-def _qualifies(rule: PodRule, criteria: PodCriteria) -> bool:
+def _qualifies(rule: Rule, criteria: PodCriteria) -> bool:
     return (
         rule.count >= criteria.min_failing
         and rule.confidence >= criteria.min_confidence
         and rule.lift > criteria.min_lift
     )
+
+
+def _holding(txs: Sequence[PodTransaction], role: str, pod: str) -> int:
+    return sum(
+        1
+        for t in txs
+        if (role in ("pod", "src") and t.source == pod)
+        or (role in ("pod", "dst") and t.destination == pod)
+    )
+
+
+def _on_node(txs: Sequence[PodTransaction], node_of: Mapping[str, str], node: str) -> int:
+    return sum(1 for t in txs if node in (node_of.get(t.source), node_of.get(t.destination)))
 
 
 def _direction(pod: str, failing: Iterable[PodTransaction]) -> str:
@@ -210,7 +220,7 @@ def findings(
     node_of: Mapping[str, str],
     host_failing: Collection[str],
     criteria: PodCriteria,
-) -> tuple[list[PodFinding], list[PodRule]]:
+) -> tuple[list[PodFinding], list[Rule]]:
     """The pods (or nodes' pod networks) that explain the failing pod pairs, and the rules.
 
     ``node_of``: pod → its node; ``host_failing``: nodes with failing host paths
@@ -221,13 +231,13 @@ def findings(
     out: list[PodFinding] = []
     explained: set[tuple[str, str]] = set()
     for rule in mined:
-        if not rule.item.startswith(("pod=", "dst=", "src=")) or not _qualifies(rule, criteria):
+        if not _qualifies(rule, criteria):
             continue
-        pod = rule.pod
+        pod = rule_pod(rule)
         node = node_of.get(pod, "")
         if not node or node in host_failing or any(f.node == node for f in out):
             continue
-        role = rule.item.split("=", 1)[0]
+        role = rule_item(rule).split("=", 1)[0]
         mine = [
             t
             for t in failing
@@ -258,6 +268,7 @@ def findings(
                 rule=rule,
                 failing=evidence,
                 direction=_direction(pod, mine),
+                paths=_holding(txs, role, pod) if kind == "pod" else _on_node(txs, node_of, node),
             )
         )
         explained.update((t.source, t.destination) for t in evidence)

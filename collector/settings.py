@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from collector.dnsjudge import DnsCriteria
 from collector.judging import Criteria
+from collector.podblame import PodCriteria
 from netmesh.addresses import is_ip
 from netmesh.config import Problems, doc, project, valid_port
 
@@ -138,6 +139,14 @@ class CollectorSettings:
             '"node", "ips"}]}) so eBPF flows resolve to pods without Kubernetes; '
             "re-read when it changes (a broken version is logged and counted, the last good "
             "one stays). Empty = none."
+        ),
+    )
+    rca_pod_retransmits_per_second: float = field(
+        default=1.0,
+        metadata=doc(
+            "Pod blame (collector/podblame.py): a pod pair whose eBPF retransmission rate "
+            "exceeds this FAILs; a pod whose pairs fail while its node's host paths and other "
+            "pods are fine is named. 0 = off (pod flows then count for their nodes)."
         ),
     )
     # ---- kubernetes mode
@@ -437,6 +446,9 @@ class CollectorSettings:
             not self.pods_file or self.mode == "static",
             "pods_file: static mode only (kubernetes mode lists pods from the API server)",
         )
+        p.check(
+            self.rca_pod_retransmits_per_second >= 0, "rca_pod_retransmits_per_second: must be >= 0"
+        )
         p.check(self.rca_interval >= 0, "rca_interval: must be >= 0 (0 = RCA off)")
         p.check(1 <= self.sweep_max_pending <= 64, "sweep_max_pending: must be 1..64")
         p.check(0 <= self.sweep_lead <= 3600, "sweep_lead: must be 0..3600 s")
@@ -518,6 +530,16 @@ class CollectorSettings:
 def rca_criteria(settings: CollectorSettings) -> Criteria:
     """The RCA criteria from the settings (the RCA modules know nothing of flags)."""
     return project(settings, Criteria, prefix="rca_", defaults=("max_len",))
+
+
+def pod_criteria(settings: CollectorSettings) -> PodCriteria:
+    """Pod blame's criteria: its own rate threshold, the node RCA's rule thresholds."""
+    return PodCriteria(
+        retransmits_per_second=settings.rca_pod_retransmits_per_second,
+        min_failing=settings.rca_min_failing_paths,
+        min_confidence=settings.rca_min_confidence,
+        min_lift=settings.rca_min_lift,
+    )
 
 
 def dns_criteria(settings: CollectorSettings) -> DnsCriteria:

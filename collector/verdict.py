@@ -313,3 +313,27 @@ def _cluster_wide(
                 )
             )
     return None
+
+
+def with_findings(analysis: Analysis, extra: Sequence[Finding]) -> Analysis:
+    """``analysis`` with more findings (pod blame, collector/podblame.py) appended.
+
+    A verdict that named nothing (ok, isolated, no data) becomes ``suspects``
+    with their summary (an isolated verdict's note follows); other verdicts keep
+    theirs and gain the findings' summaries.
+    """
+    if not extra:
+        return analysis
+    texts = "; ".join(f.text() for f in extra)
+    if analysis.verdict in (VERDICT_OK, VERDICT_NO_DATA, VERDICT_ISOLATED):
+        lead = "finding: " if len(extra) == 1 else f"{len(extra)} findings: "
+        note = f"; {analysis.summary}" if analysis.verdict == VERDICT_ISOLATED else ""
+        return replace(
+            analysis,
+            verdict=VERDICT_SUSPECTS,
+            summary=lead + texts + note,
+            findings=(*analysis.findings, *extra),
+        )
+    return replace(
+        analysis, summary=f"{analysis.summary}; {texts}", findings=(*analysis.findings, *extra)
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 from collector.layers import LayerJudge
 from collector.live import LiveRca
+from collector.podrca import PodRca
 from collector.state import AgentEntry, CollectorState
 from netmesh.catalogue import LIGHT_GAUGES, mtu_loss
 from netmesh.wire import Member, MemberList
@@ -172,7 +173,8 @@ def light(state: CollectorState, members: MemberList, now: float) -> dict[str, A
 def rca(
     live: LiveRca, *, enabled: bool, now: float, layers: LayerJudge | None = None
 ) -> dict[str, Any]:
-    """The latest analysis (verdict, ranked suspects, rules, failing paths) and its age;
+    """The latest analysis (verdict, ranked suspects, findings, rules, failing paths) and its
+    age; with pod blame on, the pod rules too (the pod findings are among the findings);
     ``layer_findings``: pod networks failing while their host paths are fine."""
     if not enabled:
         return {"verdict": "off", "summary": "RCA is off (rca_interval 0)"}
@@ -187,4 +189,16 @@ def rca(
         dns_findings=[f.to_json() for f in live.dns_findings],
         layer_findings=[f.to_json() for f in layers.findings] if layers is not None else [],
     )
+    if live.pods.enabled:
+        body.update(pod_rules(live.pods))
     return body
+
+
+def pod_rules(pods: PodRca) -> dict[str, Any]:
+    """Pod blame's rules (``{pod=P} -> {FAIL}`` ..., strongest first) and its counts."""
+    return {
+        "pod_rules": [{**r.to_json(), "rule": r.text()} for r in pods.rules[:RCA_JSON_LIMIT]],
+        "pod_transactions": pods.transactions,
+        "pod_failing": pods.failing,
+        "pod_criteria": pods.criteria.to_json(),
+    }

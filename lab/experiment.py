@@ -36,6 +36,7 @@ from lab.pods import LabPod
 from netmesh import catalogue
 
 PHASES = ("baseline", "fault", "recovery")
+POD_RECOVERY = 45.0  # default recovery of a pod fault: the eBPF window (30 s) and a margin
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,7 +194,11 @@ def _pod_plan(
         pod = lab.pods.pod(name)
     except KeyError as exc:
         raise LabError(str(exc.args[0])) from None
-    return Plan(node=pod.node, fault=fault, durations=_durations(lab, args, options), pod=pod)
+    durations = _durations(lab, args, options)
+    if not (getattr(args, "recovery", 0.0) or options.get("recovery")):
+        # The collector's eBPF rates span a 30 s window: a pod is cleared after about that.
+        durations["recovery"] = max(durations["recovery"], POD_RECOVERY)
+    return Plan(node=pod.node, fault=fault, durations=durations, pod=pod)
 
 
 # ---------------------------------------------------------------------- data
@@ -418,7 +423,15 @@ def run_experiment(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> i
             )
         injected = plan.fault
         fault_row = rows[1]
-        if injected.loss and fault_row["to_udp_loss"] is not None:
+        if plan.pod:
+            print(
+                f"\ninjected loss into {plan.target}: {injected.loss * 100:.1f}%; eBPF "
+                f"retransmissions into it {fault_row['to_ebpf_retransmits']:.0f}, out of it "
+                f"{fault_row['from_ebpf_retransmits']:.0f}, all other pairs "
+                f"{fault_row['others_ebpf_retransmits']:.0f} (host paths: see the table)",
+                file=out,
+            )
+        elif injected.loss and fault_row["to_udp_loss"] is not None:
             print(
                 f"\ninjected loss {'on' if plan.uplink else 'into'} {plan.target}: "
                 f"{injected.loss * 100:.1f}%; measured UDP loss to {plan.node}: "
@@ -451,6 +464,7 @@ def run_experiment(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> i
                         "pod": plan.pod.name if plan.pod else None,
                         "named_after": phases[1].named_after,
                         "findings_seen": {p.name: p.findings_seen for p in phases},
+                        "findings_at_end": {p.name: podexp.any_finding(p.rca) for p in phases},
                         "verdicts": {p.name: (p.rca or {}).get("verdict") for p in phases},
                     },
                     fh,

@@ -18,7 +18,6 @@ every agent (``NETMESH_AUTH_TOKEN_FILE``); ``down`` removes it.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
 import logging
 import os
@@ -32,10 +31,11 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lab import dns, fabric, faults, netns, overlay, podfaults, podnet, processes, shell, state
+from lab import dns, fabric, faults, netns, overlay, podfaults, podnet, processes, state
 from lab.fabric import UplinkFault
 from lab.faults import Fault
-from lab.pods import LabPod, PodLayout, layout, pods_file_body
+from lab.podlab import TRAFFIC_PORT, PodLab
+from lab.pods import PodLayout, layout, pods_file_body
 from lab.settings import LabSettings
 from lab.state import LabError as LabError  # noqa: PLC0414 (re-exported)
 from lab.topology import LabNode, Topology, build
@@ -46,7 +46,6 @@ T = TypeVar("T")
 
 AGENT_HTTP_PORT = 9101
 IPERF3_PORT = 5201
-TRAFFIC_PORT = 8080
 
 # `ip netns exec` gives the command a private mount namespace with a fresh
 # /sys, without tracefs/debugfs; BCC needs them, so mount them in there (the
@@ -58,13 +57,6 @@ WITH_TRACEFS = [
     'mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null; exec "$@"',
     "with-tracefs",
 ]
-
-
-def overlaps(a: str, b: str) -> bool:
-    try:
-        return ipaddress.IPv4Network(a).overlaps(ipaddress.IPv4Network(b))
-    except ValueError:
-        return False
 
 
 def get_json(url: str, timeout: float = 2.0) -> Any:
@@ -88,7 +80,7 @@ def wait_until(
         time.sleep(interval)
 
 
-class Lab:
+class Lab(PodLab):
     def __init__(self, settings: LabSettings) -> None:
         self.settings = settings
         self.topo: Topology = build(
@@ -148,24 +140,6 @@ class Lab:
             progress("start-up failed; cleaning up")
             self.down()
             raise
-
-    def _check_overlaps(self) -> None:
-        """Refuse a subnet or pod CIDR that overlaps another running lab's (same state dir)."""
-        mine = {"subnet": self.settings.subnet}
-        if self.settings.pods:
-            mine["pod_cidr"] = self.settings.pod_cidr
-        for prefix in state.running_labs(self.settings.state_dir):
-            if prefix == self.settings.prefix:
-                continue
-            other = state.read(state.state_path(self.settings.state_dir, prefix))
-            theirs = {k: str(other.get(k) or "") for k in ("subnet", "pod_cidr")}
-            for what, net in mine.items():
-                for their_what, their_net in theirs.items():
-                    if their_net and overlaps(net, their_net):
-                        raise LabError(
-                            f"{what} {net} overlaps the {their_what} {their_net} of lab "
-                            f"{prefix!r}, which is up: choose another range or take it down"
-                        )
 
     def _up(self, progress: Callable[[str], None], services: bool) -> None:
         s = self.settings
@@ -288,35 +262,6 @@ class Lab:
         progress(f"started {s.nodes} agents; waiting until all share one member list")
         wait_until(self._all_members, 60, "every agent to report and adopt the member list")
         progress(f"lab up: {s.nodes} nodes, netem {'available' if netem else 'missing'}")
-
-    def _start_pod_traffic(self, lab_state: dict[str, Any]) -> None:
-        """The seed's workload: an HTTP server in every pod, each pod calling all the others."""
-        addresses = [p.address for p in self.pods.pods]
-        for pod in self.pods.pods:
-            lab_state["pids"][f"{pod.name}-traffic"] = processes.spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "lab.traffic",
-                    "--listen",
-                    pod.address,
-                    "--port",
-                    str(TRAFFIC_PORT),
-                    "--peers",
-                    ",".join(a for a in addresses if a != pod.address),
-                ],
-                lab_id=self.settings.prefix,
-                netns=pod.netns,
-                log_path=self.dir / "logs" / f"{pod.name.replace('/', '-')}-traffic.log",
-                env={},
-            )
-
-    def local_cidrs(self, node: LabNode) -> str:
-        """The addresses whose flows this node's probe counts: its own and its pods'."""
-        cidrs = [f"{node.address}/32"]
-        if self.pods.pods:
-            cidrs.append(self.pods.of(node.name).cidr)
-        return ",".join(cidrs)
 
     def resolv_conf(self, node: LabNode) -> pathlib.Path:
         """The node's resolver configuration (its agent's DNS check reads it)."""
@@ -500,55 +445,6 @@ class Lab:
         self._apply_links(lab_state["link_faults"], {a.name, b.name})
         self.save_state(lab_state)
         return key
-
-    def _pod(self, name: str) -> LabPod:
-        try:
-            return self.pods.pod(name)
-        except KeyError as exc:
-            raise LabError(str(exc.args[0])) from None
-
-    def inject_pod(self, pod_name: str, loss: float) -> LabPod:
-        """Drop ``loss`` of the packets into one pod (receiver side); the pod."""
-        lab_state = self._require_up()
-        pod = self._pod(pod_name)
-        podfaults.inject_pod_loss(pod, loss, netem=bool(lab_state["netem"]))
-        lab_state["pod_faults"][pod.name] = {"loss": loss, "since": time.time()}
-        self.save_state(lab_state)
-        return pod
-
-    def clear_pod(self, pod_name: str) -> str:
-        lab_state = self._require_up()
-        pod = self._pod(pod_name)
-        podfaults.clear_pod(pod)
-        lab_state["pod_faults"].pop(pod.name, None)
-        self.save_state(lab_state)
-        return pod.name
-
-    def _clear_overlay_mtu(self, node: LabNode) -> None:
-        podfaults.clear_overlay_mtu(self.pods, self.pods.of(node.name))
-        if self.settings.pod_endpoints:
-            for cmd in podnet.mtu_commands(self.pods.of(node.name), overlay.POD_MTU):
-                shell.ok(cmd)
-
-    def inject_overlay_mtu(self, node_name: str, mtu: int) -> LabNode:
-        """Give one node's overlay devices and pods ``mtu`` (the encapsulation mismatch)."""
-        lab_state = self._require_up()
-        if not self.pods.pods:
-            raise LabError("this lab has no pods (start it with `netmesh-lab up --pods P`)")
-        try:
-            node = self.topo.node(node_name)
-        except KeyError as exc:
-            raise LabError(str(exc.args[0])) from None
-        try:
-            podfaults.set_overlay_mtu(self.pods, self.pods.of(node.name), mtu)
-            if self.settings.pod_endpoints:
-                podnet.set_mtu(self.pods.of(node.name), mtu)
-        except BaseException:
-            self._clear_overlay_mtu(node)
-            raise
-        lab_state["overlay_faults"][node.name] = {"mtu": mtu, "since": time.time()}
-        self.save_state(lab_state)
-        return node
 
     def faults(self) -> dict[str, Any]:
         return dict(self.load_state().get("faults", {}))

@@ -3,8 +3,9 @@
 ``netmesh-lab experiment --pods 1 --pod-fault node-2/pod-1 --loss 20%`` puts
 loss into one pod (lab/podfaults.py) during the fault phase. The collector's
 RCA (``/api/v1/rca``) lists findings; a pod finding has ``kind: "pod"``,
-``pod: "<namespace>/<name>"`` and its rule ``{pod=...} → {FAIL}``; the pod
-rules mined from the eBPF retransmissions are in ``pod_rules``. This module
+``subject: "<namespace>/<name>"``, ``nodes: [its node]`` and its rule
+``{dst=...} -> {FAIL}`` with confidence and lift; the pod rules mined from the
+eBPF retransmissions are in ``pod_rules``. This module
 reads those (no I/O): whether the verdict names the pod, names its node (the
 wrong answer), and the lines the experiment prints.
 """
@@ -34,7 +35,9 @@ def pod_findings(body: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 def names_pod(body: dict[str, Any] | None, pod: LabPod) -> bool:
     """The verdict names this pod (a pod finding on it)."""
-    return any(f.get("kind") == "pod" and f.get("pod") == identity(pod) for f in pod_findings(body))
+    return any(
+        f.get("kind") == "pod" and f.get("subject") == identity(pod) for f in pod_findings(body)
+    )
 
 
 def names_node(body: dict[str, Any] | None, node: str) -> bool:
@@ -42,7 +45,7 @@ def names_node(body: dict[str, Any] | None, node: str) -> bool:
     for f in _findings(body):
         if f.get("kind") in ("pod", "pod-network"):
             continue
-        if node in (f.get("subject"), f.get("node")) or node in f.get("nodes", []):
+        if node == f.get("subject") or (f.get("kind") == "node" and node in f.get("nodes", [])):
             return True
     return any(s.get("node") == node for s in (body or {}).get("suspects", []))
 
@@ -76,7 +79,12 @@ def describe(
     target = identity(pod)
     found = pod_findings(body)
     lines = [f"RCA verdict at the end of the fault phase: {body.get('verdict')}"]
-    lines += [f"  finding: {f.get('summary')}" for f in found]
+    lines += [
+        f"  finding: {f.get('title')}: {f.get('failing_paths')} of its {f.get('paths')} pod "
+        f"pairs retransmit; confidence {float(f.get('confidence', 0)):.2f}, lift "
+        f"{float(f.get('lift', 0)):.2f} ({f.get('rule')})"
+        for f in found
+    ]
     if names_pod(body, pod):
         when = f"{named_after:.1f} s" if named_after is not None else "?"
         lines.append(f"names the faulty pod {pod.name} ({target}) after {when} of the fault")

@@ -773,9 +773,10 @@ RCA_FINDING = _metric(
     "gauge",
     "netmesh_rca_finding",
     "1 for each thing the latest root-cause analysis names: kind node, link, rack, rack-path, "
-    "zone or zone-path; subject e.g. node-3, node-2|node-5, rack-1|rack-2; direction inbound, "
-    "outbound or both; layer underlay (the host network's paths; the overlay's findings are "
-    "netmesh_rca_layer_finding, DNS's netmesh_rca_dns_finding).",
+    "zone, zone-path, pod or pod-network; subject e.g. node-3, node-2|node-5, rack-1|rack-2, "
+    "shop/web-1 (a pod); direction inbound, outbound or both; layer underlay (host paths), "
+    "pod (one pod) or overlay (a node's pods); the pod-network endpoints' overlay findings are "
+    "netmesh_rca_layer_finding, DNS's netmesh_rca_dns_finding.",
     labels=("kind", "subject", "direction", "layer"),
 )
 RCA_FINDING_PATHS = _metric(

@@ -9,6 +9,7 @@ from collector.podblame import (
     PodTransaction,
     findings,
     pod_totals,
+    rule_item,
     rules,
     transactions,
 )
@@ -43,16 +44,18 @@ def test_one_pod_receiving_loss_is_named_with_the_seeds_rule() -> None:
     assert len(txs) == 12 and sum(t.failed for t in txs) == 6
     found, mined = findings(txs, PODS, set(), CRIT)
     assert [(f.kind, f.pod, f.node, f.direction) for f in found] == [("pod", P2, "node-2", "both")]
-    best = {r.item: r for r in mined}[f"pod={P2}"]
+    best = {rule_item(r): r for r in mined}[f"pod={P2}"]
     # The seed's numbers: confidence 1.0, lift 2.0 (half of all pairs fail).
     assert (best.confidence, best.lift, best.support) == (1.0, 2.0, 0.5)
-    assert best.text() == "{pod=lab/node-2-pod-1} → {FAIL}"
+    assert best.text() == "{pod=lab/node-2-pod-1} -> {FAIL}"
     assert "pod lab/node-2-pod-1 on node-2" in found[0].summary()
 
 
 def test_inbound_only_names_the_pod_by_its_dst_rule() -> None:
     found, _ = findings(transactions(_rates_into(P2), PODS, CRIT), PODS, set(), CRIT)
-    assert [(f.pod, f.direction, f.rule.item) for f in found] == [(P2, "inbound", f"dst={P2}")]
+    assert [(f.pod, f.direction, rule_item(f.rule)) for f in found] == [
+        (P2, "inbound", f"dst={P2}")
+    ]
     assert found[0].rule.lift == 4.0
 
 
@@ -90,7 +93,7 @@ def test_rule_measures_match_mlxtend() -> None:
     frame = pd.DataFrame(rows).fillna(False).astype(bool)
     sets = mlxtend.apriori(frame, min_support=0.01, use_colnames=True, max_len=2)
     ref = mlxtend.association_rules(sets, metric="confidence", min_threshold=0.0)
-    ours = {r.item: r for r in rules(txs)}
+    ours = {rule_item(r): r for r in rules(txs)}
     for _, row in ref.iterrows():
         (a,), (c,) = tuple(row["antecedents"]), tuple(row["consequents"])
         if c == "FAIL" and a.startswith("pod="):
@@ -103,3 +106,14 @@ def test_rule_measures_match_mlxtend() -> None:
 def test_transaction_threshold_is_strict() -> None:
     txs = transactions({("a", "b"): 1.0}, ["a", "b"], CRIT)
     assert txs == [PodTransaction("a", "b", 1.0, False), PodTransaction("b", "a", 0.0, False)]
+
+
+def test_a_pod_finding_in_the_rcas_own_form() -> None:
+    found, _ = findings(transactions(_rates_into(P2), PODS, CRIT), PODS, set(), CRIT)
+    finding = found[0].as_finding(CRIT)
+    assert (finding.kind, finding.subject, finding.item) == ("pod", P2, f"dst={P2}")
+    assert (finding.failing, finding.paths, finding.nodes) == (3, 3, ("node-2",))
+    assert finding.criteria == (("ebpf-retransmits", 3),)
+    assert finding.evidence[0].reasons == ("eBPF retransmissions 8.0/s > 1/s",)
+    assert finding.title() == f"pod {P2} (inbound)"
+    assert finding.to_json()["rule"] == f"{{dst={P2}}} -> {{FAIL}}"

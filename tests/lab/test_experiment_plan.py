@@ -92,3 +92,10 @@ def test_pod_retransmissions_group_on_the_pod() -> None:
     row = summarise(phase, frozenset({"node-2"}), frozenset({"node-2-pod-1"}))
     assert (row["to_ebpf_retransmits"], row["from_ebpf_retransmits"]) == (40.0, 4.0)
     assert row["others_ebpf_retransmits"] == 1.0
+
+
+def test_a_pod_faults_recovery_outlasts_the_ebpf_window(tmp_path: pathlib.Path) -> None:
+    lab = Lab(LabSettings(nodes=4, pods=1, state_dir=str(tmp_path), prefix="nmpexp"))
+    assert make_plan(lab, args("--pod-fault", "node-3/pod-1"), None).durations["recovery"] >= 45
+    given = make_plan(lab, args("--pod-fault", "node-3/pod-1", "--recovery", "20"), None)
+    assert given.durations["recovery"] == 20

@@ -8,7 +8,7 @@ from lab.topology import build
 
 POD = layout(build("nmt", "10.80.0.0/24", 4), 1, "10.244.0.0/16").pod("node-2/pod-1")
 RULE = {
-    "rule": "{pod=lab/node-2-pod-1} → {FAIL}",
+    "rule": "{pod=lab/node-2-pod-1} -> {FAIL}",
     "antecedent": ["pod=lab/node-2-pod-1"],
     "support": 0.5,
     "confidence": 1.0,
@@ -17,10 +17,20 @@ RULE = {
 BODY = {
     "verdict": "suspects",
     "findings": [
-        {"kind": "pod", "pod": "lab/node-2-pod-1", "node": "node-2", "summary": "pod lab/..."}
+        {
+            "kind": "pod",
+            "subject": "lab/node-2-pod-1",
+            "nodes": ["node-2"],
+            "title": "pod lab/node-2-pod-1 (inbound)",
+            "failing_paths": 3,
+            "paths": 3,
+            "confidence": 1.0,
+            "lift": 4.0,
+            "rule": "{dst=lab/node-2-pod-1} -> {FAIL}",
+        }
     ],
     "pod_rules": [
-        {**RULE, "rule": "{pod=lab/node-1-pod-1} → {FAIL}", "antecedent": ["pod=x"], "lift": 3},
+        {**RULE, "rule": "{pod=lab/node-1-pod-1} -> {FAIL}", "antecedent": ["pod=x"], "lift": 3},
         RULE,
     ],
 }
@@ -29,7 +39,7 @@ BODY = {
 def test_names_the_pod_not_its_node() -> None:
     assert podexp.identity(POD) == "lab/node-2-pod-1"
     assert podexp.names_pod(BODY, POD) and not podexp.names_node(BODY, "node-2")
-    node_blamed = {"findings": [{"kind": "node", "subject": "node-2"}]}
+    node_blamed = {"findings": [{"kind": "node", "subject": "node-2", "nodes": ["node-2"]}]}
     assert podexp.names_node(node_blamed, "node-2") and not podexp.names_pod(node_blamed, POD)
     assert not podexp.any_finding({"verdict": "ok", "findings": []})
 
@@ -39,6 +49,7 @@ def test_describe_prints_the_pods_rule_first_with_its_measures() -> None:
     assert "names the faulty pod node-2/pod-1 (lab/node-2-pod-1) after 12.5 s" in text
     lines = text.splitlines()
     first = lines.index("pod rules (eBPF retransmissions per pod pair):") + 1
-    assert lines[first].strip().startswith("{pod=lab/node-2-pod-1} → {FAIL}  support 0.50")
+    assert lines[first].strip().startswith("{pod=lab/node-2-pod-1} -> {FAIL}  support 0.50")
+    assert "finding: pod lab/node-2-pod-1 (inbound): 3 of its 3 pod pairs" in text
     assert "confidence 1.00  lift 2.00" in lines[first]
     assert "did not name" in podexp.describe({"verdict": "ok"}, POD, None, 60)

@@ -223,6 +223,9 @@ NETMESH_AUTH_REJECT_SOURCES: {{ $v.authRejectSources | int64 | toString | quote 
 {{- if not (kindIs "invalid" $v.podsFile) }}
 NETMESH_PODS_FILE: {{ $v.podsFile | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.rcaPodRetransmitsPerSecond) }}
+NETMESH_RCA_POD_RETRANSMITS_PER_SECOND: {{ $v.rcaPodRetransmitsPerSecond | toString | quote }}
+{{- end }}
 {{- if not (kindIs "invalid" $v.kubeconfig) }}
 NETMESH_KUBECONFIG: {{ $v.kubeconfig | toString | quote }}
 {{- end }}
