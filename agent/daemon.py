@@ -219,6 +219,16 @@ def start_window(settings: PlanSettings, now: float) -> float:
     return end - into if into < end else 0.0
 
 
+def mtu_source(settings: AgentSettings) -> Callable[[], int | None] | None:
+    """light_mtu 0 (auto): read the MTU of the advertise address's interface, each time."""
+    if settings.light_mtu != 0 or settings.light_mtu_interval <= 0:
+        return None
+    ifname = interface_of(settings.address)
+    if ifname is None:
+        return None
+    return lambda: interface_mtu(ifname)
+
+
 def light_options(settings: AgentSettings) -> LightOptions:
     mtu = settings.light_mtu
     if mtu == 0:
@@ -251,6 +261,7 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
         http_port=settings.http_port,
         labels=settings.labels,
         link_speed=settings.link_speed or link_speed_of(settings.address),
+        network=settings.network_name,
     )
     state.set_members(initial_members(settings))
     state.slot_seconds = plan_settings(settings).slot_seconds
@@ -276,25 +287,31 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
     site = web.TCPSite(runner, settings.bind_address, settings.http_port)
     await site.start()
     log.info(
-        "agent %s listening on %s:%d (iperf3 on port %d), %d members",
+        "agent %s (%s network) listening on %s:%d (iperf3 on port %d), %d members",
         settings.node_name,
+        settings.network_name,
         settings.bind_address,
         settings.http_port,
         settings.iperf3_port,
         len(state.members.members),
     )
-    probe = Probe(probe_config(settings), state)
-    # BCC compiles one program at a time: the drop probe waits for the retransmission
-    # probe's status (loaded or not) before it compiles.
-    drops = Drops(drops_config(settings), state, ready=lambda: state.probe is not None)
     work: list[tuple[str, Callable[[], Awaitable[None]]]] = [
         ("iperf3-server", server.run),
         ("tests", loop.run),
-        ("probe", probe.run),
-        ("drops", drops.run),
     ]
+    if settings.runs_probe:  # the host network only: a pod endpoint loads no BPF
+        probe = Probe(probe_config(settings), state)
+        # BCC compiles one program at a time: the drop probe waits for the retransmission
+        # probe's status (loaded or not) before it compiles.
+        drops = Drops(drops_config(settings), state, ready=lambda: state.probe is not None)
+        work += [("probe", probe.run), ("drops", drops.run)]
     if settings.light_port:
-        light = LightTier(light_options(settings), settings.me, lambda: state.members)
+        light = LightTier(
+            light_options(settings),
+            settings.me,
+            lambda: state.members,
+            mtu_source=mtu_source(settings),
+        )
         state.light = light.status
         work.append(("light", light.run))
     if settings.dns_name:

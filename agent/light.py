@@ -51,6 +51,7 @@ IPV6_PMTUDISC_PROBE = 3
 Due = tuple[float, int, str]  # (when, lightwire kind, peer address): the send queue's entries
 MAX_SESSIONS = 8192  # responder: (prober, session) counters kept, least recent dropped
 MTU_PROBES_PER_WINDOW = 3  # MTU probes are counted over this many of their intervals
+MAX_IDLE = 0.1  # seconds the prober sleeps at most between looks at its queue
 CLOCK_SLACK = 0.001  # s: a kernel-timestamp RTT above the monotonic one by more is distrusted
 
 
@@ -113,8 +114,13 @@ class LightTier:
         members: Callable[[], MemberList],
         *,
         clock: Callable[[], float] = time.monotonic,
+        mtu_source: Callable[[], int | None] | None = None,
     ) -> None:
         self.opts = opts
+        # The MTU probe's size: opts.mtu, or (auto) the interface's MTU read again before
+        # every MTU probe, so a changed link MTU (an overlay MTU fault) is probed at once.
+        self.mtu = opts.mtu
+        self.mtu_source = mtu_source
         self.me = me
         self.members = members
         self.clock = clock
@@ -301,7 +307,7 @@ class LightTier:
             log.error("light tier off: %s", self.reason)
             return
         self.up, self.reason = True, ""
-        mtu_payload = lw.payload_size(self.opts.mtu, self.ipv6) if self.opts.mtu else 0
+        with_mtu = bool(self.opts.mtu)
         queue: list[Due] = []
         planned: list[Member] | None = None
         interval = math.inf
@@ -311,7 +317,7 @@ class LightTier:
                 now = self.clock()
                 if chosen is not planned:  # a new member list: re-plan, keeping due times
                     planned, interval = chosen, pair_interval(len(chosen), self.opts)
-                    queue = self._plan(chosen, queue, now, interval, with_mtu=bool(mtu_payload))
+                    queue = self._plan(chosen, queue, now, interval, with_mtu=with_mtu)
                 # Only what is due is touched: a scan of every peer per tick cost ~0.02
                 # of a core at 500 peers (tests/benchmarks/bench_light.py, scale).
                 while queue and queue[0][0] <= now:
@@ -320,18 +326,31 @@ class LightTier:
                         self._send(address, lw.PROBE, self.opts.size)
                         heapq.heappush(queue, (max(due + interval, now), kind, address))
                     else:
-                        self._send(address, lw.MTU_PROBE, mtu_payload)
+                        payload = lw.payload_size(self.current_mtu(), self.ipv6)
+                        self._send(address, lw.MTU_PROBE, payload)
                         heapq.heappush(queue, (now + self.opts.mtu_interval, kind, address))
-                await asyncio.sleep(self.opts.tick)
+                # Sleep until the next probe is due (at least a tick, at most 0.1 s so a
+                # new member list is picked up at once): a small mesh wakes ~30 times a
+                # second, not 100 (a pod endpoint's CPU, BENCHMARKS.md).
+                due_in = queue[0][0] - self.clock() if queue else MAX_IDLE
+                await asyncio.sleep(min(MAX_IDLE, max(self.opts.tick, due_in)))
         finally:
             self.up = False
             self.close(loop)
+
+    def current_mtu(self) -> int:
+        """The MTU probe's IP packet size now (the interface's, when it is followed)."""
+        if self.mtu_source is not None:
+            value = self.mtu_source()
+            if value is not None and 576 <= value <= 65535:
+                self.mtu = value
+        return self.mtu
 
     # ------------------------------------------------------------------ status
 
     def status(self) -> LightStatus:
         now = self.clock()
-        paths = [t.summary(now, self.opts.mtu) for t in self.tracks.values()]
+        paths = [t.summary(now, self.mtu) for t in self.tracks.values()]
         return LightStatus(
             up=int(self.up),
             reason=self.reason,

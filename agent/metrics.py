@@ -41,7 +41,9 @@ def family(
     return out
 
 
-def rtt_histogram(me: str, paths: Iterable[LightPath]) -> HistogramMetricFamily:
+def rtt_histogram(
+    me: str, paths: Iterable[LightPath], network: str = "host"
+) -> HistogramMetricFamily:
     """The light tier's RTT histogram per path (the catalogue's buckets)."""
     fam = cat.LIGHT_RTT
     out = HistogramMetricFamily(fam.name, fam.help, labels=list(fam.label_names(cat.AGENT)))
@@ -50,7 +52,7 @@ def rtt_histogram(me: str, paths: Iterable[LightPath]) -> HistogramMetricFamily:
             continue
         counts = (*lp.rtt_bucket_counts, lp.rtt_count)
         buckets = [(le, float(c)) for le, c in zip(cat.RTT_BUCKET_LABELS, counts, strict=True)]
-        out.add_metric([me, lp.destination], buckets, lp.rtt_sum_seconds)
+        out.add_metric([me, lp.destination, network], buckets, lp.rtt_sum_seconds)
     return out
 
 
@@ -62,17 +64,18 @@ class AgentCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         s = self.state
         me = s.me.name
+        net = s.network
         report = s.report(self.clock())
         for fam, value_of in cat.PATH_GAUGES:
             rows = []
             for result in report.results:
                 value = value_of(result)
                 if value is not None:
-                    rows.append(((me, result.destination, result.protocol), value))
+                    rows.append(((me, result.destination, result.protocol, net), value))
             yield family(fam, rows)
         yield family(
             cat.PATH_TESTS,
-            (((me, t.destination, t.protocol, t.result), t.count) for t in report.tests),
+            (((me, t.destination, t.protocol, net, t.result), t.count) for t in report.tests),
         )
         for fam, report_value in cat.HEALTH:
             value = report_value(report)
@@ -102,9 +105,9 @@ class AgentCollector(Collector):
                 for lp in light.paths:
                     value = value_of_path(lp)
                     if value is not None:
-                        light_rows.append(((me, lp.destination), value))
+                        light_rows.append(((me, lp.destination, net), value))
                 yield family(fam, light_rows)
-            yield rtt_histogram(me, light.paths)
+            yield rtt_histogram(me, light.paths, net)
         for fam, rows_of in cat.REPORT_ROWS:
             yield family(fam, rows_of(report))
         yield family(cat.COLLECTOR_UP, [((), float(s.collector_up))])

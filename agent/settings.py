@@ -18,7 +18,7 @@ from netmesh.config import Problems, doc, parse_str_tuple, valid_port
 from netmesh.dropreport import MAX_DROP_FLOWS
 from netmesh.labels import Labels, parse_labels
 from netmesh.units import parse_bitrate
-from netmesh.wire import MAX_RETRANSMIT_FLOWS, PROTOCOLS, Member, Transport
+from netmesh.wire import MAX_RETRANSMIT_FLOWS, NETWORKS, PROTOCOLS, Member, Network, Transport
 
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -61,6 +61,14 @@ def _protocols(text: str) -> tuple[str, ...]:
 @dataclass(frozen=True, kw_only=True)
 class AgentSettings:
     node_name: str = field(metadata=doc("This node's name (in Kubernetes: spec.nodeName)."))
+    network: str = field(
+        default="host",
+        metadata=doc(
+            "Which network this endpoint measures on: host (the node's address; the "
+            "hostNetwork agent with the eBPF probe) or pod (a pod-network endpoint: the pod's "
+            "address, no eBPF probe, no privileges; it plans and probes among pod endpoints)."
+        ),
+    )
     advertise_address: str = field(
         default="",
         metadata=doc("IP address peers use to reach this node; default: bind_address."),
@@ -266,6 +274,7 @@ class AgentSettings:
             bool(_NAME.match(self.node_name)),
             f"node_name {self.node_name!r}: not a valid node name",
         )
+        p.check(self.network in NETWORKS, f"network {self.network!r}: one of {', '.join(NETWORKS)}")
         p.check(is_ip(self.bind_address), f"bind_address {self.bind_address!r}: not an IP address")
         if self.advertise_address:
             p.check(
@@ -386,6 +395,15 @@ class AgentSettings:
     def address(self) -> str:
         """The address peers use to reach this node."""
         return self.advertise_address or self.bind_address
+
+    @property
+    def network_name(self) -> Network:
+        return "pod" if self.network == "pod" else "host"
+
+    @property
+    def runs_probe(self) -> bool:
+        """The eBPF probe runs on the host network only (a pod endpoint has no privileges)."""
+        return self.network_name == "host"
 
     @property
     def protocol_list(self) -> tuple[Transport, ...]:

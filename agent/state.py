@@ -21,6 +21,7 @@ from netmesh.wire import (
     LightStatus,
     Member,
     MemberList,
+    Network,
     ProbeStatus,
     Report,
     RetransmitFlow,
@@ -37,6 +38,7 @@ MAX_KNOWN_SWEEPS = 4 * MAX_SWEEPS  # (destination, protocol)
 class AgentState:
     me: Member
     http_port: int
+    network: Network = "host"
     started_at: float = field(default_factory=time.time)
     members: MemberList = field(default_factory=lambda: MemberList(epoch=0, members=()))
     results: dict[PathKey, TestResult] = field(default_factory=dict)
@@ -124,4 +126,5 @@ class AgentState:
             link_speed_bits_per_second=self.link_speed,
             drops=self.drops,
             dns=self.dns(),
+            network=self.network,
         )

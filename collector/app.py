@@ -40,8 +40,11 @@ from collector.appkeys import (
     AUTH,
     GC,
     INFORMERS,
+    LAYERS,
     MEMBER_BODY,
     MEMBERSHIP,
+    POD_MEMBER_BODY,
+    POD_MEMBERSHIP,
     PROCESS,
     RCA,
     REJECT_LIMITER,
@@ -52,6 +55,7 @@ from collector.appkeys import (
 from collector.auth import Authenticator, NoAuth, StaticToken, TokenReviewAuth
 from collector.gcpolicy import GcPolicy
 from collector.kube import make_api
+from collector.layers import LayerJudge
 from collector.live import LiveRca
 from collector.memberbody import MemberListBody
 from collector.membership import KubernetesMembership, NodeRules, StaticMembership
@@ -129,6 +133,8 @@ def create_app(
     )
     app.cleanup_ctx.append(_auth)
     app[MEMBER_BODY] = MemberListBody()
+    app[POD_MEMBERSHIP] = StaticMembership(state.pod_network, clock=clock)
+    app[POD_MEMBER_BODY] = MemberListBody()
     app[SWEEPS] = SweepBook(
         max_pending=settings.sweep_max_pending,
         lead=settings.sweep_lead,
@@ -148,6 +154,7 @@ def create_app(
         dns_criteria=dns_criteria(settings),
         pod_criteria=pod_criteria(settings),
     )
+    app[LAYERS] = LayerJudge(rca_criteria(settings))
     if settings.rca_interval > 0:
         app.cleanup_ctx.append(_rca)
     _routes(app.router)
@@ -160,6 +167,13 @@ def _no_pods(key: PodKey) -> PodInfo | None:
 
 class AuthConfigError(ValueError):
     """The authentication settings cannot work (e.g. an unreadable token file)."""
+
+
+def _pod_lookup(pod_map: PodMap) -> Callable[[PodKey], PodInfo | None]:
+    def lookup(key: PodKey) -> PodInfo | None:
+        return pod_map.pods.get(key)  # looked up at call time: a re-list replaces the dict
+
+    return lookup
 
 
 def authenticator(
@@ -191,6 +205,7 @@ def authenticator(
         return TokenReviewAuth(
             reviewer.review,
             agent_pod,
+            any_pod=_pod_lookup(state.pod_map),
             audience=settings.auth_audience,
             namespace=settings.agent_namespace,
             cache_ttl=settings.auth_cache_ttl,
@@ -348,6 +363,14 @@ async def run_rca(app: web.Application) -> None:
     )
     for _ in steps:
         await asyncio.sleep(0)
+    pods = state.pod_network
+    pod_light = {
+        name: report.light.paths
+        for name in pods.sorted_names()
+        if (report := pods.agents[name].report).light is not None
+    }
+    # The host light tier as the host RCA judged it (not judged twice).
+    app[LAYERS].run(pod_light, light, results, app[RCA].light_outcomes or None)
 
 
 async def _rca(app: web.Application) -> AsyncIterator[None]:

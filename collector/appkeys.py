@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from collector.auth import Authenticator
 from collector.gcpolicy import GcPolicy
 from collector.kube import Informer
+from collector.layers import LayerJudge
 from collector.live import LiveRca
 from collector.memberbody import MemberListBody
 from collector.membership import Membership
@@ -26,10 +27,16 @@ SETTINGS = web.AppKey("settings", CollectorSettings)
 STATE = web.AppKey("state", CollectorState)
 MEMBERSHIP: web.AppKey[Membership] = web.AppKey("membership")
 MEMBER_BODY: web.AppKey[MemberListBody] = web.AppKey("member_body")
+# The pod-network endpoints' member list (the ones that reported within the TTL, in
+# every mode) and its serialised body: pod endpoints plan and probe among themselves.
+POD_MEMBERSHIP: web.AppKey[Membership] = web.AppKey("pod_membership")
+POD_MEMBER_BODY: web.AppKey[MemberListBody] = web.AppKey("pod_member_body")
 INFORMERS: web.AppKey[list[Informer[Any]]] = web.AppKey("informers")
 PROCESS = web.AppKey("process", CollectorRegistry)
 GC = web.AppKey("gc", GcPolicy)
 RCA = web.AppKey("rca", LiveRca)
+# Layer findings: a node's pod network (overlay/CNI) failing while its host paths are fine.
+LAYERS = web.AppKey("layers", LayerJudge)
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
 REJECT_LIMITER = web.AppKey("reject_limiter", RejectLimiter)
 SWEEPS = web.AppKey("sweeps", SweepBook)

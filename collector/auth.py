@@ -7,8 +7,9 @@ A report handler asks in three steps (collector/handlers.py):
    None when the token must be reviewed; ``Rejected`` (401) when there is none;
 2. ``verify(token)``: the slow path (the API server), only after the rate
    limiter let the source through;
-3. ``authorize(caller, node)``: may this caller speak for ``node``? Checked
-   on every report, never cached (a pod moves, goes away, is replaced).
+3. ``authorize(caller, node, network)``: may this caller speak for ``node``
+   (on the host or the pod network)? Checked on every report, never cached (a
+   pod moves, goes away, is replaced).
 
 Modes:
 
@@ -19,7 +20,9 @@ Modes:
   reviewed by the API server. The token's pod must be an agent pod (the
   agent-pod watch: agent namespace and selector) with the token's pod uid, and
   run on the node the report speaks for; the token's own node name (newer
-  clusters) must agree with the pod's.
+  clusters) must agree with the pod's. A pod-network endpoint's report: the
+  token's pod must be a pod of the agent namespace (from the pod map's watch of
+  all pods), not on the host network, with the token's uid, on that node.
 
 Tokens never appear in messages: they name pods, nodes and reasons.
 """
@@ -86,7 +89,7 @@ class Authenticator(Protocol):
 
     async def verify(self, token: str) -> Caller: ...
 
-    def authorize(self, caller: Caller, node: str) -> None: ...
+    def authorize(self, caller: Caller, node: str, network: str = "host") -> None: ...
 
     def close(self) -> None: ...
 
@@ -100,7 +103,7 @@ class NoAuth:
     async def verify(self, token: str) -> Caller:
         return ANYONE
 
-    def authorize(self, caller: Caller, node: str) -> None:
+    def authorize(self, caller: Caller, node: str, network: str = "host") -> None:
         return None
 
     def close(self) -> None:
@@ -164,6 +167,7 @@ class TokenReviewAuth:
         review: Callable[[str], Awaitable[Review]],
         agent_pod: Callable[[PodKey], PodInfo | None],
         *,
+        any_pod: Callable[[PodKey], PodInfo | None] = lambda _key: None,
         audience: str,
         namespace: str,
         cache_ttl: float,
@@ -174,6 +178,7 @@ class TokenReviewAuth:
     ) -> None:
         self.review = review
         self.agent_pod = agent_pod
+        self.any_pod = any_pod
         self.audience = audience
         self.namespace = namespace
         self.cache_ttl = cache_ttl
@@ -232,7 +237,7 @@ class TokenReviewAuth:
             self.cache.put(key, caller, expires)
         return caller
 
-    def authorize(self, caller: Caller, node: str) -> None:
+    def authorize(self, caller: Caller, node: str, network: str = "host") -> None:
         if caller.kind != "pod":
             raise forbidden("the token is not bound to a pod (use the agent's projected token)")
         if caller.namespace != self.namespace:
@@ -240,9 +245,14 @@ class TokenReviewAuth:
                 f"{caller}: ServiceAccount of namespace {caller.namespace}, "
                 f"agents run in {self.namespace}"
             )
-        pod = self.agent_pod((caller.namespace, caller.pod))
-        if pod is None:
-            raise forbidden(f"{caller} is not an agent pod")
+        if network == "pod":
+            pod = self.any_pod((caller.namespace, caller.pod))
+            if pod is None or pod.host_network:
+                raise forbidden(f"{caller} is not a pod-network pod of {self.namespace}")
+        else:
+            pod = self.agent_pod((caller.namespace, caller.pod))
+            if pod is None:
+                raise forbidden(f"{caller} is not an agent pod")
         if caller.uid and pod.uid and caller.uid != pod.uid:
             raise forbidden(f"{caller}: the token's pod was replaced (uid differs)")
         if caller.node and caller.node != pod.node:

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 
 from collector.podmap import OTHER, Identity
 from netmesh import catalogue as cat
-from netmesh.catalogue import LIGHT_GAUGES, PATH_GAUGES, PATH_LABELS, MetricFamily
+from netmesh.catalogue import (
+    LIGHT_GAUGES,
+    NETWORK_LIGHT_LABELS,
+    NETWORK_PATH_LABELS,
+    PATH_GAUGES,
+    MetricFamily,
+)
 from netmesh.wire import DropFlow, LightPath, Report, RetransmitFlow, TestResult
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -103,11 +109,8 @@ def _result_series(result: TestResult) -> int:
     return sum(1 for _, value_of in PATH_GAUGES if value_of(result) is not None)
 
 
-def render_agent(report: Report, *, max_series: int, light_histogram: bool = True) -> AgentBlock:
-    """Every family of one report except retransmissions, capped at ``max_series`` path series
-    (the light tier's RTT histogram left out without ``light_histogram``)."""
+def _render_health(report: Report, parts: list[list[str]]) -> None:
     node_label = labels(("node",), (report.node,))
-    parts: list[list[str]] = [[] for _ in range(N_FRAGMENTS)]
     for i, (fam, value_of) in enumerate(cat.HEALTH):
         value = value_of(report)
         if value is not None:
@@ -130,6 +133,16 @@ def render_agent(report: Report, *, max_series: int, light_histogram: bool = Tru
                 sample(fam, labels(names, (report.node, *values)), value)
             )
 
+
+def render_agent(report: Report, *, max_series: int, light_histogram: bool = True) -> AgentBlock:
+    """Every family of one report except retransmissions, capped at ``max_series`` path series
+    (the light tier's RTT histogram left out without ``light_histogram``)."""
+    parts: list[list[str]] = [[] for _ in range(N_FRAGMENTS)]
+    if report.network == "host":
+        # A pod endpoint's health is on its own /metrics: node-labelled families
+        # would collide with its node's host agent (collector/metrics.py gives its up/age).
+        _render_health(report, parts)
+    net = report.network
     budget = max_series
     total = 0
     offset = _PATHS
@@ -139,7 +152,9 @@ def render_agent(report: Report, *, max_series: int, light_histogram: bool = Tru
         if n > budget:
             continue
         budget -= n
-        label_text = labels(PATH_LABELS, (report.node, result.destination, result.protocol))
+        label_text = labels(
+            NETWORK_PATH_LABELS, (report.node, result.destination, result.protocol, net)
+        )
         for j, (path_family, value_of_result) in enumerate(PATH_GAUGES):
             value = value_of_result(result)
             if value is not None:
@@ -152,7 +167,7 @@ def render_agent(report: Report, *, max_series: int, light_histogram: bool = Tru
         budget -= 1
         label_text = labels(
             cat.PATH_TESTS.labels,
-            (report.node, count.destination, count.protocol, count.result),
+            (report.node, count.destination, count.protocol, net, count.result),
         )
         parts[tests_index].append(f"{cat.PATH_TESTS.name}{label_text} {count.count}\n")
     light_paths = report.light.paths if report.light is not None else ()
@@ -165,7 +180,7 @@ def render_agent(report: Report, *, max_series: int, light_histogram: bool = Tru
         if n > budget:
             continue
         budget -= n
-        label_text = labels(cat.LIGHT_LABELS, (report.node, lp.destination))
+        label_text = labels(NETWORK_LIGHT_LABELS, (report.node, lp.destination, net))
         for j, fam, v in present:
             parts[_LIGHT_PATHS + j].append(f"{fam.name}{label_text} {number(v)}\n")
         if hist:

@@ -134,6 +134,9 @@ class Finding:
     criteria: tuple[tuple[str, int], ...]  # criterion -> failing paths it explains that fail it
     evidence: tuple[PathOutcome, ...]  # some of those paths, with their reasons
     rule: Rule  # {item} -> {FAIL}
+    # The layer that fails: the path RCA judges the host network's paths, so its
+    # findings are the underlay (collector/layers.py names the overlay, dnsjudge DNS).
+    layer: str = "underlay"
 
     def title(self) -> str:
         a, _, b = self.subject.partition("|")
@@ -156,6 +159,7 @@ class Finding:
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
+            "layer": self.layer,
             "subject": self.subject,
             "title": self.title(),
             "direction": self.direction,

@@ -144,6 +144,16 @@ class Rca:
     failing: int  # all failing paths (the list may be capped)
     computed_at: float | None
     dns_findings: tuple[dict[str, Any], ...] = ()
+    layer_findings: tuple[dict[str, Any], ...] = ()  # pod networks failing, host paths fine
+
+
+def _findings(r: JsonReader, key: str) -> tuple[dict[str, Any], ...]:
+    out = []
+    for i, item in enumerate(r.items(key, limit=MAX_ITEMS, default=[])):
+        f = JsonReader(item, r.child(key, i))
+        f.string("kind"), f.string("summary", max_len=10_000)
+        out.append(f.obj)
+    return tuple(out)
 
 
 def parse_rca(body: Any) -> Rca:
@@ -159,13 +169,9 @@ def parse_rca(body: Any) -> Rca:
         p.string("source"), p.string("destination"), p.string("protocol")
         p.items("reasons", limit=MAX_ITEMS, default=[])
         paths.append(p.obj)
-    findings = []
-    for i, item in enumerate(r.items("dns_findings", limit=MAX_ITEMS, default=[])):
-        f = JsonReader(item, r.child("dns_findings", i))
-        f.string("kind"), f.string("summary", max_len=10_000)
-        findings.append(f.obj)
     return Rca(
-        dns_findings=tuple(findings),
+        dns_findings=_findings(r, "dns_findings"),
+        layer_findings=_findings(r, "layer_findings"),
         verdict=r.string("verdict"),
         summary=r.string("summary", max_len=100_000, allow_empty=True),
         suspects=tuple(suspects),
@@ -235,7 +241,7 @@ def decide(stale: Sequence[str], rca: Rca | None) -> Decision:
         reasons.append(f"suspects: {_listed([s['node'] for s in rca.suspects])}")
     if rca.failing:
         reasons.append(f"{rca.failing} failing paths")
-    reasons += [str(f["summary"]) for f in rca.dns_findings]
+    reasons += [str(f["summary"]) for f in (*rca.layer_findings, *rca.dns_findings)]
     if reasons:
         return Decision(code=UNHEALTHY, reasons=tuple(reasons))
     if rca.verdict != VERDICT_OK:
@@ -295,7 +301,7 @@ def report_text(
                 f"  suspect {s['node']}: {s['direction']}, score {float(s.get('score', 0)):.2f}, "
                 f"{s.get('failing_paths', '?')} failing paths with {s.get('peers', '?')} peers"
             )
-        out += [f"  finding: {f['summary']}" for f in rca.dns_findings]
+        out += [f"  finding: {f['summary']}" for f in (*rca.layer_findings, *rca.dns_findings)]
         if rca.failing:
             out.append(f"failing paths: {rca.failing}")
             out += [_path_text(p) for p in rca.failing_paths[:LISTED_PATHS]]
@@ -329,4 +335,5 @@ def report_json(
         "failing_paths": [] if rca is None else list(rca.failing_paths),
         "rca_computed_at": None if rca is None else rca.computed_at,
         "dns_findings": [] if rca is None else list(rca.dns_findings),
+        "layer_findings": [] if rca is None else list(rca.layer_findings),
     }

@@ -19,8 +19,11 @@ from collector import views
 from collector.appkeys import (
     AUTH,
     INFORMERS,
+    LAYERS,
     MEMBER_BODY,
     MEMBERSHIP,
+    POD_MEMBER_BODY,
+    POD_MEMBERSHIP,
     PROCESS,
     RCA,
     REJECT_LIMITER,
@@ -33,7 +36,7 @@ from collector.metrics import WatchStatus, metric_groups
 from collector.ratelimit import retry_after_header
 from collector.state import CollectorState, TooManyAgents
 from netmesh.tokenfile import AUTHORIZATION, from_header
-from netmesh.wire import WireError, parse_report
+from netmesh.wire import NETWORKS, MemberList, WireError, parse_report
 
 log = logging.getLogger(__name__)
 
@@ -138,14 +141,23 @@ async def post_report(request: web.Request) -> web.Response:
     except RecursionError:
         _reject(state, web.HTTPBadRequest, "invalid", "nested too deeply")
     try:
-        request.app[AUTH].authorize(caller, report.node)
+        request.app[AUTH].authorize(caller, report.node, report.network)
     except Rejected as exc:
-        _refuse(request, exc, f" ({caller}) for node {report.node}")
+        _refuse(request, exc, f" ({caller}) for node {report.node} ({report.network} network)")
     try:
         state.accept(report)
     except TooManyAgents as exc:
         _reject(state, web.HTTPTooManyRequests, "too_many_agents", str(exc))
     state.stats.reports["accepted"] += 1
+    if report.network == "pod":
+        # Pod endpoints plan and probe among themselves; on-demand sweeps are the
+        # host network's (their results and requests name host paths).
+        return web.Response(
+            body=request.app[POD_MEMBER_BODY].body(
+                request.app[POD_MEMBERSHIP].current(), report.agent.epoch
+            ),
+            content_type="application/json",
+        )
     sweeps = request.app[SWEEPS]
     if sweeps.busy():
         sweeps.record(report)
@@ -177,6 +189,8 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         _watch_status(app),
         process=app[PROCESS],
         rca=app[RCA] if app[SETTINGS].rca_interval > 0 else None,
+        pod_members=app[POD_MEMBERSHIP].current(),
+        layers=app[LAYERS],
     )
     resp = web.StreamResponse(headers={"Content-Type": ex.CONTENT_TYPE})
     resp.enable_chunked_encoding()
@@ -197,20 +211,28 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+def _network(request: web.Request) -> tuple[CollectorState, MemberList]:
+    """The state and member list of ``?network=host|pod`` (default host); 400 otherwise."""
+    name = request.query.get("network", "host")
+    if name not in NETWORKS:
+        raise web.HTTPBadRequest(text=f"network {name!r}: one of {', '.join(NETWORKS)}\n")
+    if name == "pod":
+        return request.app[STATE].pod_network, request.app[POD_MEMBERSHIP].current()
+    return request.app[STATE], request.app[MEMBERSHIP].current()
+
+
 async def nodes(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    members = request.app[MEMBERSHIP].current()
+    state, members = _network(request)
     return web.json_response(views.nodes(state, members, now=state.clock()))
 
 
 async def matrix(request: web.Request) -> web.Response:
-    members = request.app[MEMBERSHIP].current()
-    return web.json_response(views.matrix(request.app[STATE], members))
+    state, members = _network(request)
+    return web.json_response(views.matrix(state, members))
 
 
 async def light(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    members = request.app[MEMBERSHIP].current()
+    state, members = _network(request)
     return web.json_response(views.light(state, members, now=state.clock()))
 
 
@@ -218,7 +240,9 @@ async def rca(request: web.Request) -> web.Response:
     """The latest root-cause analysis (verdict, ranked suspects, rules, failing paths)."""
     app = request.app
     enabled = app[SETTINGS].rca_interval > 0
-    return web.json_response(views.rca(app[RCA], enabled=enabled, now=app[STATE].clock()))
+    return web.json_response(
+        views.rca(app[RCA], enabled=enabled, now=app[STATE].clock(), layers=app[LAYERS])
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:

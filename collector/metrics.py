@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, generate_latest
 
 from collector import exposition as ex
+from collector.layers import LayerJudge
 from collector.live import LiveRca
 from collector.state import CollectorState
 from collector.verdict import VERDICT_CLUSTER_WIDE
@@ -34,9 +35,21 @@ def render_metrics(
     *,
     process: CollectorRegistry | None = None,
     rca: LiveRca | None = None,
+    pod_members: MemberList | None = None,
+    layers: LayerJudge | None = None,
 ) -> bytes:
     """The whole /metrics body (tests and benchmarks; the handler streams the parts)."""
-    return b"".join(metric_parts(state, members, watches, process=process, rca=rca))
+    return b"".join(
+        metric_parts(
+            state,
+            members,
+            watches,
+            process=process,
+            rca=rca,
+            pod_members=pod_members,
+            layers=layers,
+        )
+    )
 
 
 def metric_parts(
@@ -46,12 +59,41 @@ def metric_parts(
     *,
     process: CollectorRegistry | None = None,
     rca: LiveRca | None = None,
+    pod_members: MemberList | None = None,
+    layers: LayerJudge | None = None,
 ) -> list[bytes]:
     """/metrics as a list of byte strings, mostly cached fragments (nothing is copied)."""
+    groups = metric_groups(
+        state,
+        members,
+        watches,
+        process=process,
+        rca=rca,
+        pod_members=pod_members,
+        layers=layers,
+    )
+    return [part for group in groups for part in group]
+
+
+def _pod_endpoints(
+    pods: CollectorState, members: MemberList | None, names: list[str], now: float
+) -> list[bytes]:
+    """Up (also 0 for pod-network members that never reported) and age per pod endpoint."""
+    up: list[str] = []
+    listed = {m.name for m in members.members} if members is not None else set()
+    for name in sorted(listed.union(names)):
+        entry = pods.agents.get(name)
+        fresh = entry is not None and pods.is_fresh(entry, now)
+        up.append(f"{cat.POD_ENDPOINT_UP.name}{ex.labels(('node',), (name,))} {int(fresh)}\n")
+    ages = [
+        f"{cat.POD_ENDPOINT_AGE.name}{pods.agents[n].label} "
+        f"{ex.number(pods.age(pods.agents[n], now))}\n"
+        for n in names
+    ]
     return [
-        part
-        for group in metric_groups(state, members, watches, process=process, rca=rca)
-        for part in group
+        family.header() + "".join(lines).encode()
+        for family, lines in ((cat.POD_ENDPOINT_UP, up), (cat.POD_ENDPOINT_AGE, ages))
+        if lines
     ]
 
 
@@ -62,6 +104,8 @@ def metric_groups(
     *,
     process: CollectorRegistry | None = None,
     rca: LiveRca | None = None,
+    pod_members: MemberList | None = None,
+    layers: LayerJudge | None = None,
 ) -> Iterator[list[bytes]]:
     """/metrics in groups of parts, about a family each, so a server can yield in between.
 
@@ -90,6 +134,11 @@ def metric_groups(
     for family, lines in ((cat.AGENT_UP, up), (cat.REPORT_AGE, ages)):
         if lines:
             out.append(family.header() + "".join(lines).encode())
+    pods = state.networks()[1:]
+    pod_names = pods[0].sorted_names() if pods else []
+    pod_entries = [pods[0].agents[n] for n in pod_names] if pods else []
+    if pods:
+        out += _pod_endpoints(pods[0], pod_members, pod_names, now)
     dropped: list[tuple[tuple[str, ...], float]] = []
     for n, e in zip(names, entries, strict=True):
         if e.block.dropped:
@@ -98,14 +147,21 @@ def metric_groups(
             dropped.append(((n, "retransmit"), float(e.retransmits.folded)))
         if e.drops.folded:
             dropped.append(((n, "drop"), float(e.drops.folded)))
-    out.append(ex.render_family(cat.SERIES_DROPPED, dropped))
+    dropped += [
+        ((n, "pod_path"), float(e.block.dropped))
+        for n, e in zip(pod_names, pod_entries, strict=True)
+        if e.block.dropped
+    ]
+    out.append(ex.render_family(cat.SERIES_DROPPED, sorted(dropped)))
     spent += time.perf_counter() - started
     yield out
 
-    # Cached fragments, a family at a time.
+    # Cached fragments, a family at a time (host agents, then pod-network endpoints:
+    # their path and light-tier families carry network="pod", nothing else).
+    every = entries + pod_entries
     for i, family in enumerate(ex.AGENT_FAMILIES):
         started = time.perf_counter()
-        group = ex.merge((family,), [[e.block.fragments[i] for e in entries]])
+        group = ex.merge((family,), [[e.block.fragments[i] for e in every]])
         spent += time.perf_counter() - started
         yield group
     started = time.perf_counter()
@@ -181,6 +237,13 @@ def metric_groups(
                 (((f.node or "", f.kind), 1.0) for f in rca.dns_findings),
             )
         )
+        if layers is not None:
+            out.append(
+                ex.render_family(
+                    cat.RCA_LAYER_FINDING,
+                    (((f.node, f.layer, f.kind), 1.0) for f in layers.findings),
+                )
+            )
         out.append(
             ex.render_family(
                 cat.RCA_SUSPECT,
@@ -190,7 +253,7 @@ def metric_groups(
         out.append(
             ex.render_family(
                 cat.RCA_FINDING,
-                (((f.kind, f.subject, f.direction), 1.0) for f in analysis.findings),
+                (((f.kind, f.subject, f.direction, f.layer), 1.0) for f in analysis.findings),
             )
         )
         out.append(

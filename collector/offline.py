@@ -197,6 +197,9 @@ def _netmesh(args: argparse.Namespace, series: Sequence[Series]) -> tuple[str, d
         max_suspects=args.max_suspects,
         cluster_wide_ratio=args.cluster_wide_ratio,
     )
+    # The host network's paths: pod-network series (network="pod") are not in the
+    # offline analysis (series from before the label have none: host).
+    series = [s for s in series if s["metric"].get("network", "host") == "host"]
     ebpf = [s for s in series if s["metric"].get("__name__") == RETRANSMITS]
     evidence = _evidence(ebpf, args, "node") if ebpf else None
     analysis, window, outcomes = analyse_series(series, criteria, evidence, args.ebpf_window)

@@ -124,6 +124,8 @@ class PodFinding:
             criteria=(("ebpf-retransmits", len(self.failing)),),
             evidence=evidence,
             rule=self.rule,
+            # one pod: the pod layer; a node's pods (its host paths fine): the overlay/CNI
+            layer="pod" if self.kind == "pod" else "overlay",
         )
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from collector import exposition as ex
 from collector.gcpolicy import FullCollections
 from collector.podmap import Identity, PodMap
-from netmesh.wire import Report, TestResult
+from netmesh.wire import Network, Report, TestResult
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,19 +75,30 @@ class TooManyAgents(Exception):
 
 
 class CollectorState:
+    """The endpoints of one network: the host agents, or (``network="pod"``) the pod endpoints.
+
+    The host state owns the pod state (``pod_network``): the same node has an
+    endpoint on each network, so the two are kept apart, each with its own
+    member list, and share the pod map, the clock and the counters.
+    """
+
     def __init__(
         self,
         limits: Limits,
         *,
         pod_map: PodMap | None = None,
         clock: Callable[[], float] = time.time,
+        network: Network = "host",
+        stats: Stats | None = None,
     ) -> None:
         self.limits = limits
         self.pod_map = pod_map if pod_map is not None else PodMap()
         self.clock = clock
+        self.network: Network = network
         self.started_at = clock()
         self.agents: dict[str, AgentEntry] = {}
-        self.stats = Stats()
+        self.stats = stats if stats is not None else Stats()
+        self._pod_network: CollectorState | None = None
         # Bumped whenever the set of reporting agents or their addresses change.
         self.agents_version = 0
         self._sorted: list[str] | None = None
@@ -95,9 +106,39 @@ class CollectorState:
         self._dirty_ips: set[str] = set()
         self._ip_refs: dict[str, set[str]] = {}  # IP → agents whose retransmits name it
 
+    @property
+    def pod_network(self) -> CollectorState:
+        """The pod-network endpoints' state (created on first use; the host state owns it)."""
+        if self.network != "host":
+            raise ValueError("only the host state has a pod network")
+        if self._pod_network is None:
+            self._pod_network = CollectorState(
+                self.limits,
+                pod_map=self.pod_map,
+                clock=self.clock,
+                network="pod",
+                stats=self.stats,
+            )
+        return self._pod_network
+
+    def networks(self) -> tuple[CollectorState, ...]:
+        """Host, then pod (when a pod endpoint ever reported)."""
+        if self._pod_network is None:
+            return (self,)
+        return (self, self._pod_network)
+
+    def for_report(self, report: Report) -> CollectorState:
+        """The state a report belongs to (by its network)."""
+        return self.pod_network if report.network == "pod" else self
+
     # ---- reports
     def accept(self, report: Report) -> None:
         """Store a validated report (replacing the agent's previous one)."""
+        if report.network != self.network:
+            if self.network != "host":
+                raise ValueError(f"a {report.network}-network report for the pod-network state")
+            self.pod_network.accept(report)
+            return
         now = self.clock()
         old = self.agents.get(report.node)
         if old is None and len(self.agents) >= self.limits.max_agents:
@@ -131,12 +172,17 @@ class CollectorState:
         self._render_retransmits(report.node, entry, old.retransmits if old else None, old)
 
     def expire(self) -> list[str]:
-        """Drop agents whose latest report is older than the TTL; return their names."""
+        """Drop agents whose latest report is older than the TTL; return their names.
+
+        The host state sweeps the pod network's endpoints too (named ``node (pod)``).
+        """
         cutoff = self.clock() - self.limits.report_ttl
         gone = [name for name, e in self.agents.items() if e.received_at < cutoff]
         for name in gone:
             self.remove(name)
             self.stats.expired += 1
+        if self._pod_network is not None:
+            gone += [f"{name} (pod)" for name in self._pod_network.expire()]
         return gone
 
     def remove(self, name: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from collector.layers import LayerJudge
 from collector.live import LiveRca
 from collector.podrca import PodRca
 from collector.state import AgentEntry, CollectorState
@@ -26,7 +27,7 @@ def nodes(state: CollectorState, members: MemberList, now: float) -> dict[str, A
         _node(state, name, by_name.get(name), state.agents.get(name), now)
         for name in sorted(by_name.keys() | state.agents.keys())
     ]
-    return {"epoch": members.epoch, "nodes": out}
+    return {"network": state.network, "epoch": members.epoch, "nodes": out}
 
 
 def _node(
@@ -130,7 +131,7 @@ def matrix(state: CollectorState, members: MemberList) -> dict[str, Any]:
                     "probes": lp.sent,
                 }
             )
-    return {"nodes": names, "paths": paths}
+    return {"network": state.network, "nodes": names, "paths": paths}
 
 
 def light(state: CollectorState, members: MemberList, now: float) -> dict[str, Any]:
@@ -166,12 +167,15 @@ def light(state: CollectorState, members: MemberList, now: float) -> dict[str, A
                     "values": {fam.name: value_of(p) for fam, value_of in LIGHT_GAUGES},
                 }
             )
-    return {"now": now, "nodes": names, "agents": agents, "paths": paths}
+    return {"network": state.network, "now": now, "nodes": names, "agents": agents, "paths": paths}
 
 
-def rca(live: LiveRca, *, enabled: bool, now: float) -> dict[str, Any]:
+def rca(
+    live: LiveRca, *, enabled: bool, now: float, layers: LayerJudge | None = None
+) -> dict[str, Any]:
     """The latest analysis (verdict, ranked suspects, findings, rules, failing paths) and its
-    age; with pod blame on, the pod rules too (the pod findings are among the findings)."""
+    age; with pod blame on, the pod rules too (the pod findings are among the findings);
+    ``layer_findings``: pod networks failing while their host paths are fine."""
     if not enabled:
         return {"verdict": "off", "summary": "RCA is off (rca_interval 0)"}
     if live.latest is None or live.computed_at is None:
@@ -183,6 +187,7 @@ def rca(live: LiveRca, *, enabled: bool, now: float) -> dict[str, Any]:
         duration_seconds=live.seconds,
         runs=live.runs,
         dns_findings=[f.to_json() for f in live.dns_findings],
+        layer_findings=[f.to_json() for f in layers.findings] if layers is not None else [],
     )
     if live.pods.enabled:
         body.update(pod_rules(live.pods))

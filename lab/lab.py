@@ -31,7 +31,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lab import dns, fabric, faults, netns, overlay, podfaults, processes, state
+from lab import dns, fabric, faults, netns, overlay, podfaults, podnet, processes, state
 from lab.fabric import UplinkFault
 from lab.faults import Fault
 from lab.podlab import TRAFFIC_PORT, PodLab
@@ -127,6 +127,11 @@ class Lab(PodLab):
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces, tc, iptables)")
         self._check_overlaps()
+        if self.settings.pod_endpoints:
+            try:
+                podnet.endpoints(self.pods)
+            except ValueError as exc:
+                raise LabError(f"{exc}, or --pod-endpoints false") from None
         if self.down():
             progress("removed leftovers of an earlier lab run")
         try:
@@ -147,6 +152,8 @@ class Lab(PodLab):
                 f"(VXLAN overlay, pod MTU {overlay.POD_MTU})"
             )
             overlay.create(self.pods)
+            if s.pod_endpoints:
+                podnet.create(self.pods)
         netem = faults.netem_available()
         lab_state: dict[str, Any] = {
             "prefix": s.prefix,
@@ -240,6 +247,17 @@ class Lab(PodLab):
                 )
         if s.traffic:
             self._start_pod_traffic(lab_state)
+        if self.pods.pods and s.pod_endpoints:
+            progress(f"starting {s.nodes} pod-network endpoints")
+            for node in self.topo.nodes:
+                pod = podnet.endpoint_of(self.pods.of(node.name))
+                lab_state["pids"][f"{node.name}-podnet"] = processes.spawn(
+                    [py, "-m", "agent"],
+                    lab_id=s.prefix,
+                    netns=pod.netns,
+                    log_path=logs / f"{node.name}-podnet.log",
+                    env=podnet.endpoint_env(self.agent_env(node), pod),
+                )
         self.save_state(lab_state)
         progress(f"started {s.nodes} agents; waiting until all share one member list")
         wait_until(self._all_members, 60, "every agent to report and adopt the member list")
@@ -396,7 +414,7 @@ class Lab(PodLab):
             faults.clear(node, baseline_bps=int(lab_state["baseline_bps"]))
             lab_state["faults"].pop(node.name, None)
             if self.pods.pods and lab_state["overlay_faults"].pop(node.name, None):
-                podfaults.clear_overlay_mtu(self.pods, self.pods.of(node.name))
+                self._clear_overlay_mtu(node)
         cleared = [n.name for n in targets]
         if node_name is None:
             for pod in self.pods.pods:

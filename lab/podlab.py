@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from lab import podfaults, processes, state
+from lab import overlay, podfaults, podnet, processes, shell, state
 from lab.pods import LabPod, PodLayout
 from lab.settings import LabSettings
 from lab.state import LabError
@@ -113,6 +113,12 @@ class PodLab:
         self.save_state(lab_state)
         return pod.name
 
+    def _clear_overlay_mtu(self, node: LabNode) -> None:
+        podfaults.clear_overlay_mtu(self.pods, self.pods.of(node.name))
+        if self.settings.pod_endpoints:
+            for cmd in podnet.mtu_commands(self.pods.of(node.name), overlay.POD_MTU):
+                shell.ok(cmd)
+
     def inject_overlay_mtu(self, node_name: str, mtu: int) -> LabNode:
         """Give one node's overlay devices and pods ``mtu`` (the encapsulation mismatch)."""
         lab_state = self._require_up()
@@ -124,8 +130,10 @@ class PodLab:
             raise LabError(str(exc.args[0])) from None
         try:
             podfaults.set_overlay_mtu(self.pods, self.pods.of(node.name), mtu)
+            if self.settings.pod_endpoints:  # the node's pod-network endpoint too (lab/podnet.py)
+                podnet.set_mtu(self.pods.of(node.name), mtu)
         except BaseException:
-            podfaults.clear_overlay_mtu(self.pods, self.pods.of(node.name))
+            self._clear_overlay_mtu(node)
             raise
         lab_state["overlay_faults"][node.name] = {"mtu": mtu, "since": time.time()}
         self.save_state(lab_state)

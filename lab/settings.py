@@ -87,6 +87,13 @@ class LabSettings:
     traffic: bool = field(
         default=True, metadata=doc("Run all-to-all HTTP traffic between the nodes.")
     )
+    pod_endpoints: bool = field(
+        default=True,
+        metadata=doc(
+            "With pods: run a pod-network endpoint (the agent with network=pod) per node in a "
+            "pod namespace of its own, so every pair is measured on the host and the pod network."
+        ),
+    )
     dns_server: bool = field(
         default=True,
         metadata=doc(

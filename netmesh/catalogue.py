@@ -41,6 +41,12 @@ COLLECTOR_ONLY: frozenset[Endpoint] = frozenset({"collector"})
 
 PATH_LABELS = ("source_node", "destination_node", "protocol")
 LIGHT_LABELS = ("source_node", "destination_node")
+# The measured families carry the network the endpoints measure on: host (the
+# hostNetwork agents) or pod (the pod-network endpoints); the same pair of nodes
+# is measured on both, so every path and light-tier family has the label.
+NETWORK = "network"
+NETWORK_PATH_LABELS = (*PATH_LABELS, NETWORK)
+NETWORK_LIGHT_LABELS = (*LIGHT_LABELS, NETWORK)
 NODE = ("node",)
 
 
@@ -108,7 +114,7 @@ ValueOf = Callable[[TestResult], float | None]
 
 
 def _path(name: str, help_text: str, unit: str = "") -> MetricFamily:
-    return _metric("gauge", name, help_text, unit=unit, labels=PATH_LABELS, exposed_by=BOTH)
+    return _metric("gauge", name, help_text, unit=unit, labels=NETWORK_PATH_LABELS, exposed_by=BOTH)
 
 
 # Gauges describing the latest test of a path (value None = no sample for this result).
@@ -197,7 +203,7 @@ PATH_TESTS = _metric(
     "counter",
     "netmesh_path_tests_total",
     "Tests run on the path, by result (ok, busy, refused, unreachable, timeout, ...).",
-    labels=(*PATH_LABELS, "result"),
+    labels=(*NETWORK_PATH_LABELS, "result"),
     exposed_by=BOTH,
 )
 
@@ -207,7 +213,9 @@ LightValue = Callable[[LightPath], float | None]
 
 
 def _light(name: str, help_text: str, unit: str = "") -> MetricFamily:
-    return _metric("gauge", name, help_text, unit=unit, labels=LIGHT_LABELS, exposed_by=BOTH)
+    return _metric(
+        "gauge", name, help_text, unit=unit, labels=NETWORK_LIGHT_LABELS, exposed_by=BOTH
+    )
 
 
 def mtu_loss(p: LightPath) -> float | None:
@@ -283,7 +291,7 @@ LIGHT_RTT = _metric(
     "Light-tier RTTs of the path since the source began probing it "
     "(histogram_quantile over rate() gives any quantile over any range).",
     unit="seconds",
-    labels=LIGHT_LABELS,
+    labels=NETWORK_LIGHT_LABELS,
     exposed_by=BOTH,
 )
 LIGHT_RTT_SERIES_PER_PATH = len(RTT_BUCKETS) + 3
@@ -562,11 +570,27 @@ REPORT_AGE = _metric(
     unit="seconds",
     labels=NODE,
 )
+POD_ENDPOINT_UP = _metric(
+    "gauge",
+    "netmesh_pod_endpoint_up",
+    "1 if the node's pod-network endpoint reported within the stale time, 0 if it is late or "
+    "a pod-network member that never reported; gone after the report TTL (its health is on "
+    "its own /metrics).",
+    labels=NODE,
+)
+POD_ENDPOINT_AGE = _metric(
+    "gauge",
+    "netmesh_pod_endpoint_report_age_seconds",
+    "Seconds since the node's pod-network endpoint's latest report.",
+    unit="seconds",
+    labels=NODE,
+)
 SERIES_DROPPED = _metric(
     "gauge",
     "netmesh_agent_series_dropped",
     "Series of the agent's latest report left out by the per-agent caps "
-    "(kind=path: dropped; kind=retransmit or drop: folded into the 'other' bucket).",
+    "(kind=path: dropped; kind=pod_path: the pod-network endpoint's, dropped; "
+    "kind=retransmit or drop: folded into the 'other' bucket).",
     labels=(*NODE, "kind"),
 )
 RETRANSMITS = _metric(
@@ -710,6 +734,13 @@ RCA_DNS_FINDING = _metric(
     "the finding is cluster-wide.",
     labels=("node", "kind"),
 )
+RCA_LAYER_FINDING = _metric(
+    "gauge",
+    "netmesh_rca_layer_finding",
+    "1 for each layer finding: a node's pod network failing while its host paths are fine "
+    "(layer overlay; kind overlay-mtu or pod-network); node empty when cluster-wide.",
+    labels=("node", "layer", "kind"),
+)
 RCA_SUSPECT = _metric(
     "gauge",
     "netmesh_rca_suspect",
@@ -743,8 +774,10 @@ RCA_FINDING = _metric(
     "netmesh_rca_finding",
     "1 for each thing the latest root-cause analysis names: kind node, link, rack, rack-path, "
     "zone, zone-path, pod or pod-network; subject e.g. node-3, node-2|node-5, rack-1|rack-2, "
-    "shop/web-1 (a pod); direction inbound, outbound or both.",
-    labels=("kind", "subject", "direction"),
+    "shop/web-1 (a pod); direction inbound, outbound or both; layer underlay (host paths), "
+    "pod (one pod) or overlay (a node's pods); the pod-network endpoints' overlay findings are "
+    "netmesh_rca_layer_finding, DNS's netmesh_rca_dns_finding.",
+    labels=("kind", "subject", "direction", "layer"),
 )
 RCA_FINDING_PATHS = _metric(
     "gauge",

@@ -8,7 +8,8 @@ on. Nothing here does I/O.
 Schema version 1::
 
     report = {
-      "schema": 1, "node": str, "address": str, "iperf3_port": int,
+      "schema": 1, "node": str, "network": "host"|"pod",   # absent = host (older agents)
+      "address": str, "iperf3_port": int,
       "http_port": int, "generated_at": float, "started_at": float,
       "results": [test_result, ...],          # latest per (peer, protocol)
       "tests": [{"destination", "protocol", "result", "count"}, ...],  # counters
@@ -59,6 +60,7 @@ from netmesh.lightreport import LightPath, LightStatus, parse_light
 from netmesh.ondemand import Sweep, parse_sweeps
 
 __all__ = [  # WireError is the wire format's error, raised by the reader
+    "NETWORKS",
     "PROTOCOLS",
     "RESULTS",
     "SCHEMA_VERSION",
@@ -71,6 +73,7 @@ __all__ = [  # WireError is the wire format's error, raised by the reader
     "LightStatus",
     "Member",
     "MemberList",
+    "Network",
     "ProbeStatus",
     "Report",
     "RetransmitFlow",
@@ -90,6 +93,11 @@ SCHEMA_VERSION = 1
 
 Transport = Literal["tcp", "udp"]
 PROTOCOLS: tuple[Transport, ...] = ("tcp", "udp")
+
+# Which network an endpoint measures on: the node's (hostNetwork agents) or the
+# pod network (pod-network endpoints). The same node has one endpoint of each.
+Network = Literal["host", "pod"]
+NETWORKS: tuple[Network, ...] = ("host", "pod")
 
 # Why a test did not succeed. "ok" is the success value.
 RESULTS: tuple[str, ...] = (
@@ -224,6 +232,7 @@ class Report:
     link_speed_bits_per_second: int | None = None
     drops: DropStatus | None = None
     dns: DnsStatus | None = None
+    network: Network = "host"
     schema: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -257,6 +266,13 @@ def _protocol(reader: JsonReader, key: str = "protocol") -> Transport:
     if value not in PROTOCOLS:
         raise WireError(f"{reader.child(key)}: unknown protocol {value!r} (tcp or udp)")
     return value
+
+
+def _network(reader: JsonReader, key: str = "network") -> Network:
+    value = reader.get(key, "host")
+    if value not in NETWORKS:
+        raise WireError(f"{reader.child(key)}: unknown network {value!r} (host or pod)")
+    return "pod" if value == "pod" else "host"
 
 
 def _result_name(reader: JsonReader, key: str = "result") -> str:
@@ -399,6 +415,7 @@ def parse_report(obj: Any) -> Report:
         link_speed_bits_per_second=link_speed,
         drops=parse_drops(r.get("drops", None)),
         dns=parse_dns(r.get("dns", None)),
+        network=_network(r),
     )
     _check_unique(report)
     return report

@@ -404,6 +404,18 @@ def chart_keys() -> list[Key]:
         ),
     ]
     collector = [sa("netmesh-collector", "collector"), *pod_keys(dep, "collector")]
+    pod_docs = load_yaml(COMPONENTS / "pod-network" / "pod-network.yaml")
+    pod_ds = find(pod_docs, "DaemonSet", "netmesh-pod-endpoint")["spec"]["template"]["spec"]
+    pod_network = [
+        Key(
+            "enabled",
+            "Run a pod-network endpoint on every node (unprivileged; the agent's settings "
+            "with NETMESH_NETWORK=pod).",
+            False,
+        ),
+        sa("netmesh-pod-endpoint", "pod-network endpoint"),
+        *pod_keys(pod_ds, "pod-network endpoint"),
+    ]
     reserved = {k.name for k in agent} | {k.name for k in collector}
     for component, keys in (("agent", agent), ("collector", collector)):
         env = read_env(ENV_FILES[component])
@@ -499,6 +511,12 @@ def chart_keys() -> list[Key]:
             ],
         ),
         Key("agent", "The agent DaemonSet and its NETMESH_ settings.", children=agent),
+        Key(
+            "podNetwork",
+            "Pod-network endpoints: a second, unprivileged DaemonSet measuring the pod network "
+            '(paths with network="pod"): manifests/components/pod-network.',
+            children=pod_network,
+        ),
         Key("collector", "The collector Deployment and its NETMESH_ settings.", children=collector),
     ]
 

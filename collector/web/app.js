@@ -47,7 +47,7 @@ const MEASURES = {
 function pct(v) { return v === null || v === undefined ? "–" : (v * 100).toFixed(v < 0.1 ? 2 : 1) + " %"; }
 
 let paused = false;
-let last = { matrix: null, nodes: null, rca: null, serverNow: null };
+let last = { matrix: null, podMatrix: null, nodes: null, rca: null, serverNow: null };
 
 function $(id) { return document.getElementById(id); }
 function el(tag, attrs, ...children) {
@@ -90,11 +90,12 @@ async function getJSON(url) {
 async function refresh() {
   if (paused) return;
   try {
-    const [m, n, r, w] = await Promise.all([
-      getJSON("/api/v1/matrix"), getJSON("/api/v1/nodes"), getJSON("/api/v1/rca"),
-      getJSON("/api/v1/sweeps"),
+    const [m, pm, n, r, w] = await Promise.all([
+      getJSON("/api/v1/matrix"), getJSON("/api/v1/matrix?network=pod"),
+      getJSON("/api/v1/nodes"), getJSON("/api/v1/rca"), getJSON("/api/v1/sweeps"),
     ]);
-    last = { matrix: m.body, nodes: n.body, rca: r.body, sweeps: w.body, serverNow: m.serverNow };
+    last = { matrix: m.body, podMatrix: pm.body, nodes: n.body, rca: r.body, sweeps: w.body,
+             serverNow: m.serverNow };
     render();
     $("updated").textContent = "updated " + new Date().toLocaleTimeString() +
       " · refresh every " + REFRESH_MS / 1000 + " s";
@@ -105,7 +106,16 @@ async function refresh() {
 
 function render() {
   renderVerdict(last.rca);
-  renderMatrix(last.matrix, last.rca, last.serverNow);
+  renderMatrix(last.matrix, last.rca, last.serverNow, $("matrix"));
+  // The pod network's matrix beside it, when pod-network endpoints report: its
+  // suspects are the nodes of the layer findings (overlay), not the host RCA's.
+  const pods = last.podMatrix;
+  $("pod-figure").hidden = !(pods && pods.paths.length);
+  if (pods && pods.paths.length) {
+    const layer = ((last.rca && last.rca.layer_findings) || []).filter((f) => f.node);
+    renderMatrix(pods, { suspects: layer.map((f) => ({ node: f.node })), failing_paths: [] },
+      last.serverNow, $("pod-matrix"));
+  }
   renderRules(last.rca);
   renderAgents(last.nodes, last.rca);
   renderSweeps(last.sweeps);
@@ -125,9 +135,12 @@ function renderVerdict(rca) {
     "no-data": "No test results yet.",
     "off": "Root-cause analysis is off.",
   }[verdict] || rca.summary;
-  const findings = (rca && rca.dns_findings) || [];
+  const dns = (rca && rca.dns_findings) || [];
+  const findings = [...((rca && rca.layer_findings) || []), ...dns];
+  const what = [...new Set(findings.map((f) => f.layer === "dns" ? "DNS" : "the " + f.layer))];
   $("verdict-text").textContent = verdict === "ok" && findings.length
-    ? "All paths pass, but DNS does not:" : text;
+    ? `All paths pass, but ${what.join(" and ")} ${what.length > 1 ? "do" : "does"} not:`
+    : text;
   const others = $("findings");
   others.replaceChildren();
   for (const f of findings) {
@@ -141,13 +154,13 @@ function renderVerdict(rca) {
   const drops = Object.fromEntries(((rca && rca.suspects) || []).map((s) => [s.node, s.drops]));
   for (const f of (rca && rca.findings) || []) {
     // Node findings keep data-node (the matrix outlines them); every finding has its kind.
-    const attrs = { "data-kind": f.kind, "data-subject": f.subject };
+    const attrs = { "data-kind": f.kind, "data-subject": f.subject, "data-layer": f.layer };
     if (f.kind === "node") attrs["data-node"] = f.subject;
     const criteria = Object.entries(f.criteria).map(([c, n]) => `${c} ${n}`).join(", ");
     const paths = f.evidence.map((p) => `${p.source}→${p.destination} ${p.protocol}: ` +
       p.reasons.join("; ")).join("\n");
     list.append(el("li", attrs,
-      el("span", { class: "node", text: f.title }),
+      el("span", { class: "node", text: `${(f.layer || "underlay").toUpperCase()} · ${f.title}` }),
       ` — ${f.failing_paths} of its ${f.paths} path tests fail (${criteria}), ` +
       `confidence ${f.confidence.toFixed(2)}, lift ${f.lift.toFixed(2)}: ${f.rule}` +
       (drops[f.subject] && drops[f.subject].length ? ` — kernel drops ${fmtDrops(drops[f.subject])}` : ""),
@@ -165,8 +178,7 @@ function colour(measure, value, lo, hi) {
   return `hsl(${Math.round(t * 120)} ${t > 0.5 ? 45 : 70}% ${60 + (t > 0.5 ? 0 : 2)}%)`;
 }
 
-function renderMatrix(matrix, rca, serverNow) {
-  const table = $("matrix");
+function renderMatrix(matrix, rca, serverNow, table) {
   if (!matrix) return;
   const measure = MEASURES[$("measure").value];
   const names = matrix.nodes;
@@ -273,7 +285,7 @@ function onGridKey(ev) {
   if (!mv) return;
   ev.preventDefault();
   const r = Number(td.dataset.row) + mv[0], c = Number(td.dataset.col) + mv[1];
-  const next = $("matrix").querySelector(`td[data-row="${r}"][data-col="${c}"]`);
+  const next = td.closest("table").querySelector(`td[data-row="${r}"][data-col="${c}"]`);
   if (next) {
     td.tabIndex = -1;
     next.tabIndex = 0;
@@ -457,6 +469,13 @@ $("agents").addEventListener("click", (ev) => {
 grid.addEventListener("focusout", hideTip);
 grid.addEventListener("mouseover", (ev) => showTip(ev.target.closest("td")));
 grid.addEventListener("mouseleave", hideTip);
+// The pod network's matrix: tooltips and keyboard (sweeps are the host network's).
+const podGrid = $("pod-matrix");
+podGrid.addEventListener("keydown", onGridKey);
+podGrid.addEventListener("focusin", (ev) => showTip(ev.target.closest("td")));
+podGrid.addEventListener("focusout", hideTip);
+podGrid.addEventListener("mouseover", (ev) => showTip(ev.target.closest("td")));
+podGrid.addEventListener("mouseleave", hideTip);
 document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") hideTip(); });
 
 refresh();

@@ -87,14 +87,17 @@ def test_the_rtt_histogram_per_path_and_the_switch_that_leaves_it_out() -> None:
     buckets = [line for line in text.splitlines() if line.startswith(f"{cat.LIGHT_RTT.name}_")]
     assert len(buckets) == 2 * cat.LIGHT_RTT_SERIES_PER_PATH == 26
     assert (
-        'netmesh_light_rtt_seconds_bucket{source_node="a",destination_node="b",le="0.0001"} 100'
-        in buckets
+        'netmesh_light_rtt_seconds_bucket{source_node="a",destination_node="b",network="host",'
+        'le="0.0001"} 100' in buckets
     )
     assert (
-        'netmesh_light_rtt_seconds_bucket{source_node="a",destination_node="c",le="+Inf"} 1000'
+        'netmesh_light_rtt_seconds_bucket{source_node="a",destination_node="c",network="host",'
+        'le="+Inf"} 1000' in buckets
+    )
+    assert (
+        'netmesh_light_rtt_seconds_sum{source_node="a",destination_node="b",network="host"} 0.25'
         in buckets
     )
-    assert 'netmesh_light_rtt_seconds_sum{source_node="a",destination_node="b"} 0.25' in buckets
     off = ex.render_agent(r, max_series=1000, light_histogram=False)
     assert cat.LIGHT_RTT.name not in b"".join(off.fragments).decode()
     assert on.series - off.series == 26

@@ -30,7 +30,7 @@ from collector.metrics import WatchStatus, render_metrics
 from collector.podmap import PodInfo
 from collector.state import CollectorState, Limits
 from netmesh import catalogue as cat
-from netmesh.catalogue import LIGHT_GAUGES, LIGHT_LABELS, PATH_GAUGES, PATH_LABELS
+from netmesh.catalogue import LIGHT_GAUGES, NETWORK_LIGHT_LABELS, NETWORK_PATH_LABELS, PATH_GAUGES
 from netmesh.lightreport import RTT_BUCKETS
 from netmesh.wire import MemberList, ProbeStatus
 from tests.benchmarks.benchlib import synthetic_report
@@ -76,11 +76,13 @@ class _Reference(Collector):
         state = self.state
         health = [(_family(fam, ("node",)), value_of) for fam, value_of in cat.HEALTH]
         probe_up = _family(cat.PROBE_UP, ("node", "mode", "reason"))
-        paths = [(_family(fam, PATH_LABELS), value_of) for fam, value_of in PATH_GAUGES]
-        tests = _family(cat.PATH_TESTS, (*PATH_LABELS, "result"))
+        paths = [(_family(fam, NETWORK_PATH_LABELS), value_of) for fam, value_of in PATH_GAUGES]
+        tests = _family(cat.PATH_TESTS, (*NETWORK_PATH_LABELS, "result"))
         light_up = _family(cat.LIGHT_UP, ("node", "reason"))
-        light = [(_family(fam, LIGHT_LABELS), value_of) for fam, value_of in LIGHT_GAUGES]
-        rtt = HistogramMetricFamily(cat.LIGHT_RTT.name, cat.LIGHT_RTT.help, labels=LIGHT_LABELS)
+        light = [(_family(fam, NETWORK_LIGHT_LABELS), value_of) for fam, value_of in LIGHT_GAUGES]
+        rtt = HistogramMetricFamily(
+            cat.LIGHT_RTT.name, cat.LIGHT_RTT.help, labels=NETWORK_LIGHT_LABELS
+        )
         retransmits = _family(
             cat.RETRANSMITS,
             ("node", "src_namespace", "src_pod", "dst_namespace", "dst_pod", "port"),
@@ -97,21 +99,21 @@ class _Reference(Collector):
                 for fam, value_of_result in paths:
                     value = value_of_result(res)
                     if value is not None:
-                        fam.add_metric([name, res.destination, res.protocol], value)
+                        fam.add_metric([name, res.destination, res.protocol, r.network], value)
             for t in r.tests:
-                tests.add_metric([name, t.destination, t.protocol, t.result], t.count)
+                tests.add_metric([name, t.destination, t.protocol, r.network, t.result], t.count)
             if r.light is not None:
                 light_up.add_metric([name, r.light.reason], r.light.up)
                 for lp in r.light.paths:
                     for fam, value_of_path in light:
                         v = value_of_path(lp)
                         if v is not None:
-                            fam.add_metric([name, lp.destination], v)
+                            fam.add_metric([name, lp.destination, r.network], v)
                     if lp.rtt_bucket_counts is not None:
                         les = [floatToGoString(b) for b in RTT_BUCKETS] + ["+Inf"]
                         counts = [float(c) for c in (*lp.rtt_bucket_counts, lp.rtt_count)]
                         rtt.add_metric(
-                            [name, lp.destination],
+                            [name, lp.destination, r.network],
                             list(zip(les, counts, strict=True)),
                             lp.rtt_sum_seconds,
                         )

@@ -196,6 +196,22 @@ def test_a_dns_finding_is_unhealthy_even_when_every_path_passes() -> None:
         decide({**rca_body(), "dns_findings": [{"kind": "failing", "summary": 3}]})
 
 
+def test_a_layer_finding_is_unhealthy_even_when_every_host_path_passes() -> None:
+    finding = {
+        "node": "node-2",
+        "scope": "node",
+        "layer": "overlay",
+        "network": "pod",
+        "kind": "overlay-mtu",
+        "summary": "overlay MTU on node node-2: don't-fragment probes of 1500 bytes ...",
+        "evidence": {},
+    }
+    d = decide({**rca_body(), "layer_findings": [finding]})
+    assert d == gate.Decision(code=gate.UNHEALTHY, reasons=(finding["summary"],))
+    with pytest.raises(WireError, match=r"layer_findings\[0\].kind"):
+        decide({**rca_body(), "layer_findings": [{"summary": "x"}]})
+
+
 def test_cannot_tell_when_stale_rca_off_no_data_or_unknown() -> None:
     assert decide(rca_body(), stale=("no fresh data after 5s",)) == gate.Decision(
         code=gate.UNKNOWN, reasons=("no fresh data after 5s",)

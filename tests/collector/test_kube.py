@@ -252,7 +252,10 @@ async def test_node_topology_labels_reach_the_rca(fake: FakeKube, make_client: M
     text = await (await client.get("/metrics")).text()
     promtool_check(text)
     assert 'netmesh_node_info{node="node-c",zone="z1",rack="r2"} 1' in text
-    assert 'netmesh_rca_finding{kind="rack-path",subject="r1|r2",direction="both"} 1' in text
+    assert (
+        'netmesh_rca_finding{kind="rack-path",subject="r1|r2",direction="both",layer="underlay"} 1'
+        in text
+    )
 
     fake.put("nodes", node("node-c", "192.168.0.3", labels={"example.com/tor": "r9"}))
     await until(lambda: client.app[STATE].pod_map.nodes["node-c"].rack == "r9", "relabelled")

@@ -67,7 +67,10 @@ async def test_the_pod_is_named_not_its_node(
     assert 'src_namespace="lab",src_pod="a-pod",dst_namespace="lab",dst_pod="b-pod"' in text
     # The pod flows do not count at node level: b's host paths pass, b is no suspect.
     assert 'netmesh_rca_suspect_score{node="b"} 0' in text
-    assert 'netmesh_rca_finding{kind="pod",subject="lab/b-pod",direction="inbound"} 1' in text
+    assert (
+        'netmesh_rca_finding{kind="pod",subject="lab/b-pod",direction="inbound",layer="pod"} 1'
+        in text
+    )
 
 
 async def test_off_leaves_pod_flows_to_their_nodes(

@@ -41,6 +41,8 @@ async def test_rca_names_the_node_all_failing_paths_share(make_client: MakeClien
     assert body["failing_paths"][0]["reasons"] == ["test refused: connection refused"]
     assert body["rules"][0]["consequent"] == ["FAIL"] and body["rules"][0]["confidence"] == 1.0
     assert body["runs"] >= 1 and body["age_seconds"] >= 0
+    # Every finding says its layer: the path RCA judges host paths, the underlay.
+    assert [(f["subject"], f["layer"]) for f in body["findings"]] == [("c", "underlay")]
 
     text = await (await client.get("/metrics")).text()
     promtool_check(text)

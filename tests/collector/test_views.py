@@ -70,6 +70,7 @@ def test_nodes_joins_members_and_reporting_agents() -> None:
 
 def test_nodes_of_nothing() -> None:
     assert views.nodes(state_with(), MemberList(epoch=0, members=()), now=NOW) == {
+        "network": "host",
         "epoch": 0,
         "nodes": [],
     }
@@ -166,7 +167,7 @@ def test_light_of_a_down_light_tier_and_of_nothing() -> None:
     assert body["agents"][0]["light_reason"] == "bind: address in use"
     assert body["paths"] == []
     empty = views.light(state_with(), MemberList(epoch=0, members=()), now=NOW)
-    assert empty == {"now": NOW, "nodes": [], "agents": [], "paths": []}
+    assert empty == {"network": "host", "now": NOW, "nodes": [], "agents": [], "paths": []}
 
 
 def test_matrix_carries_the_light_tier_as_its_own_protocol() -> None:

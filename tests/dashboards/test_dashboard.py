@@ -18,7 +18,13 @@ DASH = files.load_dashboard()
 PANELS = list(files.panels(DASH))
 DS = {"type": "prometheus", "uid": "${datasource}"}
 # Values for the dashboard's variables when only the syntax matters.
-SAMPLE = {"datasource": "prom", "source_node": "a", "destination_node": "b", "protocol": "tcp"}
+SAMPLE = {
+    "datasource": "prom",
+    "network": "host",
+    "source_node": "a",
+    "destination_node": "b",
+    "protocol": "tcp",
+}
 
 
 def test_portable_model() -> None:
@@ -64,16 +70,20 @@ def test_panel_ids_unique_and_layout_without_overlap() -> None:
 
 
 def test_drill_down_variables_cascade() -> None:
-    """$source_node → $destination_node → $protocol, each narrowed by the ones before."""
+    """$network → $source_node → $destination_node → $protocol, each narrowed by the ones
+    before (network: host or pod, the layer the paths are measured on)."""
     variables = files.query_variables(DASH)
     assert [(v.name, v.label) for v in variables] == [
+        ("network", "network"),
         ("source_node", "source_node"),
         ("destination_node", "destination_node"),
         ("protocol", "protocol"),
     ]
-    assert "$source_node" not in variables[0].selector
-    assert "$source_node" in variables[1].selector
-    assert {"$source_node", "$destination_node"} <= set(variables[2].selector.split('"'))
+    assert "$" not in variables[0].selector
+    assert "$network" in variables[1].selector and "$source_node" not in variables[1].selector
+    assert "$source_node" in variables[2].selector
+    narrowed = set(variables[3].selector.split('"'))
+    assert {"$network", "$source_node", "$destination_node"} <= narrowed
     for spec in DASH["templating"]["list"][1:]:
         assert spec["refresh"] == 2, f"{spec['name']}: refresh on time range change"
 
@@ -118,6 +128,15 @@ def test_the_panels_the_issue_asks_for() -> None:
             assert 'protocol="' in expr, title
     # the RCA row reads the metric the RCA work will expose
     assert any("netmesh_rca_suspect_score" in q.expr for q in files.queries(DASH))
+    # every path and light-tier query selects the network (host and pod series never mix)
+    for q in files.queries(DASH):
+        for name in files.metric_names(q.expr):
+            if name.startswith(("netmesh_path_", "netmesh_light_", "netmesh:path_")):
+                assert f'{name}{{network="$network"' in q.expr, q.name
+    # the layer row: a finding count per layer
+    (layers,) = _must_have("Findings by layer")
+    legends = [t["legendFormat"] for t in layers["targets"]]
+    assert legends == ["underlay", "overlay", "dns"]
 
 
 def test_queries_use_only_names_that_exist() -> None:

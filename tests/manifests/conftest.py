@@ -32,6 +32,8 @@ RENDERS: dict[str, tuple[str, ...]] = {
     "network-policy": ("network-policy",),
     "agent-podmonitor": ("agent-podmonitor",),
     "privileged-agent": ("privileged-agent",),
+    "pod-network": ("pod-network",),
+    "pod-network-policy": ("pod-network", "network-policy"),
     # what the README recommends with kube-prometheus-stack and a policy-enforcing CNI
     "full": ("prometheus-operator", "network-policy"),
 }

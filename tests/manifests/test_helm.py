@@ -62,7 +62,7 @@ HELM_LABELS = (
     "app.kubernetes.io/instance",
     "app.kubernetes.io/version",
 )
-GENERATED_CONFIGMAPS = ("netmesh-agent", "netmesh-collector")
+GENERATED_CONFIGMAPS = ("netmesh-agent", "netmesh-collector", "netmesh-pod-endpoint")
 IGNORED = {"labels": HELM_LABELS, "hash suffix of": GENERATED_CONFIGMAPS}
 
 # values for each kustomize render of tests/manifests/conftest.py
@@ -72,6 +72,8 @@ TOGGLES: dict[str, dict[str, Any]] = {
     "network-policy": {"networkPolicy": {"enabled": True}},
     "agent-podmonitor": {"agent": {"podMonitor": {"enabled": True}}},
     "privileged-agent": {"agent": {"privileged": True}},
+    "pod-network": {"podNetwork": {"enabled": True}},
+    "pod-network-policy": {"podNetwork": {"enabled": True}, "networkPolicy": {"enabled": True}},
     "full": {"prometheusOperator": {"enabled": True}, "networkPolicy": {"enabled": True}},
 }
 # toggles with no kustomize counterpart: rendered and validated only

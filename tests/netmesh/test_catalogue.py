@@ -11,6 +11,8 @@ both has one name, one type and one label set (plus the collector's
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent.metrics import make_registry
 from agent.state import AgentState
 from collector.judging import Criteria
+from collector.layers import LayerJudge
 from collector.live import LiveRca
 from collector.membership import StaticMembership
 from collector.metrics import WatchStatus, render_metrics
@@ -96,6 +99,11 @@ def rendered() -> tuple[Seen, Seen]:
     collector.accept(report("c", "10.0.0.3", ("a", "b"), failing=("a", "b")))
     many = tuple(f"peer-{i}" for i in range(20))
     collector.accept(report("e", "10.0.0.5", many))  # more series than the cap: some dropped
+    # Pod-network endpoints: their paths join the same families (network="pod"), and
+    # their up/age come from their own families (a member that never reported: d).
+    pod_a = dataclasses.replace(agent.report(clock()), network="pod", address="10.244.0.1")
+    collector.accept(pod_a)
+    collector.accept(dataclasses.replace(report("b", "10.244.1.1", ("a",)), network="pod"))
     collector.stats.reports["accepted"] += 3
     collector.stats.watch_restarts[("pods", "gone")] += 1
     collector.stats.block_renders["path"] += 3
@@ -120,8 +128,24 @@ def rendered() -> tuple[Seen, Seen]:
     dns = {"a": dns_status(), "b": dns_status(failures=6), "c": dns_status()}  # b: a finding
     for _ in live.steps(results, flows, lambda _ip: None, now=clock(), topology=topology, dns=dns):
         pass
+    pod_members = StaticMembership(collector.pod_network, clock=clock).current()
+    pod_members = type(pod_members)(
+        epoch=pod_members.epoch,
+        members=(*pod_members.members, Member(name="d", address="10.244.3.1")),
+    )
+    layers = LayerJudge(Criteria())  # node a's pods send too big packets: a layer finding
+    pod_light = {
+        "a": [light_path("b", mtu_sent=3, mtu_received=0)],
+        "b": [light_path("a", mtu_size=1450, mtu_sent=3, mtu_received=3)],
+    }
+    assert layers.run(pod_light, {}, {})
     collector_text = render_metrics(
-        collector, members, [WatchStatus("pods", True, True)], rca=live
+        collector,
+        members,
+        [WatchStatus("pods", True, True)],
+        rca=live,
+        pod_members=pod_members,
+        layers=layers,
     ).decode()
     return parse(agent_text), parse(collector_text)
 

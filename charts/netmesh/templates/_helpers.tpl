@@ -51,3 +51,18 @@ netmesh-agent-{{ include "netmesh.agentEnv" . | sha256sum | trunc 10 }}
 {{- define "netmesh.collectorConfigName" -}}
 netmesh-collector-{{ include "netmesh.collectorEnv" . | sha256sum | trunc 10 }}
 {{- end }}
+
+{{- define "netmesh.podEndpointLabels" -}}
+app.kubernetes.io/name: netmesh-pod-endpoint
+app.kubernetes.io/component: pod-endpoint
+{{- end }}
+
+{{/* The pod-network endpoint's variables: the agent's, on the pod network. */}}
+{{- define "netmesh.podEndpointEnv" -}}
+{{ include "netmesh.agentEnv" . }}
+NETMESH_NETWORK: "pod"
+{{- end }}
+
+{{- define "netmesh.podEndpointConfigName" -}}
+netmesh-pod-endpoint-{{ include "netmesh.podEndpointEnv" . | sha256sum | trunc 10 }}
+{{- end }}

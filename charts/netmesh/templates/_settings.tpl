@@ -3,6 +3,9 @@
 {{/* NETMESH_ variables of the agent (ConfigMap data). */}}
 {{- define "netmesh.agentEnv" -}}
 {{- $v := .Values.agent }}
+{{- if not (kindIs "invalid" $v.network) }}
+NETMESH_NETWORK: {{ $v.network | toString | quote }}
+{{- end }}
 {{- if not (kindIs "invalid" $v.bindAddress) }}
 NETMESH_BIND_ADDRESS: {{ $v.bindAddress | toString | quote }}
 {{- end }}
