@@ -6,7 +6,8 @@ parallel with different ``--slot`` values when time is short):
 - ``flat``: 6 nodes on one bridge -- node loss 0.5/1/2/5 % (node-3), node
   egress at 10/30/50 % of its peers (node-3), two faults of different kinds
   at once (node-2 egress at 30 %, node-5 5 % loss);
-- ``racks``: 8 nodes on 2 racks -- one bad link (node-2 <-> node-6, 5 %
+- ``racks``: 8 nodes on 4 racks (two each; with 2 racks an uplink and the path between
+  the racks are one and the same) -- one bad link (node-2 <-> node-6, 5 %
   loss), rack-2's uplink lossy (3 %), rack-2's uplink at 100 Mbit/s;
 - ``prestart``: a fresh 6-node lab per run with node-3's egress at 30 %
   before the agents start (``Lab.up(faults=...)``); timed from the lab being
@@ -187,7 +188,7 @@ def until_ok(lab: Lab, timeout: float) -> None:
 
 
 def settings(kind: str, slot: int, state_dir: str) -> LabSettings:
-    nodes, racks = (8, 2) if kind == "racks" else (6, 0)
+    nodes, racks = (8, 4) if kind == "racks" else (6, 0)
     return LabSettings(
         nodes=nodes,
         racks=racks,
