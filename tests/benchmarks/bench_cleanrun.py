@@ -19,7 +19,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchlib import Row, report
+from benchlib import Row, quick_default, report
 
 from lab.lab import Lab
 from lab.settings import LabSettings
@@ -31,7 +31,7 @@ SUBNET = f"10.{60 + os.getpid() % 5}.1.0/24"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--minutes", type=float, default=5.0 if quick_default() else 30.0)
     parser.add_argument("--poll", type=float, default=3.0)
     parser.add_argument("--nodes", type=int, default=6)
     parser.add_argument("--racks", type=int, default=3)

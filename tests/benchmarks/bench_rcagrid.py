@@ -22,7 +22,10 @@ meanwhile; then ``clear`` and time until nothing is named (the "after clear"
 row), then wait for the verdict ok before the next run. Asserts nothing;
 prints the table, writes bench-results/rcagrid-<lab>.json.
 
-    PYTHONPATH=$PWD python tests/benchmarks/bench_rcagrid.py --lab flat [--runs 3]
+    PYTHONPATH=$PWD python tests/benchmarks/bench_rcagrid.py [--lab flat|racks|prestart|all]
+        [--runs 3] [--quick] [--until HH:MM] [--slot 0]
+
+``all`` (the default) is ~45 minutes on a loaded 2-core machine; ``--quick`` one round.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchlib import Row, report
+from benchlib import Row, quick_default, report
 
 from lab.fabric import UplinkFault
 from lab.faults import Fault
@@ -297,19 +300,13 @@ def rows(kind: str, sweep: float, grid: dict[str, tuple[FaultClass, Result]]) ->
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--lab", choices=("flat", "racks", "prestart"), required=True)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--until", help="start no run after this UTC time (HH:MM)")
-    parser.add_argument("--slot", type=int, default=0, help="subnet second octet 66+slot")
-    args = parser.parse_args()
+def run_lab(kind: str, args: argparse.Namespace) -> None:
     started = time.monotonic()
-    s = settings(args.lab, args.slot, tempfile.mkdtemp(prefix="nmg-grid-"))
-    grid = {fc.name: (fc, Result()) for fc in classes(args.lab)}
+    s = settings(kind, args.slot, tempfile.mkdtemp(prefix="nmg-grid-"))
+    grid = {fc.name: (fc, Result()) for fc in classes(kind)}
     lab = Lab(s)
     try:
-        if args.lab != "prestart":
+        if kind != "prestart":
             lab.up()
             until_ok(lab, 3 * s.sweep_seconds())
         for _round in range(args.runs):
@@ -317,7 +314,7 @@ def main() -> None:
                 if past(args.until):
                     break
                 try:
-                    if args.lab == "prestart":
+                    if kind == "prestart":
                         run_prestart(s, fc, res)
                     else:
                         run_one(lab, fc, res)
@@ -327,11 +324,25 @@ def main() -> None:
     finally:
         lab.down()
     report(
-        f"rcagrid-{args.lab}",
-        rows(args.lab, s.sweep_seconds(), grid),
-        params={**vars(args), "nodes": s.nodes, "racks": s.racks},
+        f"rcagrid-{kind}",
+        rows(kind, s.sweep_seconds(), grid),
+        params={**vars(args), "lab": kind, "nodes": s.nodes, "racks": s.racks},
         started=started,
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--lab", choices=("flat", "racks", "prestart", "all"), default="all")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", default=quick_default(), help="1 run")
+    parser.add_argument("--until", help="start no run after this UTC time (HH:MM)")
+    parser.add_argument("--slot", type=int, default=0, help="subnet second octet 66+slot")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs = 1
+    for kind in ("flat", "racks", "prestart") if args.lab == "all" else (args.lab,):
+        run_lab(kind, args)
 
 
 if __name__ == "__main__":
