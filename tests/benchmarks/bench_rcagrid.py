@@ -65,7 +65,8 @@ class FaultClass:
 class Result:
     took: list[float] = field(default_factory=list)  # seconds to the correct finding
     missed: int = 0
-    others: set[str] = field(default_factory=set)
+    others: set[str] = field(default_factory=set)  # this run's (reset per run)
+    per_run: list[list[str]] = field(default_factory=list)  # every run's others
     cleared: list[float] = field(default_factory=list)  # seconds from clear to nothing named
     extra: list[str] = field(default_factory=list)
 
@@ -215,7 +216,9 @@ def run_prestart(s: LabSettings, fc: FaultClass, res: Result) -> None:
         t0 = time.monotonic()
         lab.up(faults={"node-3": Fault(rate_bps=GBIT * 30 // 100)})
         res.extra.append(f"{time.monotonic() - t0:.0f}")
+        res.others = set()
         took = poll(lab, fc.want, 3 * sweep + 4, res)
+        res.per_run.append(sorted(res.others))
         if took is None:
             res.missed += 1
         else:
@@ -228,7 +231,9 @@ def run_prestart(s: LabSettings, fc: FaultClass, res: Result) -> None:
 def run_one(lab: Lab, fc: FaultClass, res: Result) -> None:
     sweep = lab.settings.sweep_seconds()
     fc.inject(lab)
+    res.others = set()
     took = poll(lab, fc.want, 3 * sweep + 4, res)
+    res.per_run.append(sorted(res.others))
     if took is None:
         res.missed += 1
     else:
@@ -257,10 +262,16 @@ def rows(kind: str, sweep: float, grid: dict[str, tuple[FaultClass, Result]]) ->
         else:
             measured = "never named"
         measured += f" ({len(res.took)}/{n} runs named)"
-        measured += "; also named: " + (", ".join(sorted(res.others)) or "nothing")
+        counts: dict[str, int] = {}
+        for others in res.per_run:
+            for o in others:
+                counts[o] = counts.get(o, 0) + 1
+        measured += "; also named: " + (
+            ", ".join(f"{o} ({k}/{n})" for o, k in sorted(counts.items())) or "nothing"
+        )
         if res.extra:
             measured += f"; lab up took {', '.join(res.extra)} s"
-        met = bool(res.took) and not res.missed and max(res.took) <= goal_s and not res.others
+        met = bool(res.took) and not res.missed and max(res.took) <= goal_s and not counts
         out.append(
             Row(
                 fc.name,
@@ -272,7 +283,7 @@ def rows(kind: str, sweep: float, grid: dict[str, tuple[FaultClass, Result]]) ->
                 extra={
                     "took": res.took,
                     "missed": res.missed,
-                    "others": sorted(res.others),
+                    "others": res.per_run,
                     "cleared": res.cleared,
                 },
             )
