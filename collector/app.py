@@ -56,6 +56,7 @@ from collector.auth import Authenticator, NoAuth, StaticToken, TokenReviewAuth
 from collector.gcpolicy import GcPolicy
 from collector.kube import make_api
 from collector.layers import LayerJudge
+from collector.lightjudge import settled
 from collector.live import LiveRca
 from collector.memberbody import MemberListBody
 from collector.membership import KubernetesMembership, NodeRules, StaticMembership
@@ -339,11 +340,12 @@ async def run_rca(app: web.Application) -> None:
     results = {name: state.agents[name].report.results for name in state.sorted_names()}
     flows = {name: state.agents[name].report.retransmits for name in results}
     nodes = {m.name for m in app[MEMBERSHIP].current().members} | results.keys()
-    light = {
-        name: report.light.paths
-        for name in results
-        if (report := state.agents[name].report).light is not None
-    }
+    reports = {name: state.agents[name].report for name in results}
+    light = settled(
+        {name: r.light.paths for name, r in reports.items() if r.light is not None},
+        {name: r.started_at for name, r in reports.items()},
+        {name: r.generated_at for name, r in reports.items()},
+    )
     kube_nodes = state.pod_map.nodes if app[SETTINGS].mode == "kubernetes" else None
     topology = topology_of((state.agents[name].report for name in results), kube_nodes)
     drops = {name: state.agents[name].report.drops for name in results}

@@ -158,6 +158,37 @@ def judge_light(
     return out
 
 
+# Seconds past a window's end that its probes may still be answered in (agent/light.py's
+# grace is 1 s) plus a margin for clocks and report delay.
+SETTLE_SECONDS = 2.0
+
+
+def settled(
+    light: Mapping[str, Sequence[LightPath]],
+    started: Mapping[str, float],
+    generated: Mapping[str, float],
+) -> dict[str, list[LightPath]]:
+    """The windows that began after both of their agents had started.
+
+    ``started``/``generated``: node -> its agent's start time and its report's time.
+    A window reaching back before the destination's agent started holds probes nobody
+    could answer (no echo, loss), and one reaching back before its own agent started
+    holds only the first few probes (an RTT median of a handful): agents starting one
+    after the other -- a lab coming up, a DaemonSet rolling out -- named links and nodes
+    in their first seconds. A destination without a report is kept (a silent peer is
+    evidence)."""
+    out: dict[str, list[LightPath]] = {}
+    for node, paths in light.items():
+        end = generated.get(node, 0.0) - SETTLE_SECONDS
+        out[node] = [
+            p
+            for p in paths
+            if started.get(node, 0.0) <= end - p.window_seconds
+            and started.get(p.destination, 0.0) <= end - p.window_seconds
+        ]
+    return out
+
+
 def judge_light_steps(
     light: Mapping[str, Sequence[LightPath]],
     criteria: Criteria,

@@ -62,7 +62,13 @@ def _parser() -> argparse.ArgumentParser:
                 default="both",
                 help="uplink faults: into the rack, out of it, or both (default)",
             )
-        if name in ("inject", "experiment"):
+        if name == "up":
+            p.add_argument(
+                "--node",
+                help="put the fault (--loss/--rate/--delay/--mtu/--dns) on this node before "
+                "the agents start",
+            )
+        if name in ("inject", "experiment", "up"):
             p.add_argument("--loss", help="loss into the node (or on the uplink/link): 5%% or 0.05")
             p.add_argument("--rate", help="node egress (or uplink) rate: 200mbit")
             p.add_argument("--delay", help="delay into the node: 50ms (needs netem)")
@@ -195,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     say = print
     try:
         if args.command == "up":
-            lab.up(progress=say)
+            lab.up(progress=say, faults={args.node: fault_from(args)} if args.node else None)
             say(f"collector: {lab.collector_url}/metrics  (netmesh-lab down to remove)")
         elif args.command == "down":
             removed = lab.down()

@@ -28,7 +28,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from lab import dns, fabric, faults, netns, overlay, podfaults, podnet, processes, state
@@ -119,11 +119,17 @@ class Lab(PodLab):
 
     # ------------------------------------------------------------------ up / down
     def up(
-        self, *, progress: Callable[[str], None] = lambda _m: None, services: bool = True
+        self,
+        *,
+        progress: Callable[[str], None] = lambda _m: None,
+        services: bool = True,
+        faults: Mapping[str, Fault] | None = None,
     ) -> None:
         """Build the lab; ``services=False`` builds only the network (namespaces, links,
         shaping, token) and starts no collector, agent or traffic process -- for running
-        them some other way, e.g. as containers (tests/image)."""
+        them some other way, e.g. as containers (tests/image). ``faults`` (node name ->
+        fault) are injected once the network is up and before any agent starts: a fault
+        the agents never saw the node without."""
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces, tc, iptables)")
         self._check_overlaps()
@@ -135,13 +141,13 @@ class Lab(PodLab):
         if self.down():
             progress("removed leftovers of an earlier lab run")
         try:
-            self._up(progress, services)
+            self._up(progress, services, dict(faults or {}))
         except BaseException:
             progress("start-up failed; cleaning up")
             self.down()
             raise
 
-    def _up(self, progress: Callable[[str], None], services: bool) -> None:
+    def _up(self, progress: Callable[[str], None], services: bool, early: dict[str, Fault]) -> None:
         s = self.settings
         racks = f", {s.racks} racks" if s.racks else ""
         progress(f"creating {s.nodes} namespaces on {s.subnet} (bridge {self.topo.bridge}{racks})")
@@ -182,6 +188,10 @@ class Lab(PodLab):
         }
         self.save_state(lab_state)
         self.write_token()
+        for name, fault in early.items():
+            node = self.inject(name, fault)
+            progress(f"injected on {node.name} before the agents start: {fault.describe()}")
+            lab_state = self.load_state()
         if not services:
             progress(f"lab network up: {s.nodes} nodes, no services started")
             return

@@ -8,7 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.judging import Criteria
-from collector.lightjudge import binomial_sf, judge_light, judge_light_steps
+from collector.lightjudge import (
+    SETTLE_SECONDS,
+    binomial_sf,
+    judge_light,
+    judge_light_steps,
+    settled,
+)
 from collector.live import LIGHT_DUTY, LiveRca
 from netmesh.wire import LightPath
 from tests.collector.reports import light_path
@@ -185,3 +191,22 @@ def test_live_rca_judges_the_light_tier_again_only_after_ten_times_its_cost() ->
     assert live.light_judged_at == 0.0
     assert run(LIGHT_DUTY * cost, mesh({"c": 5})) == {"c"}
     assert live.light_judged_at == LIGHT_DUTY * cost
+
+
+def test_windows_from_before_an_agent_started_are_not_judged() -> None:
+    """f's agent started 5 s ago: its peers' 10 s windows to f hold probes nobody answered,
+    and f's own windows hold its first few probes (one slow RTT) -- neither is evidence."""
+    no_echo = {"received": 0, "loss_ratio": 1.0, "forward_received": 0, "return_sent": 0}
+    paths = {(s, "f"): no_echo for s in NODES if s != "f"}
+    paths[("f", "a")] = {"rtt_median_seconds": 0.05}
+    light = mesh(paths=paths)
+    assert failing(judge_light(light, Criteria()))  # judged as they are: f is named
+    now = 1_000.0
+    generated = dict.fromkeys(NODES, now)
+    started = {**dict.fromkeys(NODES, now - 600), "f": now - 5}
+    assert failing(judge_light(settled(light, started, generated), Criteria())) == set()
+    # older than one window (and the settling margin): everything is judged again
+    started["f"] = now - 10 - SETTLE_SECONDS
+    assert settled(light, started, generated) == light
+    # a destination that never reported is kept (its silence is evidence)
+    assert settled(light, {}, generated) == light

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import pathlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from lab.faults import Fault
 from lab.lab import Lab
 from lab.netns import has_nft_table, leftovers
 from lab.settings import LabSettings
@@ -14,12 +15,15 @@ from tests.e2e.conftest import need_root
 
 
 @contextlib.contextmanager
-def running_lab(state_dir: pathlib.Path, **settings: Any) -> Iterator[Lab]:
-    """``LabSettings(**settings)`` up for the duration; nothing of it left afterwards."""
+def running_lab(
+    state_dir: pathlib.Path, *, faults: Mapping[str, Fault] | None = None, **settings: Any
+) -> Iterator[Lab]:
+    """``LabSettings(**settings)`` up for the duration; nothing of it left afterwards.
+    ``faults`` are on their nodes before the agents start (``Lab.up(faults=...)``)."""
     need_root()
     lab = Lab(LabSettings(state_dir=str(state_dir), **settings))
     try:
-        lab.up()
+        lab.up(faults=faults)
         yield lab
     finally:
         lab.down()
