@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from agent.bpfloop import load_then_drain
 from agent.drops_logic import (
     DSTAT_COUNT,
     DSTAT_INSERTS,
@@ -262,33 +263,22 @@ class Drops:
         while not self.ready() and waited < self.ready_timeout:
             await self.sleep(0.2)
             waited += 0.2
-        try:
-            maps = await asyncio.to_thread(self.loader, self.config)
-        except ProbeUnavailable as exc:
-            self._down(str(exc))
-            log.warning("drop-reason probe not running: %s", exc)
-            return
-        except Exception as exc:
-            self._down(f"drop probe failed to load: {exc!r}")
-            raise
+        await load_then_drain(
+            "drop-reason probe",
+            lambda: self.loader(self.config),
+            attach=self._attach,
+            drain=self.drain,
+            down=self._down,
+            interval=self.config.interval,
+            sleep=self.sleep,
+            iterations=iterations,
+        )
+
+    def _attach(self, maps: DropMaps | None) -> None:
         self.maps = maps
-        self.drainer.seen = {}
-        self.reasons.reload()
-        try:
-            done = 0
-            while iterations is None or done < iterations:
-                await self.drain()
-                done += 1
-                if iterations is None or done < iterations:
-                    await self.sleep(self.config.interval)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._down(f"drain failed: {exc!r}")
-            raise
-        finally:
-            self.maps = None
-            await asyncio.to_thread(maps.close)
+        if maps is not None:
+            self.drainer.seen = {}
+            self.reasons.reload()
 
     async def drain(self) -> None:
         maps = self.maps

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agent.bpfloop import load_then_drain
 from agent.probe_errors import capture_stderr, classify, read_process_facts
 from agent.probe_logic import (
     KPROBE_FN_NAME,
@@ -417,34 +418,23 @@ class Probe:
 
     async def run(self, iterations: int | None = None) -> None:
         """Load, then drain until cancelled (or ``iterations`` drains, for tests)."""
-        try:
-            maps = await asyncio.to_thread(self.loader, self.config)
-        except ProbeUnavailable as exc:
-            self._down(str(exc))
-            log.warning("retransmission probe not running: %s", exc)
-            return
-        except Exception as exc:
-            self._down(f"probe failed to load: {exc!r}")
-            raise
+        await load_then_drain(
+            "retransmission probe",
+            lambda: self.loader(self.config),
+            attach=self._attach,
+            drain=self.drain,
+            down=self._down,
+            interval=self.config.interval,
+            sleep=self.sleep,
+            iterations=iterations,
+        )
+
+    def _attach(self, maps: KernelMaps | None) -> None:
         self.maps = maps
-        # A reload gives a fresh map: forget what the old one held, keep the totals.
-        self.drainer.seen = {}
-        self.stats = [0] * STAT_COUNT
-        try:
-            done = 0
-            while iterations is None or done < iterations:
-                await self.drain()
-                done += 1
-                if iterations is None or done < iterations:
-                    await self.sleep(self.config.interval)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._down(f"drain failed: {exc!r}")
-            raise
-        finally:
-            self.maps = None
-            await asyncio.to_thread(maps.close)
+        if maps is not None:
+            # A reload gives a fresh map: forget what the old one held, keep the totals.
+            self.drainer.seen = {}
+            self.stats = [0] * STAT_COUNT
 
     async def drain(self) -> None:
         maps = self.maps
