@@ -127,7 +127,10 @@ def _all_paths_ok(mesh: Mesh) -> str | None:
     if text is None:
         return None
     for s, d, p in PAIRS:
-        line = f'netmesh_path_success{{source_node="{s}",destination_node="{d}",protocol="{p}"}} 1'
+        line = (
+            f'netmesh_path_success{{source_node="{s}",destination_node="{d}",protocol="{p}",'
+            'network="host"} 1'
+        )
         if line not in text:
             return None
     return text
