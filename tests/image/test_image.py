@@ -276,10 +276,14 @@ def test_collector_runs_as_declared(mesh: Mesh) -> None:
 
 def test_every_agent_probe_is_up(mesh: Mesh) -> None:
     def all_up() -> list[dict[str, Any]] | None:
-        probes = [mesh.report(n).get("probe") or {} for n in mesh.agents]
-        return probes if all(p.get("up") == 1 for p in probes) else None
+        reports = [mesh.report(n) for n in mesh.agents]
+        probes = [r.get("probe") or {} for r in reports]
+        # both programs loaded: BCC's compiler memory is freed only after the second one
+        drops = [r.get("drops") or {} for r in reports]
+        loaded = all(p.get("up") == 1 for p in probes) and all(d.get("up") == 1 for d in drops)
+        return probes if loaded else None
 
-    probes = wait_for(quiet(all_up), 120, 1.0, "every agent container's probe up")
+    probes = wait_for(quiet(all_up), 180, 1.0, "every agent container's probes up")
     assert {p["mode"] for p in probes} == {"tracepoint"}
     rss = []
     for node in mesh.agents:
