@@ -134,7 +134,10 @@ def test_uplink_loss_in_one_direction(lab: Lab) -> None:
         into = {p: v for p, v in loss.items() if rack(lab, p[0]) == 1 and rack(lab, p[1]) == 2}
         out_of = {p: v for p, v in loss.items() if rack(lab, p[0]) == 2 and rack(lab, p[1]) == 1}
         assert all(0.08 < v < 0.4 for v in into.values()), into
-        assert all(v < 0.03 for v in out_of.values()), out_of
+        # Not exactly 0: with 20 % of the echoes lost, the last probes of a window whose echoes
+        # (which carry the responder's count) all vanished cannot be told from forward loss
+        # (seen: 1 of 33). The injected direction reads 8-40 %.
+        assert all(v < 0.05 for v in out_of.values()), out_of
     finally:
         ok(lab, "clear", "--uplink", "2")
 
