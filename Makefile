@@ -33,7 +33,8 @@ image: deps
 	bash scripts/build-image.sh $(IMAGE)
 
 # Build it, then run it as the manifests declare it (podman + runc) in lab namespaces:
-# collector + 3 agents + one agent under the runtime's default seccomp (tests/image).
+# collector + 3 agents + one agent under the runtime's default seccomp; collector + 3
+# pod-network endpoints in the nodes' pod namespaces (tests/image).
 image-test: image
 	NETMESH_IMAGE=$(IMAGE) $(PY) -m pytest tests/image -v -s $(PYTEST_ARGS)
 

@@ -19,16 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
-import shutil
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-import yaml
 
 from lab.faults import Fault
 from lab.lab import Lab, get_json
@@ -37,54 +33,27 @@ from lab.settings import LabSettings
 from lab.topology import LabNode
 from tests.helpers import wait_for
 from tests.image.podspec import container, pod_spec
-
-T = TypeVar("T")
-IMAGE = os.environ.get("NETMESH_IMAGE", "")
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-PREFIX = f"nmi{os.getpid() % 10000}"
-SUBNET = f"10.{150 + os.getpid() % 10}.{os.getpid() // 10 % 250}.0/24"
-LABEL = f"netmesh-image-test={PREFIX}"
-PODMAN = [
-    "podman",
-    "--runtime",
-    "runc",
-    "--cgroup-manager",
-    "cgroupfs",
-]
-# This VM: crun refuses hybrid cgroups; the default ulimits exceed its hard limits.
-RUN = ["run", "-d", "--label", LABEL, "--ulimit", "nofile=1024:1024"]
-RUN += ["--ulimit", "nproc=1000:1000"]
-TOKEN_DIR = "/var/run/secrets/netmesh"
-AGENTS = 3
-
-pytestmark = pytest.mark.skipif(
-    not IMAGE, reason="NETMESH_IMAGE unset: run `make image-test` (builds the image first)"
+from tests.image.runtime import (
+    IMAGE,
+    ROOT,
+    Containers,
+    configmaps,
+    needs_image,
+    podman,
+    proc_status,
+    quiet,
+    rendered,
+    require_runtime,
+    share_token,
+    start_collector,
+    workload,
 )
 
+PREFIX = f"nmi{os.getpid() % 10000}"
+SUBNET = f"10.{150 + os.getpid() % 10}.{os.getpid() // 10 % 250}.0/24"
+AGENTS = 3
 
-def podman(*args: str, check: bool = True, timeout: float = 120, both: bool = False) -> str:
-    proc = subprocess.run(
-        [*PODMAN, *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"podman {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout + proc.stderr if both else proc.stdout
-
-
-def rendered() -> list[dict[str, Any]]:
-    text = subprocess.run(
-        ["kubectl", "kustomize", str(ROOT / "manifests")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    return [d for d in yaml.safe_load_all(text) if d]
-
-
-def workload(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    (found,) = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
-    return found
+pytestmark = needs_image
 
 
 @dataclass
@@ -93,15 +62,12 @@ class Mesh:
     collector: LabNode
     agents: list[LabNode]
     default_seccomp: LabNode
-    names: dict[str, str]  # node name -> container name
+    containers: Containers  # keyed by node name
+    collector_url: str
     results: dict[str, Any]  # numbers for bench-results/image.json
 
-    @property
-    def collector_url(self) -> str:
-        return f"http://{self.collector.address}:9100"
-
     def pid(self, node: LabNode) -> int:
-        return int(podman("inspect", "-f", "{{.State.Pid}}", self.names[node.name]).strip())
+        return self.containers.pid(node.name)
 
     def report(self, node: LabNode) -> dict[str, Any]:
         return dict(get_json(f"http://{node.address}:9101/api/v1/report"))
@@ -110,42 +76,11 @@ class Mesh:
         return dict(get_json(self.collector_url + "/api/v1/rca", timeout=5))
 
 
-def quiet(check: Callable[[], T | None]) -> Callable[[], T | None]:
-    """``check`` that reads "not yet" from a connection refused/reset (a container starting)."""
-
-    def run() -> T | None:
-        try:
-            return check()
-        except (OSError, ValueError):  # URLError is an OSError
-            return None
-
-    return run
-
-
-def proc_status(pid: int) -> dict[str, str]:
-    text = pathlib.Path(f"/proc/{pid}/status").read_text()
-    return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
-
-
-def remove_containers(attempts: int = 5) -> None:
-    """Remove this run's containers; retried, since podman can refuse one still stopping."""
-    for _ in range(attempts):
-        ids = podman("ps", "-a", "-q", "--filter", f"label={LABEL}", check=False).split()
-        if not ids:
-            return
-        out = podman("rm", "-f", "-t", "2", *ids, check=False, both=True)
-        print(f"podman rm {' '.join(ids)}: {out.strip()}")
-
-
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    if os.geteuid() != 0 or shutil.which("podman") is None:
-        pytest.skip("needs root and podman (scripts/install-deps.sh installs it)")
-    podman("image", "exists", IMAGE)
+    require_runtime()
     docs = rendered()
-    configmaps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
     agent_pod = pod_spec(workload(docs, "DaemonSet", "netmesh-agent"))
-    collector_pod = pod_spec(workload(docs, "Deployment", "netmesh-collector"))
 
     state = tmp_path_factory.mktemp("lab")
     # No lab DNS server: up(services=False) starts no process; the agents' DNS check is
@@ -155,46 +90,19 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     )
     lab = Lab(settings)
     *agents, collector_node, seccomp_node = lab.topo.nodes
-    # The lab's token, readable by the collector's uid 65532 and the agents' capability-less root.
-    token_dir = tmp_path_factory.mktemp("token")
-    names = {n.name: f"{PREFIX}-{n.name}" for n in lab.topo.nodes}
-    mesh = Mesh(lab, collector_node, agents, seccomp_node, names, {"image": IMAGE})
+    containers = Containers(PREFIX)
+    results: dict[str, Any] = {"image": IMAGE}
     try:
         lab.up(services=False)
-        token_dir.chmod(0o755)  # the mount's root: mktemp made it 0700
-        shutil.copy(lab.token_path, token_dir / "token")
-        (token_dir / "token").chmod(0o444)
-        url = mesh.collector_url
-        # A lab is not a cluster: static membership, the lab's token, addresses of lab nodes.
-        collector_overrides = {
-            "NETMESH_MODE": "static",
-            "NETMESH_AUTH": "auto",
-            "NETMESH_AUTH_TOKEN_FILE": f"{TOKEN_DIR}/token",
-            "NETMESH_BIND_ADDRESS": collector_node.address,
-            "NETMESH_REPORT_TTL": "30",
-            "NETMESH_STALE_AFTER": "15",
-        }
-        c = container(
-            collector_pod,
-            "collector",
-            configmaps=configmaps,
-            projected_dirs={},
-            fields={},
-            overrides=collector_overrides,
+        # The lab's token, readable by the collector's uid 65532 and the agents' root.
+        token_dir = share_token(lab, tmp_path_factory.mktemp("token"))
+        url = start_collector(
+            containers,
+            collector_node,
+            docs,
+            token_dir,
+            {"NETMESH_REPORT_TTL": "30", "NETMESH_STALE_AFTER": "15"},
         )
-        podman(
-            *RUN,
-            "--name",
-            names[collector_node.name],
-            "--network",
-            f"ns:/run/netns/{collector_node.netns}",
-            "-v",
-            f"{token_dir}:{TOKEN_DIR}:ro",
-            *c.args,
-            IMAGE,
-            *c.command,
-        )
-        wait_for(quiet(lambda: get_json(url + "/healthz")), 60, 0.3, "the collector container")
         for node in [*agents, seccomp_node]:
             # The lab's own agent settings (short tests, all-out budget), minus its paths.
             overrides = {
@@ -211,33 +119,21 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
             a = container(
                 pod,
                 "agent",
-                configmaps=configmaps,
+                configmaps=configmaps(docs),
                 projected_dirs={"collector-token": str(token_dir)},
                 fields={"spec.nodeName": node.name, "status.hostIP": node.address},
                 overrides=overrides,
             )
-            podman(
-                *RUN,
-                "--name",
-                names[node.name],
-                "--network",
-                f"ns:/run/netns/{node.netns}",
-                *a.args,
-                IMAGE,
-                *a.command,
-            )
-        yield mesh
+            containers.run(node.name, node.netns, a)
+        yield Mesh(lab, collector_node, agents, seccomp_node, containers, url, results)
     finally:
-        for name in names.values():
-            logs = podman("logs", "--tail", "15", name, check=False, timeout=20, both=True)
-            if logs:
-                print(f"--- {name} (last lines)\n{logs}")
-        remove_containers()
+        containers.print_logs()
+        containers.remove()
         lab.down()
-        write_results(mesh.results)
+        write_results(results)
     ns, links = leftovers(PREFIX)
     assert not ns and not links, f"left {ns} {links}"
-    left = podman("ps", "-a", "-q", "--filter", f"label={LABEL}", check=False).split()
+    left = containers.ids()
     assert not left, f"left containers {left}"
 
 
@@ -270,7 +166,7 @@ def test_collector_runs_as_declared(mesh: Mesh) -> None:
     assert status["Uid"].split()[:2] == ["65532", "65532"]
     assert int(status["CapEff"], 16) == 0
     assert status["NoNewPrivs"] == "1"
-    info = json.loads(podman("inspect", mesh.names[mesh.collector.name]))[0]
+    info = mesh.containers.inspect(mesh.collector.name)
     assert info["HostConfig"]["ReadonlyRootfs"] is True
 
 

@@ -2,40 +2,22 @@
 
 from __future__ import annotations
 
-import pathlib
-import shutil
-import subprocess
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.image.podspec import Unsupported, container, pod_spec
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.image.runtime import configmaps, rendered, workload
 
 
 @pytest.fixture(scope="module")
 def docs() -> list[dict[str, Any]]:
-    if shutil.which("kubectl") is None:
-        pytest.fail("kubectl (with kustomize) is not installed; it renders the manifests")
-    text = subprocess.run(
-        ["kubectl", "kustomize", str(ROOT / "manifests")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    return [d for d in yaml.safe_load_all(text) if d]
+    return rendered()
 
 
 def _one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     (found,) = [d for d in docs if d["kind"] == kind]
     return pod_spec(found)
-
-
-def _configmaps(docs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
-    return {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
 
 
 def _pairs(args: list[str], flag: str) -> list[str]:
@@ -46,7 +28,7 @@ def test_agent_container_follows_the_daemonset(docs: list[dict[str, Any]]) -> No
     c = container(
         _one(docs, "DaemonSet"),
         "agent",
-        configmaps=_configmaps(docs),
+        configmaps=configmaps(docs),
         projected_dirs={"collector-token": "/tmp/tok"},
         fields={"spec.nodeName": "node-1", "status.hostIP": "10.0.0.1"},
         overrides={"NETMESH_COLLECTOR_URL": "http://x:9100"},
@@ -72,7 +54,7 @@ def test_collector_container_follows_the_deployment(docs: list[dict[str, Any]]) 
     c = container(
         _one(docs, "Deployment"),
         "collector",
-        configmaps=_configmaps(docs),
+        configmaps=configmaps(docs),
         projected_dirs={},
         fields={},
         overrides={},
@@ -89,8 +71,31 @@ def test_unknown_fields_are_refused(docs: list[dict[str, Any]]) -> None:
         container(
             _one(docs, "DaemonSet"),
             "agent",
-            configmaps=_configmaps(docs),
+            configmaps=configmaps(docs),
             projected_dirs={"collector-token": "/tmp/tok"},
             fields={},
             overrides={},
         )
+
+
+def test_pod_endpoint_container_follows_its_daemonset() -> None:
+    docs = rendered("pod-network")
+    c = container(
+        pod_spec(workload(docs, "DaemonSet", "netmesh-pod-endpoint")),
+        "pod-endpoint",
+        configmaps=configmaps(docs),
+        projected_dirs={"collector-token": "/tmp/tok"},
+        fields={"spec.nodeName": "node-1", "status.podIP": "10.244.1.254"},
+        overrides={"NETMESH_COLLECTOR_URL": "http://x:9100"},
+    )
+    assert _pairs(c.args, "--user") == ["65534:65534"]  # the pod's securityContext
+    assert _pairs(c.args, "--cap-drop") == ["ALL"] and not _pairs(c.args, "--cap-add")
+    assert _pairs(c.args, "--security-opt") == ["no-new-privileges"]  # RuntimeDefault: no flag
+    assert "--read-only" in c.args and "--privileged" not in c.args
+    assert _pairs(c.args, "-v") == ["/tmp/tok:/var/run/secrets/netmesh:ro"]
+    assert _pairs(c.args, "--tmpfs") == ["/tmp:rw,size=64m,mode=1777"]
+    assert c.env["NETMESH_NETWORK"] == "pod"
+    assert c.env["NETMESH_NODE_NAME"] == "node-1"
+    assert c.env["NETMESH_ADVERTISE_ADDRESS"] == "10.244.1.254"
+    assert c.env["NETMESH_BIND_ADDRESS"] == "0.0.0.0"
+    assert c.command == ["netmesh-agent"]
