@@ -16,10 +16,12 @@ What a lab is not -- a cluster -- is ``LAB_OVERRIDES`` below (plus the Downward 
 nodeName and podIP, from the lab). Asserted: each process holds no capability and
 cannot write its root filesystem, every container stays up, each endpoint reports with
 network="pod" and the collector shows the pod network's light paths between all pairs
-with their probes answered. Measured and printed (``-s``): each endpoint's RSS and CPU
-share over ``WINDOW`` s after ``WARMUP`` s, the process's and its container's (iperf3
-children included); bench-results/image-pod-endpoint.json. RSS must meet issue 16's
-goal (<= 50 MiB); CPU (<= 2 % of a core) is printed only: timing on a shared machine.
+with their probes answered, iperf3 runs between two endpoint containers, and an endpoint
+exits cleanly on SIGTERM (as the kubelet stops it) within its grace period. Measured
+and printed (``-s``): each endpoint's RSS and CPU share over ``WINDOW`` s after
+``WARMUP`` s, the process's and its container's (iperf3 children included), also in
+bench-results/image-pod-endpoint.json. The process's RSS must meet issue 16's goal
+(<= 50 MiB); CPU (<= 2 % of a core) is printed only: timing on a shared machine.
 """
 
 from __future__ import annotations
@@ -327,3 +329,19 @@ def test_iperf3_runs_between_endpoint_containers(mesh: PodMesh) -> None:
         assert r["received_bits_per_second"] > 1e6, r
         print(f"  {r['protocol']}: {r['received_bits_per_second'] / 1e6:.0f} Mbit/s received")
     still_up(mesh)
+
+
+def test_an_endpoint_stops_on_sigterm_within_its_grace_period(mesh: PodMesh) -> None:
+    """As the kubelet stops a pod: SIGTERM to the container's first process (PID 1 in its
+    PID namespace, where a signal without a handler is ignored), SIGKILL after the
+    DaemonSet's terminationGracePeriodSeconds. Last: it takes an endpoint away."""
+    name = list(mesh.endpoints)[-1]
+    grace = str(workload(rendered("pod-network"), "DaemonSet", "netmesh-pod-endpoint")["spec"]
+                ["template"]["spec"]["terminationGracePeriodSeconds"])  # fmt: skip
+    started = time.monotonic()
+    podman("stop", "-t", grace, mesh.containers.names[name], timeout=60)
+    took = time.monotonic() - started
+    state = mesh.containers.inspect(name)["State"]
+    print(f"\n{name}: stopped after {took:.1f} s, exit code {state['ExitCode']}")
+    assert not state["Running"]
+    assert state["ExitCode"] == 0, state  # its own clean exit, not SIGKILL's 137
