@@ -25,6 +25,7 @@ from agent.reporter import Reporter
 from agent.runner import ClientOptions, run_test
 from agent.schedule import SETTINGS_NAMES, PlanSettings, Slot, Test, plan
 from agent.server import IperfServer, ServerOptions
+from agent.service import ServiceCheck, ServiceOptions
 from agent.settings import AgentSettings
 from agent.state import AgentState
 from netmesh.config import project
@@ -248,6 +249,10 @@ def dns_options(settings: AgentSettings) -> DnsOptions:
     return project(settings, DnsOptions, prefix="dns_", defaults=("port",))
 
 
+def service_options(settings: AgentSettings) -> ServiceOptions:
+    return project(settings, ServiceOptions, prefix="service_")
+
+
 def initial_members(settings: AgentSettings) -> MemberList:
     members = {m.name: m for m in settings.static_peers}
     members[settings.node_name] = settings.me
@@ -318,6 +323,10 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
         dns_check = DnsCheck(dns_options(settings))
         state.dns = dns_check.status
         work.append(("dns", dns_check.run))
+    if settings.service_target:
+        service_check = ServiceCheck(service_options(settings))
+        state.service = service_check.status
+        work.append(("service", service_check.run))
     if settings.collector_url:
         reporter = Reporter(
             state,

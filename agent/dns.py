@@ -17,9 +17,7 @@ limit, neither of which ``getaddrinfo`` in a thread can.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ import dns.message
 import dns.rcode
 import dns.resolver
 
+from agent.periodic import ResultWindow, every
 from netmesh.dnsreport import FAILURES, OK, RESULTS, DnsStatus
 
 log = logging.getLogger(__name__)
@@ -116,9 +115,7 @@ class DnsCheck:
         self.lookup = lookup
         self.clock = clock
         self.sleep = sleep
-        self.counts: collections.Counter[str] = collections.Counter()
-        # (when, result, latency seconds) of the lookups in the window
-        self.recent: collections.deque[tuple[float, str, float]] = collections.deque()
+        self.window = ResultWindow(RESULTS, FAILURES, opts.window, clock)
         self.answers: tuple[str, ...] = ()
         self.servers: tuple[str, ...] = ()
         self.last_error = ""
@@ -127,12 +124,13 @@ class DnsCheck:
     async def run(self, iterations: int | None = None) -> None:
         self.running = True
         try:
-            done = 0
-            while iterations is None or done < iterations:
-                started = self.clock()
-                await self.once()
-                done += 1
-                await self.sleep(max(0.0, started + self.opts.interval - self.clock()))
+            await every(
+                self.opts.interval,
+                self.once,
+                clock=self.clock,
+                sleep=self.sleep,
+                iterations=iterations,
+            )
         finally:
             self.running = False
 
@@ -147,9 +145,7 @@ class DnsCheck:
         return outcome
 
     def record(self, outcome: Outcome, when: float, latency: float) -> None:
-        result = outcome.result if outcome.result in RESULTS else "error"
-        self.counts[result] += 1
-        self.recent.append((when, result, latency))
+        result = self.window.record(outcome.result, when, latency)
         if outcome.servers:
             self.servers = outcome.servers
         if result == OK:
@@ -159,30 +155,20 @@ class DnsCheck:
             log.debug("DNS lookup of %s: %s: %s", self.opts.name, result, outcome.error)
 
     def status(self) -> DnsStatus:
-        now = self.clock()
-        while self.recent and self.recent[0][0] < now - self.opts.window:
-            self.recent.popleft()
-        window = collections.Counter(result for _, result, _ in self.recent)
-        latencies = sorted(lat for _, result, lat in self.recent if result == OK)
+        w = self.window.summary()
         return DnsStatus(
             up=int(self.running),
             reason="" if self.running else "not running",
             name=self.opts.name,
             record_type=self.opts.record_type,
             servers=self.servers,
-            lookups=tuple((r, self.counts[r]) for r in RESULTS),
-            window_seconds=self.opts.window,
-            window_lookups=len(self.recent),
-            window_failures=sum(window[r] for r in FAILURES),
-            window_results=tuple((r, window[r]) for r in RESULTS if window[r]),
-            latency_median_seconds=statistics.median(latencies) if latencies else None,
-            latency_p99_seconds=_p99(latencies),
+            lookups=w.counts,
+            window_seconds=w.window_seconds,
+            window_lookups=w.window_total,
+            window_failures=w.window_failures,
+            window_results=w.window_results,
+            latency_median_seconds=w.latency_median_seconds,
+            latency_p99_seconds=w.latency_p99_seconds,
             answers=self.answers,
             last_error=self.last_error,
         )
-
-
-def _p99(ordered: list[float]) -> float | None:
-    if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from agent.drops_logic import MODES as DROPS_MODES
 from agent.probe_logic import MAX_LOCAL_CIDRS
 from agent.probe_logic import MODES as PROBE_MODES
+from agent.service import split_target
 from netmesh.addresses import is_ip, is_network
 from netmesh.config import Problems, doc, parse_str_tuple, valid_port
 from netmesh.dropreport import MAX_DROP_FLOWS
@@ -268,6 +269,25 @@ class AgentSettings:
         metadata=doc("Resolver configuration the DNS check reads its nameservers from."),
     )
 
+    service_target: str = field(
+        default="",
+        metadata=doc(
+            "host:port of a Service the Service check connects to (TCP) at a steady rate, "
+            "e.g. the collector's own Service; a name is resolved by the system resolver "
+            "(the address it resolved last is kept while it does not). Empty = no Service "
+            "check (the manifests set the collector's Service)."
+        ),
+    )
+    service_interval: float = field(
+        default=5.0, metadata=doc("Seconds between the Service check's connects.")
+    )
+    service_timeout: float = field(
+        default=2.0, metadata=doc("Seconds one Service connect (and its name lookup) may take.")
+    )
+    service_window: float = field(
+        default=30.0, metadata=doc("Seconds of Service connects each report summarises.")
+    )
+
     def __post_init__(self) -> None:
         p = Problems()
         p.check(
@@ -388,6 +408,21 @@ class AgentSettings:
         p.check(
             self.dns_interval <= self.dns_window <= 3600,
             "dns_window: must be >= dns_interval and <= 3600 s",
+        )
+        if self.service_target:
+            try:
+                host, _ = split_target(self.service_target)
+                p.check(
+                    is_ip(host) or is_dns_name(host),
+                    f"service_target {self.service_target!r}: {host!r} is no address or name",
+                )
+            except ValueError as exc:
+                p.check(False, f"service_target {exc}")
+        p.check(0.1 <= self.service_interval <= 3600, "service_interval: must be 0.1..3600 s")
+        p.check(0 < self.service_timeout <= 30, "service_timeout: must be > 0 and <= 30 s")
+        p.check(
+            self.service_interval <= self.service_window <= 3600,
+            "service_window: must be >= service_interval and <= 3600 s",
         )
         p.raise_if_any("agent")
 

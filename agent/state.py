@@ -25,6 +25,7 @@ from netmesh.wire import (
     ProbeStatus,
     Report,
     RetransmitFlow,
+    ServiceStatus,
     TestCount,
     TestResult,
     Transport,
@@ -66,6 +67,8 @@ class AgentState:
     link_speed: int | None = None
     # The DNS check's status, when it runs (agent/dns.py).
     dns: Callable[[], DnsStatus | None] = lambda: None
+    # The Service check's status, when it runs (agent/service.py).
+    service: Callable[[], ServiceStatus | None] = lambda: None
     # On-demand sweeps heard from the collector, kept until their window ends
     # (agent/daemon.py TestLoop prunes them), even when the collector stops listing them.
     sweeps: dict[str, Sweep] = field(default_factory=dict)
@@ -126,5 +129,6 @@ class AgentState:
             link_speed_bits_per_second=self.link_speed,
             drops=self.drops,
             dns=self.dns(),
+            service=self.service(),
             network=self.network,
         )

@@ -63,7 +63,13 @@ from collector.membership import KubernetesMembership, NodeRules, StaticMembersh
 from collector.podmap import PodInfo, PodKey, PodMap
 from collector.podsfile import PodsFile, PodsFileError
 from collector.ratelimit import RejectLimiter
-from collector.settings import CollectorSettings, dns_criteria, pod_criteria, rca_criteria
+from collector.settings import (
+    CollectorSettings,
+    dns_criteria,
+    pod_criteria,
+    rca_criteria,
+    service_criteria,
+)
 from collector.state import CollectorState, Limits
 from collector.sweepapi import routes as sweep_routes
 from collector.sweeps import SweepBook
@@ -153,6 +159,7 @@ def create_app(
         baseline_samples=settings.rca_baseline_samples,
         ebpf_window=settings.rca_ebpf_window,
         dns_criteria=dns_criteria(settings),
+        service_criteria=service_criteria(settings),
         pod_criteria=pod_criteria(settings),
     )
     app[LAYERS] = LayerJudge(rca_criteria(settings))
@@ -349,7 +356,11 @@ async def run_rca(app: web.Application) -> None:
     kube_nodes = state.pod_map.nodes if app[SETTINGS].mode == "kubernetes" else None
     topology = topology_of((state.agents[name].report for name in results), kube_nodes)
     drops = {name: state.agents[name].report.drops for name in results}
-    dns = {name: report.dns for name in results if (report := state.agents[name].report).dns}
+    dns = {name: r.dns for name, r in reports.items() if r.dns}
+    service = {name: r.service for name, r in reports.items() if r.service}
+    pod_reports = {n: e.report for n, e in state.pod_network.agents.items()}
+    pod_dns = {name: r.dns for name, r in pod_reports.items() if r.dns}
+    pod_service = {name: r.service for name, r in pod_reports.items() if r.service}
     live = app[RCA]
     steps = live.steps(
         results,
@@ -361,6 +372,9 @@ async def run_rca(app: web.Application) -> None:
         topology=topology,
         drops=drops,
         dns=dns,
+        pod_dns=pod_dns,
+        service=service,
+        pod_service=pod_service,
         resolve_pod=_pod_resolver(state),
     )
     for _ in steps:

@@ -126,12 +126,6 @@ def _render_health(report: Report, parts: list[list[str]]) -> None:
             cat.LIGHT_UP.label_names(cat.COLLECTOR), (report.node, report.light.reason)
         )
         parts[_LIGHT_UP].append(sample(cat.LIGHT_UP, light_labels, float(report.light.up)))
-    for i, (fam, rows_of) in enumerate(cat.REPORT_ROWS):
-        names = fam.label_names(cat.COLLECTOR)
-        for values, value in rows_of(report):
-            parts[_REPORT_ROWS + i].append(
-                sample(fam, labels(names, (report.node, *values)), value)
-            )
 
 
 def render_agent(report: Report, *, max_series: int, light_histogram: bool = True) -> AgentBlock:
@@ -142,6 +136,13 @@ def render_agent(report: Report, *, max_series: int, light_histogram: bool = Tru
         # A pod endpoint's health is on its own /metrics: node-labelled families
         # would collide with its node's host agent (collector/metrics.py gives its up/age).
         _render_health(report, parts)
+    # The checks' rows (DNS, Service) carry the network: a pod endpoint's are its own.
+    for i, (fam, rows_of) in enumerate(cat.REPORT_ROWS):
+        names = fam.label_names(cat.COLLECTOR)
+        for values, row_value in rows_of(report):
+            parts[_REPORT_ROWS + i].append(
+                sample(fam, labels(names, (report.node, *values)), row_value)
+            )
     net = report.network
     budget = max_series
     total = 0

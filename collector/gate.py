@@ -12,9 +12,9 @@ them here:
   the check started), every ordered pair of members with light-tier data;
   empty = fresh;
 - ``/api/v1/rca`` → ``Rca``, and ``decide`` → the exit code and its reasons:
-  0 healthy (verdict ok, no suspect, no failing path, no DNS finding), 1 suspects,
-  DNS findings or failing paths (also cluster-wide and isolated), 2 cannot tell (stale data, RCA off
-  or without data, an answer that is not what the collector sends).
+  0 healthy (verdict ok, no suspect, no failing path, no DNS or Service finding), 1 suspects,
+  DNS/Service findings or failing paths (also cluster-wide and isolated), 2 cannot tell
+  (stale data, RCA off or without data, an answer that is not what the collector sends).
 
 Every parser raises ``WireError`` (netmesh/jsonreader.py) naming the field.
 """
@@ -144,7 +144,13 @@ class Rca:
     failing: int  # all failing paths (the list may be capped)
     computed_at: float | None
     dns_findings: tuple[dict[str, Any], ...] = ()
+    service_findings: tuple[dict[str, Any], ...] = ()
     layer_findings: tuple[dict[str, Any], ...] = ()  # pod networks failing, host paths fine
+
+    @property
+    def check_findings(self) -> tuple[dict[str, Any], ...]:
+        """The layer, DNS and Service findings (each a reason to exit 1)."""
+        return (*self.layer_findings, *self.dns_findings, *self.service_findings)
 
 
 def _findings(r: JsonReader, key: str) -> tuple[dict[str, Any], ...]:
@@ -171,6 +177,7 @@ def parse_rca(body: Any) -> Rca:
         paths.append(p.obj)
     return Rca(
         dns_findings=_findings(r, "dns_findings"),
+        service_findings=_findings(r, "service_findings"),
         layer_findings=_findings(r, "layer_findings"),
         verdict=r.string("verdict"),
         summary=r.string("summary", max_len=100_000, allow_empty=True),
@@ -241,7 +248,7 @@ def decide(stale: Sequence[str], rca: Rca | None) -> Decision:
         reasons.append(f"suspects: {_listed([s['node'] for s in rca.suspects])}")
     if rca.failing:
         reasons.append(f"{rca.failing} failing paths")
-    reasons += [str(f["summary"]) for f in (*rca.layer_findings, *rca.dns_findings)]
+    reasons += [str(f["summary"]) for f in rca.check_findings]
     if reasons:
         return Decision(code=UNHEALTHY, reasons=tuple(reasons))
     if rca.verdict != VERDICT_OK:
@@ -301,7 +308,7 @@ def report_text(
                 f"  suspect {s['node']}: {s['direction']}, score {float(s.get('score', 0)):.2f}, "
                 f"{s.get('failing_paths', '?')} failing paths with {s.get('peers', '?')} peers"
             )
-        out += [f"  finding: {f['summary']}" for f in (*rca.layer_findings, *rca.dns_findings)]
+        out += [f"  finding: {f['summary']}" for f in rca.check_findings]
         if rca.failing:
             out.append(f"failing paths: {rca.failing}")
             out += [_path_text(p) for p in rca.failing_paths[:LISTED_PATHS]]
@@ -335,5 +342,6 @@ def report_json(
         "failing_paths": [] if rca is None else list(rca.failing_paths),
         "rca_computed_at": None if rca is None else rca.computed_at,
         "dns_findings": [] if rca is None else list(rca.dns_findings),
+        "service_findings": [] if rca is None else list(rca.service_findings),
         "layer_findings": [] if rca is None else list(rca.layer_findings),
     }

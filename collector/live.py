@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-from collector.dnsjudge import DnsCriteria, DnsFinding, judge_dns
+from collector.checkjudge import CheckFinding
+from collector.dnsjudge import DnsCriteria, judge_dns_networks
 from collector.dropevidence import drop_totals, significant
 from collector.findings import criterion
 from collector.judging import Baselines, Criteria, PathJudge, PathKey, PathOutcome
@@ -22,9 +23,10 @@ from collector.meshjudge import mesh_reasons
 from collector.podblame import PodCriteria
 from collector.podrca import PodRca
 from collector.rates import RetransmitRates as RetransmitRates  # noqa: PLC0414 (re-exported)
+from collector.servicejudge import ServiceCriteria, judge_service_networks
 from collector.topology import NodeTopology
 from collector.verdict import Analysis, analyse, with_findings
-from netmesh.wire import DnsStatus, DropStatus, LightPath, RetransmitFlow, TestResult
+from netmesh.wire import DnsStatus, DropStatus, LightPath, RetransmitFlow, ServiceStatus, TestResult
 
 
 def add_retransmits(
@@ -101,6 +103,7 @@ class LiveRca:
         baseline_samples: int = 10,
         ebpf_window: float = 30.0,
         dns_criteria: DnsCriteria | None = None,
+        service_criteria: ServiceCriteria | None = None,
         pod_criteria: PodCriteria | None = None,
         perf: Callable[[], float] = time.perf_counter,
     ) -> None:
@@ -110,7 +113,9 @@ class LiveRca:
             pod_criteria or PodCriteria(retransmits_per_second=0), window=ebpf_window
         )
         self.dns_criteria = dns_criteria or DnsCriteria()
-        self.dns_findings: tuple[DnsFinding, ...] = ()
+        self.dns_findings: tuple[CheckFinding, ...] = ()
+        self.service_criteria = service_criteria or ServiceCriteria()
+        self.service_findings: tuple[CheckFinding, ...] = ()
         self.baselines = Baselines(baseline_samples, criteria.baseline_percentile)
         self.baselines.frozen = self._frozen
         self._suspected: set[str] = set()  # nodes of the latest findings
@@ -147,6 +152,9 @@ class LiveRca:
         topology: Mapping[str, NodeTopology] | None = None,
         drops: Mapping[str, DropStatus | None] | None = None,
         dns: Mapping[str, DnsStatus] | None = None,
+        pod_dns: Mapping[str, DnsStatus] | None = None,
+        service: Mapping[str, ServiceStatus] | None = None,
+        pod_service: Mapping[str, ServiceStatus] | None = None,
         resolve_pod: Callable[[str], tuple[str, str] | None] | None = None,
         budget: float = 0.005,
     ) -> Iterator[None]:
@@ -157,7 +165,9 @@ class LiveRca:
         its light-tier windows (judged together, collector/lightjudge.py);
         ``topology``: each node's zone, rack and link speed (collector/topology.py),
         for the capacity criterion and the rack and zone findings; ``dns``:
-        node → its DNS check (findings of their own, collector/dnsjudge.py);
+        node → its DNS check (findings of their own, collector/dnsjudge.py),
+        ``service`` its Service check (collector/servicejudge.py), the
+        ``pod_`` ones the pod-network endpoints';
         ``drops``: node → its kernel drop counters (rates → evidence,
         collector/dropevidence.py). The mining
         (``analyse``) is one step; with nothing failing it is short.
@@ -240,7 +250,10 @@ class LiveRca:
             host |= {f.subject for f in analysis.findings if f.kind == "node"}
             self.pods.run(flows, resolve_pod, now=now, host_nodes=host)
             analysis = with_findings(analysis, self.pods.as_findings())
-        self.dns_findings = tuple(judge_dns(dns or {}, self.dns_criteria))
+        self.dns_findings = tuple(judge_dns_networks(dns or {}, pod_dns or {}, self.dns_criteria))
+        self.service_findings = tuple(
+            judge_service_networks(service or {}, pod_service or {}, self.service_criteria)
+        )
         self._suspected = {n for f in analysis.findings for n in f.nodes if f.kind != "node"}
         self._suspected |= {f.subject for f in analysis.findings if f.kind == "node"}
         # Only its own history says a path is bad: no suspicion (a lasting change of one

@@ -237,6 +237,12 @@ def metric_groups(
                 (((f.node or "", f.kind), 1.0) for f in rca.dns_findings),
             )
         )
+        out.append(
+            ex.render_family(
+                cat.RCA_SERVICE_FINDING,
+                (((f.node or "", f.kind), 1.0) for f in rca.service_findings),
+            )
+        )
         if layers is not None:
             out.append(
                 ex.render_family(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from collector.dnsjudge import DnsCriteria
 from collector.judging import Criteria
 from collector.podblame import PodCriteria
+from collector.servicejudge import ServiceCriteria
 from netmesh.addresses import is_ip
 from netmesh.config import Problems, doc, project, valid_port
 
@@ -394,6 +395,26 @@ class CollectorSettings:
     rca_dns_slow_min_seconds: float = field(
         default=0.1, metadata=doc("RCA: ... and above this many seconds.")
     )
+    rca_service_min_connects: int = field(
+        default=3,
+        metadata=doc("RCA: Service connects a node's window needs before it is judged."),
+    )
+    rca_service_failure_ratio: float = field(
+        default=0.5,
+        metadata=doc(
+            "RCA: a node's Service check fails when at least this share of its window's "
+            "connects did."
+        ),
+    )
+    rca_service_slow_factor: float = field(
+        default=5.0,
+        metadata=doc(
+            "RCA: a node's Service connect median above this x the other nodes' median is slow ..."
+        ),
+    )
+    rca_service_slow_min_seconds: float = field(
+        default=0.1, metadata=doc("RCA: ... and above this many seconds.")
+    )
 
     def __post_init__(self) -> None:
         p = Problems()
@@ -498,6 +519,15 @@ class CollectorSettings:
         p.check(0 < self.rca_dns_failure_ratio <= 1, "rca_dns_failure_ratio: must be > 0 and <= 1")
         p.check(self.rca_dns_slow_factor > 1, "rca_dns_slow_factor: must be > 1")
         p.check(self.rca_dns_slow_min_seconds >= 0, "rca_dns_slow_min_seconds: must be >= 0")
+        p.check(self.rca_service_min_connects >= 1, "rca_service_min_connects: must be >= 1")
+        p.check(
+            0 < self.rca_service_failure_ratio <= 1,
+            "rca_service_failure_ratio: must be > 0 and <= 1",
+        )
+        p.check(self.rca_service_slow_factor > 1, "rca_service_slow_factor: must be > 1")
+        p.check(
+            self.rca_service_slow_min_seconds >= 0, "rca_service_slow_min_seconds: must be >= 0"
+        )
         p.raise_if_any("collector")
 
     def _check_auth(self, p: Problems) -> None:
@@ -545,3 +575,8 @@ def pod_criteria(settings: CollectorSettings) -> PodCriteria:
 def dns_criteria(settings: CollectorSettings) -> DnsCriteria:
     """The DNS judge's criteria from the settings."""
     return project(settings, DnsCriteria, prefix="rca_dns_")
+
+
+def service_criteria(settings: CollectorSettings) -> ServiceCriteria:
+    """The Service judge's criteria from the settings."""
+    return project(settings, ServiceCriteria, prefix="rca_service_")

@@ -187,6 +187,7 @@ def rca(
         duration_seconds=live.seconds,
         runs=live.runs,
         dns_findings=[f.to_json() for f in live.dns_findings],
+        service_findings=[f.to_json() for f in live.service_findings],
         layer_findings=[f.to_json() for f in layers.findings] if layers is not None else [],
     )
     if live.pods.enabled:

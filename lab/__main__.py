@@ -16,12 +16,11 @@ from lab import state
 from lab.experiment import run_experiment
 from lab.fabric import DIRECTIONS, UplinkFault
 from lab.faults import (
+    NODE_FAULT_OPTIONS,
     Fault,
     FaultError,
-    parse_delay,
-    parse_dns,
+    parse_fault,
     parse_loss,
-    parse_mtu,
     parse_rate,
 )
 from lab.lab import Lab, LabError
@@ -65,15 +64,24 @@ def _parser() -> argparse.ArgumentParser:
         if name == "up":
             p.add_argument(
                 "--node",
-                help="put the fault (--loss/--rate/--delay/--mtu/--dns) on this node before "
-                "the agents start",
+                help="put the fault (--loss/--rate/--delay/--mtu/--dns/--service) on this node "
+                "before the agents start",
             )
         if name in ("inject", "experiment", "up"):
             p.add_argument("--loss", help="loss into the node (or on the uplink/link): 5%% or 0.05")
             p.add_argument("--rate", help="node egress (or uplink) rate: 200mbit")
             p.add_argument("--delay", help="delay into the node: 50ms (needs netem)")
             p.add_argument("--mtu", help="the node's link MTU, lower than the lab's 1500: 1400")
-            p.add_argument("--dns", help="down: DNS answers into the node are dropped")
+            p.add_argument(
+                "--dns",
+                help="down: DNS answers into the node and its pods are dropped; pod-down: "
+                "into its pods only",
+            )
+            p.add_argument(
+                "--service",
+                help="down: the node's and its pods' connects to the lab's Service are dropped; "
+                "pod-down: its pods' only",
+            )
             p.add_argument(
                 "--overlay-mtu",
                 help="the node's VXLAN and pod MTU (lab: 1450); 1500 = the encapsulation mismatch",
@@ -116,13 +124,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def fault_from(args: argparse.Namespace) -> Fault:
-    return Fault(
-        loss=parse_loss(args.loss) if args.loss else 0.0,
-        rate_bps=parse_rate(args.rate) if args.rate else 0,
-        delay_ms=parse_delay(args.delay) if args.delay else 0.0,
-        mtu=parse_mtu(args.mtu) if args.mtu else 0,
-        dns_down=parse_dns(args.dns) if args.dns else False,
-    )
+    return parse_fault({k: getattr(args, k) for k in NODE_FAULT_OPTIONS})
 
 
 def inject(lab: Lab, args: argparse.Namespace) -> str:
@@ -140,8 +142,10 @@ def inject(lab: Lab, args: argparse.Namespace) -> str:
         if args.overlay_mtu:
             lab.inject_overlay_mtu(args.node, parse_overlay_mtu(args.overlay_mtu))
         return f"injected on {node.name} ({node.address}): " + ", ".join([fault.describe(), *lines])
-    if args.delay or args.mtu or args.dns or args.overlay_mtu:
-        raise FaultError("--delay, --mtu, --dns and --overlay-mtu are node faults (use --node)")
+    if args.delay or args.mtu or args.dns or args.service or args.overlay_mtu:
+        raise FaultError(
+            "--delay, --mtu, --dns, --service and --overlay-mtu are node faults (use --node)"
+        )
     loss = parse_loss(args.loss) if args.loss else 0.0
     if args.pod:
         if args.rate or not loss:
@@ -213,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "clear":
             say("cleared: " + ", ".join(clear(lab, args)))
         elif args.command == "experiment":
-            given = args.loss or args.rate or args.delay or args.mtu or args.dns
+            given = any(getattr(args, k) for k in NODE_FAULT_OPTIONS)
             return run_experiment(lab, args, fault_from(args) if given else None)
     except (LabError, FaultError, CommandError) as exc:
         print(f"netmesh-lab: {exc}", file=sys.stderr)

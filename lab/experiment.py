@@ -30,7 +30,7 @@ from lab import podexp
 from lab.dropsview import describe_drops, fetch_drops
 from lab.expview import Screen, progress_bar, render_matrix, render_retransmits, summary_table
 from lab.fabric import UplinkFault
-from lab.faults import Fault, parse_delay, parse_dns, parse_loss, parse_mtu, parse_rate
+from lab.faults import NODE_FAULT_OPTIONS, Fault, parse_fault
 from lab.lab import Lab, LabError, get_json
 from lab.pods import LabPod
 from netmesh import catalogue
@@ -121,11 +121,7 @@ def make_plan(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> Plan:
             "fault_node",
             "fault_uplink",
             "pod_fault",
-            "loss",
-            "rate",
-            "delay",
-            "mtu",
-            "dns",
+            *NODE_FAULT_OPTIONS,
             "baseline",
             "fault",
             "recovery",
@@ -133,13 +129,7 @@ def make_plan(lab: Lab, args: argparse.Namespace, fault: Fault | None) -> Plan:
         if unknown:
             raise LabError(f"experiment config: unknown keys {sorted(unknown)}")
     if fault is None:
-        fault = Fault(
-            loss=parse_loss(str(options["loss"])) if "loss" in options else 0.0,
-            rate_bps=parse_rate(str(options["rate"])) if "rate" in options else 0,
-            delay_ms=parse_delay(str(options["delay"])) if "delay" in options else 0.0,
-            mtu=parse_mtu(str(options["mtu"])) if "mtu" in options else 0,
-            dns_down=parse_dns(str(options["dns"])) if "dns" in options else False,
-        )
+        fault = parse_fault(options)
     pod_name = getattr(args, "pod_fault", "") or str(options.get("pod_fault", ""))
     if fault.empty():
         fault = Fault(loss=0.20 if pod_name else 0.10)
@@ -188,7 +178,7 @@ def _pod_plan(
     """The seed's experiment: loss into one pod."""
     if getattr(args, "fault_node", "") or getattr(args, "fault_uplink", ""):
         raise LabError("give one of --fault-node, --fault-uplink and --pod-fault")
-    if fault.rate_bps or fault.delay_ms or fault.mtu or fault.dns_down or not fault.loss:
+    if not fault.loss or dataclasses.replace(fault, loss=0.0) != Fault():
         raise LabError("a pod fault takes --loss only (loss into the pod)")
     try:
         pod = lab.pods.pod(name)

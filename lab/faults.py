@@ -1,7 +1,11 @@
 """Inject and clear faults on one lab node: loss, rate, delay, MTU.
 
-- dns down: the DNS answers into the node are dropped (iptables on its
-  INPUT, source port 53): its lookups time out, every other node's work.
+- dns down: the DNS answers into the node are dropped (iptables, source port
+  53, on its INPUT and, for its pods, FORWARD): its lookups time out, every
+  other node's work; dns pod-down: its pods' only (FORWARD).
+- service down: the node's connects to the lab's Service are dropped before
+  translation (raw table, OUTPUT and PREROUTING; lab/service.py); service
+  pod-down: its pods' only (PREROUTING from cni0).
 - mtu: the node's link (eth0 in its namespace) gets a lower MTU while the
   others keep 1500: frames larger than it die on the veth without an ICMP
   error, as on a real L2 segment with an MTU mismatch (an MTU blackhole).
@@ -17,6 +21,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from lab.netns import shape, unshape
@@ -37,10 +42,22 @@ class Fault:
     rate_bps: int = 0  # node egress; 0 = baseline
     delay_ms: float = 0.0  # into the node
     mtu: int = 0  # the node's link MTU; 0 = the lab's 1500
-    dns_down: bool = False  # DNS answers into the node dropped
+    dns_down: bool = False  # DNS answers into the node (and its pods) dropped
+    pod_dns_down: bool = False  # DNS answers into the node's pods dropped
+    service_down: bool = False  # the node's (and its pods') connects to the Service dropped
+    pod_service_down: bool = False  # its pods' connects to the Service dropped
 
     def empty(self) -> bool:
-        return not (self.loss or self.rate_bps or self.delay_ms or self.mtu or self.dns_down)
+        return not (
+            self.loss
+            or self.rate_bps
+            or self.delay_ms
+            or self.mtu
+            or self.dns_down
+            or self.pod_dns_down
+            or self.service_down
+            or self.pod_service_down
+        )
 
     def describe(self) -> str:
         parts = []
@@ -54,6 +71,12 @@ class Fault:
             parts.append(f"link MTU {self.mtu}")
         if self.dns_down:
             parts.append("DNS down")
+        if self.pod_dns_down:
+            parts.append("DNS down for its pods")
+        if self.service_down:
+            parts.append("Service down")
+        if self.pod_service_down:
+            parts.append("Service down for its pods")
         return ", ".join(parts) or "none"
 
     def to_json(self) -> dict[str, float | bool]:
@@ -116,14 +139,41 @@ def parse_mtu(text: str) -> int:
     return value
 
 
-DNS_STATES = ("down",)
+DOWN_STATES = ("down", "pod-down")
 
 
-def parse_dns(text: str) -> bool:
-    """``down`` → True (the one DNS fault the lab has)."""
-    if text.strip().lower() not in DNS_STATES:
-        raise FaultError(f"dns {text!r}: the lab's DNS fault is 'down'")
-    return True
+def parse_down(what: str, text: str) -> tuple[bool, bool]:
+    """``down`` → (True, False): the node and its pods; ``pod-down`` → (False, True): its
+    pods only."""
+    state = text.strip().lower()
+    if state not in DOWN_STATES:
+        raise FaultError(f"{what} {text!r}: one of {', '.join(DOWN_STATES)}")
+    return state == "down", state == "pod-down"
+
+
+NODE_FAULT_OPTIONS = ("loss", "rate", "delay", "mtu", "dns", "service")
+
+
+def parse_fault(options: Mapping[str, object]) -> Fault:
+    """A node fault from its options as given (loss, rate, delay, mtu, dns, service: text;
+    absent or empty: not part of the fault)."""
+
+    def given(key: str) -> str:
+        value = options.get(key)
+        return "" if value is None or value == "" else str(value)
+
+    dns = parse_down("dns", given("dns")) if given("dns") else (False, False)
+    service = parse_down("service", given("service")) if given("service") else (False, False)
+    return Fault(
+        loss=parse_loss(given("loss")) if given("loss") else 0.0,
+        rate_bps=parse_rate(given("rate")) if given("rate") else 0,
+        delay_ms=parse_delay(given("delay")) if given("delay") else 0.0,
+        mtu=parse_mtu(given("mtu")) if given("mtu") else 0,
+        dns_down=dns[0],
+        pod_dns_down=dns[1],
+        service_down=service[0],
+        pod_service_down=service[1],
+    )
 
 
 def netem_available() -> bool:
@@ -136,10 +186,22 @@ def netem_available() -> bool:
         ok(["ip", "netns", "del", ns])
 
 
-def inject(node: LabNode, fault: Fault, *, netem: bool, baseline_bps: int) -> None:
-    """Apply ``fault`` to ``node`` (replacing any earlier fault on it)."""
+def inject(
+    node: LabNode,
+    fault: Fault,
+    *,
+    netem: bool,
+    baseline_bps: int,
+    service_match: list[str] | None = None,
+) -> None:
+    """Apply ``fault`` to ``node`` (replacing any earlier fault on it); ``service_match``:
+    the iptables match of the lab's Service (lab/service.py), None when it has none."""
     if fault.empty():
-        raise FaultError("nothing to inject: give --loss, --rate, --delay, --mtu and/or --dns down")
+        raise FaultError(
+            "nothing to inject: give --loss, --rate, --delay, --mtu, --dns and/or --service"
+        )
+    if (fault.service_down or fault.pod_service_down) and service_match is None:
+        raise FaultError("this lab has no Service (it was started with --service-check false)")
     if fault.delay_ms and not netem:
         raise FaultError(
             "delay needs the netem qdisc (CONFIG_NET_SCH_NETEM), which this kernel lacks; "
@@ -160,9 +222,16 @@ def inject(node: LabNode, fault: Fault, *, netem: bool, baseline_bps: int) -> No
             run(["tc", "qdisc", "replace", "dev", node.host_veth, "root", "netem", *args])
         elif fault.loss:
             _iptables_drop(node, ["-i", "eth0", *_random(fault.loss)])
-        if fault.dns_down:
-            for proto in ("udp", "tcp"):
+        for proto in ("udp", "tcp"):
+            if fault.dns_down:
                 _iptables_drop(node, ["-p", proto, "--sport", "53"])
+            if fault.dns_down or fault.pod_dns_down:
+                _iptables_drop(node, ["-p", proto, "--sport", "53"], hook="FORWARD")
+        if service_match is not None and fault.service_down:
+            _iptables_drop(node, service_match, table="raw", hook="OUTPUT")
+        if service_match is not None and (fault.service_down or fault.pod_service_down):
+            match = service_match if fault.service_down else ["-i", "cni0", *service_match]
+            _iptables_drop(node, match, table="raw", hook="PREROUTING")
     except CommandError:
         clear(node, baseline_bps=baseline_bps)
         raise
@@ -172,14 +241,26 @@ def _random(loss: float) -> list[str]:
     return ["-m", "statistic", "--mode", "random", "--probability", f"{loss:.6f}"]
 
 
-def _iptables_drop(node: LabNode, match: list[str]) -> None:
-    """Append a DROP rule with ``match`` to the node's lab chain (jumped to from INPUT);
-    ``clear`` (called first by ``inject``) flushed the chain."""
-    ipt = ["iptables", "-w", "5"]
-    ok(in_ns(node.netns, [*ipt, "-N", CHAIN]))
-    if not ok(in_ns(node.netns, [*ipt, "-C", "INPUT", "-j", CHAIN])):
-        run(in_ns(node.netns, [*ipt, "-I", "INPUT", "-j", CHAIN]))
-    run(in_ns(node.netns, [*ipt, "-A", CHAIN, *match, "-j", "DROP"]))
+# The lab's drop chains: (table, hook) → chain, each jumped to from its hook.
+CHAINS = {
+    ("filter", "INPUT"): CHAIN,
+    ("filter", "FORWARD"): f"{CHAIN}-FWD",
+    ("raw", "OUTPUT"): f"{CHAIN}-OUT",
+    ("raw", "PREROUTING"): f"{CHAIN}-PRE",
+}
+
+
+def _iptables_drop(
+    node: LabNode, match: list[str], *, table: str = "filter", hook: str = "INPUT"
+) -> None:
+    """Append a DROP rule with ``match`` to the node's lab chain of ``table`` jumped to from
+    ``hook``; ``clear`` (called first by ``inject``) flushed the chain."""
+    ipt = ["iptables", "-w", "5", "-t", table]
+    chain = CHAINS[(table, hook)]
+    ok(in_ns(node.netns, [*ipt, "-N", chain]))
+    if not ok(in_ns(node.netns, [*ipt, "-C", hook, "-j", chain])):
+        run(in_ns(node.netns, [*ipt, "-I", hook, "-j", chain]))
+    run(in_ns(node.netns, [*ipt, "-A", chain, *match, "-j", "DROP"]))
 
 
 def clear(node: LabNode, *, baseline_bps: int) -> None:
@@ -189,10 +270,14 @@ def clear(node: LabNode, *, baseline_bps: int) -> None:
     else:
         unshape(node.netns)
     ok(["tc", "qdisc", "del", "dev", node.host_veth, "root"])
-    ok(in_ns(node.netns, ["iptables", "-w", "5", "-F", CHAIN]))
+    for (table, _), chain in CHAINS.items():
+        ok(in_ns(node.netns, ["iptables", "-w", "5", "-t", table, "-F", chain]))
     ok(in_ns(node.netns, ["ip", "link", "set", "eth0", "mtu", str(LAB_MTU)]))
 
 
 def drop_rules(node: LabNode) -> str:
     """The node's drop rules as iptables prints them (for status and tests)."""
-    return run(in_ns(node.netns, ["iptables", "-w", "5", "-S", CHAIN]), check=False)
+    return "".join(
+        run(in_ns(node.netns, ["iptables", "-w", "5", "-t", table, "-S", chain]), check=False)
+        for (table, _), chain in CHAINS.items()
+    )

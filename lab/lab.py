@@ -31,7 +31,18 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from lab import dns, fabric, faults, netns, overlay, podfaults, podnet, processes, state
+from lab import (
+    dns,
+    fabric,
+    faults,
+    netns,
+    overlay,
+    podfaults,
+    podnet,
+    processes,
+    service,
+    state,
+)
 from lab.fabric import UplinkFault
 from lab.faults import Fault
 from lab.podlab import TRAFFIC_PORT, PodLab
@@ -160,6 +171,13 @@ class Lab(PodLab):
             overlay.create(self.pods)
             if s.pod_endpoints:
                 podnet.create(self.pods)
+        if s.service_check:
+            service.create(
+                self.topo,
+                port=s.collector_port,
+                backend_address=self.topo.bridge_address,
+                backend_port=s.collector_port,
+            )
         netem = faults.netem_available()
         lab_state: dict[str, Any] = {
             "prefix": s.prefix,
@@ -168,6 +186,7 @@ class Lab(PodLab):
             "baseline_bps": s.baseline_rate,
             "netem": netem,
             "collector_url": self.collector_url,
+            "service": service.target(self.topo, s.collector_port) if s.service_check else "",
             "racks": s.racks,
             "nodes": {
                 n.name: {"netns": n.netns, "address": n.address, "rack": n.rack_label}
@@ -292,6 +311,13 @@ class Lab(PodLab):
                 NETMESH_DNS_TIMEOUT=str(min(2.0, s.dns_interval)),
                 NETMESH_DNS_WINDOW=str(6 * s.dns_interval),
             )
+        if s.service_check:
+            extra.update(
+                NETMESH_SERVICE_TARGET=service.target(self.topo, s.collector_port),
+                NETMESH_SERVICE_INTERVAL=str(s.service_interval),
+                NETMESH_SERVICE_TIMEOUT=str(min(2.0, s.service_interval)),
+                NETMESH_SERVICE_WINDOW=str(6 * s.service_interval),
+            )
         return {
             **extra,
             "NETMESH_NODE_NAME": node.name,
@@ -361,7 +387,13 @@ class Lab(PodLab):
         except KeyError as exc:
             raise LabError(str(exc.args[0])) from None
         faults.inject(
-            node, fault, netem=bool(lab_state["netem"]), baseline_bps=int(lab_state["baseline_bps"])
+            node,
+            fault,
+            netem=bool(lab_state["netem"]),
+            baseline_bps=int(lab_state["baseline_bps"]),
+            service_match=service.match(self.topo, self.settings.collector_port)
+            if lab_state.get("service")
+            else None,
         )
         lab_state["faults"][node.name] = {**fault.to_json(), "since": time.time()}
         self.save_state(lab_state)

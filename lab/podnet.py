@@ -48,9 +48,10 @@ def endpoints(layout: PodLayout) -> tuple[LabPod, ...]:
     return tuple(endpoint_of(entry) for entry in layout.nodes)
 
 
-# The host agent's variables a pod endpoint does not take over (it has no eBPF probe,
-# and the node's DNS check is the host agent's).
-NOT_FOR_PODS = ("NETMESH_PROBE_", "NETMESH_DNS_", "NETMESH_LABELS", "NETMESH_LINK_SPEED")
+# The host agent's variables a pod endpoint does not take over (it has no eBPF probe, and
+# its labels and link speed are the node's). It keeps the DNS and Service checks: from the
+# pod network they go the pods' way (masqueraded, through the node's Service rules).
+NOT_FOR_PODS = ("NETMESH_PROBE_", "NETMESH_LABELS", "NETMESH_LINK_SPEED")
 
 
 def endpoint_env(agent_env: dict[str, str], pod: LabPod) -> dict[str, str]:

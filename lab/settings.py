@@ -109,6 +109,22 @@ class LabSettings:
         ),
     )
 
+    service_check: bool = field(
+        default=True,
+        metadata=doc(
+            "Give the lab a Service (a virtual IP every node translates to the collector, as "
+            "kube-proxy does; lab/service.py) that the agents and pod endpoints connect to "
+            "every service_interval."
+        ),
+    )
+    service_interval: float = field(
+        default=1.0,
+        metadata=doc(
+            "Agents' Service check interval (s); their window is 6 of them (the agent's "
+            "defaults: 5 s and 30 s)."
+        ),
+    )
+
     def __post_init__(self) -> None:
         p = Problems()
         p.check(2 <= self.nodes <= 64, f"nodes {self.nodes}: must be 2..64")
@@ -134,6 +150,7 @@ class LabSettings:
         p.check(self.guard_seconds >= 0.5, "guard_seconds: >= 0.5")
         p.check(self.report_interval >= 0.5, "report_interval: >= 0.5")
         p.check(0.1 <= self.dns_interval <= 60, "dns_interval: 0.1..60 s")
+        p.check(0.1 <= self.service_interval <= 60, "service_interval: 0.1..60 s")
         p.check(0 < self.bandwidth_budget <= 1, "bandwidth_budget: > 0 and <= 1")
         p.check(1 <= self.collector_port <= 65535, "collector_port: 1..65535")
         p.check(

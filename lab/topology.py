@@ -121,7 +121,8 @@ def build(prefix: str, subnet: str, count: int, racks: int = 0) -> Topology:
         raise ValueError("a lab needs at least 2 nodes")
     if not 0 <= racks <= min(count, MAX_RACKS):
         raise ValueError(f"racks {racks}: must be 0 (flat) or 1..{min(count, MAX_RACKS)}")
-    if network.num_addresses < NODE_OFFSET + count + 2:
+    # + network, broadcast and the Service's virtual address (lab/service.py)
+    if network.num_addresses < NODE_OFFSET + count + 3:
         raise ValueError(f"lab subnet {subnet} is too small for {count} nodes")
     if len(f"{prefix}-br") > 15 or len(f"{prefix}{count}h") > 15:
         raise ValueError(f"prefix {prefix!r} makes interface names longer than 15 characters")

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from netmesh.lightreport import RTT_BUCKETS
-from netmesh.wire import DnsStatus, LightPath, Report, TestResult
+from netmesh.wire import DnsStatus, LightPath, Report, ServiceStatus, TestResult
 
 Endpoint = Literal["agent", "collector"]
 AGENT: Endpoint = "agent"
@@ -442,12 +442,25 @@ HEALTH: tuple[tuple[MetricFamily, ReportValue], ...] = (
 Rows = Callable[[Report], list[tuple[tuple[str, ...], float]]]
 
 
-def _dns_rows(value_of: Callable[[DnsStatus], float | None]) -> Rows:
+def _check_rows(
+    status_of: Callable[[Report], Any], value_of: Callable[[Any], float | None]
+) -> Rows:
+    """One row (labels: the report's network) with ``value_of`` the report's check status."""
+
     def rows(report: Report) -> list[tuple[tuple[str, ...], float]]:
-        value = None if report.dns is None else value_of(report.dns)
-        return [] if value is None else [((), value)]
+        status = status_of(report)
+        value = None if status is None else value_of(status)
+        return [] if value is None else [((report.network,), value)]
 
     return rows
+
+
+def _dns_rows(value_of: Callable[[DnsStatus], float | None]) -> Rows:
+    return _check_rows(lambda r: r.dns, value_of)
+
+
+def _service_rows(value_of: Callable[[ServiceStatus], float | None]) -> Rows:
+    return _check_rows(lambda r: r.service, value_of)
 
 
 def _drops_up(report: Report) -> list[tuple[tuple[str, ...], float]]:
@@ -462,18 +475,44 @@ def _drops(report: Report) -> list[tuple[tuple[str, ...], float]]:
 
 def _dns_up(report: Report) -> list[tuple[tuple[str, ...], float]]:
     d = report.dns
-    return [] if d is None else [((d.name, d.reason), float(d.up))]
+    return [] if d is None else [((report.network, d.name, d.reason), float(d.up))]
 
 
 def _dns_lookups(report: Report) -> list[tuple[tuple[str, ...], float]]:
-    return [] if report.dns is None else [((r,), float(n)) for r, n in report.dns.lookups]
+    d = report.dns
+    return [] if d is None else [((report.network, r), float(n)) for r, n in d.lookups]
+
+
+def _service_up(report: Report) -> list[tuple[tuple[str, ...], float]]:
+    c = report.service
+    return [] if c is None else [((report.network, c.target, c.reason), float(c.up))]
+
+
+def _service_connects(report: Report) -> list[tuple[tuple[str, ...], float]]:
+    c = report.service
+    return [] if c is None else [((report.network, r), float(n)) for r, n in c.connects]
+
+
+def _check_gauge(name: str, help_text: str, unit: str = "") -> MetricFamily:
+    """A gauge of a node's DNS or Service check, per network (the host agent's, the pod
+    endpoint's)."""
+    return _metric(
+        "gauge",
+        name,
+        help_text,
+        unit=unit,
+        labels=(NETWORK,),
+        exposed_by=BOTH,
+        collector_labels=NODE,
+    )
 
 
 DNS_UP = _metric(
     "gauge",
     "netmesh_agent_dns_up",
-    "1 if the agent's DNS check runs; name is what it resolves, reason says why not.",
-    labels=("name", "reason"),
+    "1 if the endpoint's DNS check runs; name is what it resolves, reason says why not; "
+    "network host (the agent) or pod (the pod-network endpoint).",
+    labels=(NETWORK, "name", "reason"),
     exposed_by=BOTH,
     collector_labels=NODE,
 )
@@ -482,23 +521,55 @@ DNS_LOOKUPS = _metric(
     "netmesh_dns_lookups_total",
     "DNS lookups of the node's DNS check by result: ok, nxdomain, servfail, refused, "
     "no_answer, timeout, error.",
-    labels=("result",),
+    labels=(NETWORK, "result"),
     exposed_by=BOTH,
     collector_labels=NODE,
 )
-DNS_LATENCY_MEDIAN = _health_gauge(
+DNS_LATENCY_MEDIAN = _check_gauge(
     "netmesh_dns_lookup_median_seconds",
     "Median time of the node's answered DNS lookups over the window.",
     "seconds",
 )
-DNS_LATENCY_P99 = _health_gauge(
+DNS_LATENCY_P99 = _check_gauge(
     "netmesh_dns_lookup_p99_seconds",
     "99th percentile time of the node's answered DNS lookups over the window.",
     "seconds",
 )
-DNS_WINDOW_FAILURE = _health_gauge(
+DNS_WINDOW_FAILURE = _check_gauge(
     "netmesh_dns_failure_ratio",
     "Share of the node's DNS lookups in the window that failed (0-1).",
+)
+SERVICE_UP = _metric(
+    "gauge",
+    "netmesh_agent_service_up",
+    "1 if the endpoint's Service check runs; target is the host:port it connects to, "
+    "reason says why not.",
+    labels=(NETWORK, "target", "reason"),
+    exposed_by=BOTH,
+    collector_labels=NODE,
+)
+SERVICE_CONNECTS = _metric(
+    "counter",
+    "netmesh_service_connects_total",
+    "TCP connects of the node's Service check by result: ok, refused, timeout, unreachable, "
+    "reset, error, unresolved (the name never resolved: no connect tried).",
+    labels=(NETWORK, "result"),
+    exposed_by=BOTH,
+    collector_labels=NODE,
+)
+SERVICE_LATENCY_MEDIAN = _check_gauge(
+    "netmesh_service_connect_median_seconds",
+    "Median time of the node's successful Service connects over the window.",
+    "seconds",
+)
+SERVICE_LATENCY_P99 = _check_gauge(
+    "netmesh_service_connect_p99_seconds",
+    "99th percentile time of the node's successful Service connects over the window.",
+    "seconds",
+)
+SERVICE_WINDOW_FAILURE = _check_gauge(
+    "netmesh_service_failure_ratio",
+    "Share of the node's Service connects in the window that failed (0-1).",
 )
 
 # Families with labels besides the node, from the report (the same rows on both endpoints;
@@ -509,6 +580,11 @@ REPORT_ROWS: tuple[tuple[MetricFamily, Rows], ...] = (
     (DNS_LATENCY_MEDIAN, _dns_rows(lambda d: d.latency_median_seconds)),
     (DNS_LATENCY_P99, _dns_rows(lambda d: d.latency_p99_seconds)),
     (DNS_WINDOW_FAILURE, _dns_rows(lambda d: d.failure_ratio)),
+    (SERVICE_UP, _service_up),
+    (SERVICE_CONNECTS, _service_connects),
+    (SERVICE_LATENCY_MEDIAN, _service_rows(lambda c: c.latency_median_seconds)),
+    (SERVICE_LATENCY_P99, _service_rows(lambda c: c.latency_p99_seconds)),
+    (SERVICE_WINDOW_FAILURE, _service_rows(lambda c: c.failure_ratio)),
     (DROPS_UP, _drops_up),
     (DROPS, _drops),
 )
@@ -732,6 +808,13 @@ RCA_DNS_FINDING = _metric(
     "netmesh_rca_dns_finding",
     "1 for each DNS finding of the RCA: kind failing, wrong-answer or slow; node empty when "
     "the finding is cluster-wide.",
+    labels=("node", "kind"),
+)
+RCA_SERVICE_FINDING = _metric(
+    "gauge",
+    "netmesh_rca_service_finding",
+    "1 for each Service finding of the RCA (the node's TCP connects to the checked Service "
+    "fail): kind failing or slow; node empty when the finding is cluster-wide.",
     labels=("node", "kind"),
 )
 RCA_LAYER_FINDING = _metric(

@@ -46,6 +46,10 @@ class DnsStatus:
     last_error: str = ""
 
     @property
+    def window_total(self) -> int:
+        return self.window_lookups
+
+    @property
     def failure_ratio(self) -> float | None:
         return self.window_failures / self.window_lookups if self.window_lookups else None
 
@@ -53,17 +57,6 @@ class DnsStatus:
         """The most common failing result in the window ('' when none failed)."""
         failing = [(n, r) for r, n in self.window_results if r != OK and n > 0]
         return max(failing)[1] if failing else ""
-
-
-def _counts(r: JsonReader, key: str) -> tuple[tuple[str, int], ...]:
-    raw = r.get(key, {})
-    if not isinstance(raw, dict):
-        raise WireError(f"{r.child(key)}: expected an object of result → count")
-    counts = JsonReader(raw, r.child(key))
-    for result in raw:
-        if result not in RESULTS:
-            raise WireError(f"{r.child(key)}: unknown result {result!r} (one of {RESULTS})")
-    return tuple((res, counts.integer(res)) for res in RESULTS if res in raw)
 
 
 def parse_dns(obj: Any) -> DnsStatus | None:
@@ -86,11 +79,11 @@ def parse_dns(obj: Any) -> DnsStatus | None:
         if "record_type" in r.obj
         else "A",
         servers=servers,
-        lookups=_counts(r, "lookups"),
+        lookups=r.counts("lookups", RESULTS),
         window_seconds=r.number("window_seconds", high=86400, default=0.0),
         window_lookups=r.integer("window_lookups", default=0),
         window_failures=r.integer("window_failures", default=0),
-        window_results=_counts(r, "window_results"),
+        window_results=r.counts("window_results", RESULTS),
         latency_median_seconds=r.optional_number("latency_median_seconds", high=3600),
         latency_p99_seconds=r.optional_number("latency_p99_seconds", high=3600),
         answers=answers,

@@ -92,6 +92,18 @@ class JsonReader:
     def child(self, key: str, index: int | None = None) -> str:
         return self._at(key) if index is None else f"{self._at(key)}[{index}]"
 
+    def counts(self, key: str, known: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+        """An object of result → count (absent: none), every result one of ``known``,
+        in ``known``'s order."""
+        raw = self.get(key, {})
+        if not isinstance(raw, dict):
+            raise WireError(f"{self._at(key)}: expected an object of result → count")
+        for result in raw:
+            if result not in known:
+                raise WireError(f"{self._at(key)}: unknown result {result!r} (one of {known})")
+        reader = JsonReader(raw, self._at(key))
+        return tuple((res, reader.integer(res)) for res in known if res in raw)
+
 
 def kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__

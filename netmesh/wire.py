@@ -28,6 +28,9 @@ Schema version 1::
       "dns": {"up": 0|1, "reason": str, "name": str, "lookups": {result: int},
               "window_lookups": int, "window_failures": int, ...} | null,
                                               # netmesh/dnsreport.py; absent from older agents
+      "service": {"up": 0|1, "reason": str, "target": "host:port", "address": str,
+                  "connects": {result: int}, "window_connects": int, "window_failures": int,
+                  ...} | null,                 # netmesh/servicereport.py; absent: no check
       "drops": {...} | null   # kernel drop reasons, netmesh/dropreport.py; absent from older agents
     }
     members_response = ({"epoch": int, "members": [{"name", "address", "iperf3_port"}]}
@@ -58,6 +61,7 @@ from netmesh.jsonreader import JsonReader, WireError, kind
 from netmesh.labels import MAX_LABELS, Labels, check_labels
 from netmesh.lightreport import LightPath, LightStatus, parse_light
 from netmesh.ondemand import Sweep, parse_sweeps
+from netmesh.servicereport import ServiceStatus, parse_service, service_to_json
 
 __all__ = [  # WireError is the wire format's error, raised by the reader
     "NETWORKS",
@@ -77,6 +81,7 @@ __all__ = [  # WireError is the wire format's error, raised by the reader
     "ProbeStatus",
     "Report",
     "RetransmitFlow",
+    "ServiceStatus",
     "TestCount",
     "TestResult",
     "Transport",
@@ -232,6 +237,7 @@ class Report:
     link_speed_bits_per_second: int | None = None
     drops: DropStatus | None = None
     dns: DnsStatus | None = None
+    service: ServiceStatus | None = None
     network: Network = "host"
     schema: int = SCHEMA_VERSION
 
@@ -240,6 +246,8 @@ class Report:
         out["labels"] = dict(self.labels)
         if self.dns is not None:
             out["dns"] = dns_to_json(self.dns)
+        if self.service is not None:
+            out["service"] = service_to_json(self.service)
         return out
 
 
@@ -415,6 +423,7 @@ def parse_report(obj: Any) -> Report:
         link_speed_bits_per_second=link_speed,
         drops=parse_drops(r.get("drops", None)),
         dns=parse_dns(r.get("dns", None)),
+        service=parse_service(r.get("service", None)),
         network=_network(r),
     )
     _check_unique(report)

@@ -135,17 +135,23 @@ function renderVerdict(rca) {
     "no-data": "No test results yet.",
     "off": "Root-cause analysis is off.",
   }[verdict] || rca.summary;
-  const dns = (rca && rca.dns_findings) || [];
-  const findings = [...((rca && rca.layer_findings) || []), ...dns];
-  const what = [...new Set(findings.map((f) => f.layer === "dns" ? "DNS" : "the " + f.layer))];
-  $("verdict-text").textContent = verdict === "ok" && findings.length
-    ? `All paths pass, but ${what.join(" and ")} ${what.length > 1 ? "do" : "does"} not:`
+  const findings = ["layer_findings", "dns_findings", "service_findings"]
+    .flatMap((key) => (rca && rca[key]) || []);
+  const names = { dns: "DNS", service: "the Service" };
+  // An ok (or not yet judged) mesh with layer/DNS/Service findings is no healthy cluster: warn.
+  const calm = verdict === "ok" || verdict === "no-data";
+  if (calm && findings.length) box.classList.add("verdict-findings");
+  const what = [...new Set(findings.map((f) => names[f.layer] || "the " + f.layer))];
+  const fails = `${what.join(" and ")} ${what.length > 1 ? "do" : "does"} not`;
+  $("verdict-text").textContent = calm && findings.length
+    ? (verdict === "ok" ? `All paths pass, but ${fails}:` : `No test results yet, but ${fails} pass:`)
     : text;
   const others = $("findings");
   others.replaceChildren();
   for (const f of findings) {
     others.append(el("li", { "data-finding": f.node || "cluster-wide", "data-layer": f.layer, "data-kind": f.kind },
-      el("span", { class: "node", text: `${f.layer.toUpperCase()} · ${f.node || "cluster-wide"}` }),
+      el("span", { class: "node", text: `${f.layer.toUpperCase()} · ${f.node || "cluster-wide"}` +
+        (f.networks && f.networks.length === 1 && f.networks[0] === "pod" ? " (pod network)" : "") }),
       ` — ${f.kind}: ${f.summary}`));
   }
   const list = $("suspects");

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from netmesh.dnsreport import RESULTS, DnsStatus
+from netmesh.servicereport import RESULTS as SERVICE_RESULTS
+from netmesh.servicereport import ServiceStatus
 from netmesh.wire import (
     AgentHealth,
     LightPath,
@@ -146,6 +148,28 @@ def dns_status(
         latency_p99_seconds=None if median is None else 2 * median,
         answers=answers if lookups > failures else (),
         last_error="The DNS operation timed out." if failures else "",
+    )  # fmt: skip
+
+
+def service_status(
+    *,
+    connects: int = 6,
+    failures: int = 0,
+    failure: str = "timeout",
+    median: float | None = 0.001,
+    target: str = "netmesh-collector.netmesh.svc.cluster.local:8080",
+) -> ServiceStatus:
+    """A Service check's status: ``connects`` in the window, ``failures`` of them ``failure``."""
+    window = [("ok", connects - failures)] if connects > failures else []
+    if failures:
+        window.append((failure, failures))
+    return ServiceStatus(
+        up=1, target=target, address="10.96.12.34",
+        connects=tuple((r, dict(window).get(r, 0) * 10) for r in SERVICE_RESULTS),
+        window_seconds=30.0, window_connects=connects, window_failures=failures,
+        window_results=tuple(window), latency_median_seconds=median,
+        latency_p99_seconds=None if median is None else 2 * median,
+        last_error="no answer to the connect (SYN) in time" if failures else "",
     )  # fmt: skip
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab.faults import Fault, FaultError, parse_delay, parse_loss, parse_rate
+from lab import service
+from lab.faults import Fault, FaultError, parse_delay, parse_fault, parse_loss, parse_rate
 from lab.netns import MIN_BURST_BYTES, tbf_args
 from lab.settings import LabSettings
 from lab.topology import build
@@ -52,6 +53,34 @@ def test_parse_loss_and_delay() -> None:
 def test_fault_description() -> None:
     assert Fault(loss=0.05, rate_bps=200_000_000).describe() == "5% loss in, rate 200 Mbit/s out"
     assert Fault().empty() and Fault().describe() == "none"
+
+
+def test_parse_fault_dns_and_service_scopes() -> None:
+    assert parse_fault({"dns": "down"}) == Fault(dns_down=True)
+    assert parse_fault({"dns": "pod-down", "service": "down", "loss": None}) == Fault(
+        pod_dns_down=True, service_down=True
+    )
+    assert parse_fault({"service": "POD-DOWN"}).describe() == "Service down for its pods"
+    assert parse_fault({"loss": "5%", "mtu": ""}) == Fault(loss=0.05)
+    with pytest.raises(FaultError, match="service 'up': one of down, pod-down"):
+        parse_fault({"service": "up"})
+    with pytest.raises(FaultError, match="dns 'slow'"):
+        parse_fault({"dns": "slow"})
+
+
+def test_lab_service_rules_translate_the_vip_to_the_collector() -> None:
+    topo = build("nmx", "10.77.0.0/24", 3)
+    assert service.vip(topo) == "10.77.0.254"
+    assert service.target(topo, 9100) == "10.77.0.254:9100"
+    assert all(n.address != service.vip(topo) for n in topo.nodes)
+    cmds = service.nat_commands(topo, topo.nodes[0], port=9100, backend="10.77.0.1:9100")
+    assert all(c[:4] == ["ip", "netns", "exec", "nmx-node-1"] for c in cmds)
+    dnat = " ".join(cmds[1])
+    assert "-d 10.77.0.254 -p tcp --dport 9100 -j DNAT --to-destination 10.77.0.1:9100" in dnat
+    hooks = {c[-3] for c in cmds[2:]}
+    assert hooks == {"OUTPUT", "PREROUTING"}  # the node's own connects and its pods'
+    with pytest.raises(ValueError, match="too small"):
+        build("nmx", "10.77.0.0/28", 4)  # 10 + 4 nodes + network, broadcast and the VIP
 
 
 def test_tbf_burst_holds_a_gso_segment() -> None:

@@ -52,5 +52,6 @@ def test_endpoint_env_is_the_agents_on_the_pod_network() -> None:
         "NETMESH_NODE_NAME": "node-2",
         "NETMESH_BIND_ADDRESS": "10.244.2.254",
         "NETMESH_COLLECTOR_URL": "http://10.80.0.1:9100",
+        "NETMESH_DNS_NAME": "lab.example",
         "NETMESH_NETWORK": "pod",
     }

@@ -29,7 +29,14 @@ from collector.topology import topology_of
 from netmesh import catalogue as cat
 from netmesh.wire import DropFlow, DropReason, DropStatus, Member, ProbeStatus, RetransmitFlow
 from tests.collector.conftest import FakeClock
-from tests.collector.reports import dns_status, light_path, light_status, report, result
+from tests.collector.reports import (
+    dns_status,
+    light_path,
+    light_status,
+    report,
+    result,
+    service_status,
+)
 
 IGNORED_PREFIXES = ("process_", "python_")  # prometheus_client's own families
 
@@ -69,6 +76,8 @@ def agent_state(clock: FakeClock) -> AgentState:
     state.light = lambda: light
     dns = dns_status(failures=2)
     state.dns = lambda: dns
+    service = service_status(failures=1)
+    state.service = lambda: service
     state.retransmits = (
         RetransmitFlow(local="10.0.0.1", remote="10.0.0.2", port=5201, count=4),
         RetransmitFlow(local="other", remote="other", port=0, count=1),
@@ -126,7 +135,16 @@ def rendered() -> tuple[Seen, Seen]:
     )
     topology = topology_of(reports)
     dns = {"a": dns_status(), "b": dns_status(failures=6), "c": dns_status()}  # b: a finding
-    for _ in live.steps(results, flows, lambda _ip: None, now=clock(), topology=topology, dns=dns):
+    service = {"a": service_status(), "b": service_status(), "c": service_status(failures=6)}
+    for _ in live.steps(
+        results,
+        flows,
+        lambda _ip: None,
+        now=clock(),
+        topology=topology,
+        dns=dns,
+        service=service,
+    ):
         pass
     pod_members = StaticMembership(collector.pod_network, clock=clock).current()
     pod_members = type(pod_members)(

@@ -152,6 +152,18 @@ NETMESH_DNS_WINDOW: {{ $v.dnsWindow | toString | quote }}
 {{- if not (kindIs "invalid" $v.dnsResolvConf) }}
 NETMESH_DNS_RESOLV_CONF: {{ $v.dnsResolvConf | toString | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" $v.serviceTarget) }}
+NETMESH_SERVICE_TARGET: {{ $v.serviceTarget | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.serviceInterval) }}
+NETMESH_SERVICE_INTERVAL: {{ $v.serviceInterval | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.serviceTimeout) }}
+NETMESH_SERVICE_TIMEOUT: {{ $v.serviceTimeout | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.serviceWindow) }}
+NETMESH_SERVICE_WINDOW: {{ $v.serviceWindow | toString | quote }}
+{{- end }}
 {{- end }}
 
 {{/* NETMESH_ variables of the collector (ConfigMap data). */}}
@@ -388,6 +400,18 @@ NETMESH_RCA_DNS_SLOW_FACTOR: {{ $v.rcaDnsSlowFactor | toString | quote }}
 {{- end }}
 {{- if not (kindIs "invalid" $v.rcaDnsSlowMinSeconds) }}
 NETMESH_RCA_DNS_SLOW_MIN_SECONDS: {{ $v.rcaDnsSlowMinSeconds | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaServiceMinConnects) }}
+NETMESH_RCA_SERVICE_MIN_CONNECTS: {{ $v.rcaServiceMinConnects | int64 | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaServiceFailureRatio) }}
+NETMESH_RCA_SERVICE_FAILURE_RATIO: {{ $v.rcaServiceFailureRatio | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaServiceSlowFactor) }}
+NETMESH_RCA_SERVICE_SLOW_FACTOR: {{ $v.rcaServiceSlowFactor | toString | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $v.rcaServiceSlowMinSeconds) }}
+NETMESH_RCA_SERVICE_SLOW_MIN_SECONDS: {{ $v.rcaServiceSlowMinSeconds | toString | quote }}
 {{- end }}
 {{- end }}
 

@@ -1,0 +1,72 @@
+"""Judging the nodes' Service checks: a node whose connects to the Service fail or are slow.
+
+Each agent (and each pod-network endpoint) connects to the same Service at a
+steady rate (agent/service.py). A node whose connects fail while the others'
+succeed points at that node's Service implementation (kube-proxy's rules, a
+CNI's Service handling, conntrack); most nodes failing is one cluster-wide
+finding (the Service or its backends). The windowed judging is
+collector/checkjudge.py's; host agents and pod endpoints are judged apart and
+merged per node. Pure: statuses in, findings out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from collector.checkjudge import CheckFinding, CheckKind, WindowCriteria, judge_networks
+from collector.checkjudge import judge_window as _judge_window
+from netmesh.servicereport import ServiceStatus
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceCriteria:
+    min_connects: int = 3
+    failure_ratio: float = 0.5
+    slow_factor: float = 5.0
+    slow_min_seconds: float = 0.1
+
+    def window(self) -> WindowCriteria:
+        return WindowCriteria(
+            min_attempts=self.min_connects,
+            failure_ratio=self.failure_ratio,
+            slow_factor=self.slow_factor,
+            slow_min_seconds=self.slow_min_seconds,
+        )
+
+
+def _evidence(s: ServiceStatus) -> dict[str, Any]:
+    return {
+        "target": s.target,
+        "address": s.address,
+        "connects": s.window_connects,
+        "results": dict(s.window_results),
+        "last_error": s.last_error,
+    }
+
+
+SERVICE = CheckKind(
+    layer="service",
+    title="Service",
+    attempts="connects to",
+    subject=lambda s: s.target,
+    evidence=_evidence,
+)
+
+
+def judge_service(
+    statuses: Mapping[str, ServiceStatus], criteria: ServiceCriteria
+) -> list[CheckFinding]:
+    """Findings over every node's Service check, in node order."""
+    checked = {n: s for n, s in statuses.items() if s.up and s.target}
+    return _judge_window(checked, SERVICE, criteria.window())[0]
+
+
+def judge_service_networks(
+    host: Mapping[str, ServiceStatus], pod: Mapping[str, ServiceStatus], criteria: ServiceCriteria
+) -> list[CheckFinding]:
+    """The host agents' and the pod endpoints' Service checks, judged apart, merged per node."""
+    return judge_networks(
+        judge_service(host, criteria), judge_service(pod, criteria), SERVICE.title
+    )
