@@ -39,6 +39,7 @@ PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs"]
 # This VM: the default ulimits exceed its hard limits.
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
 TOKEN_DIR = "/var/run/secrets/netmesh"
+COLLECTOR_PORT = 9100  # the manifests' NETMESH_PORT
 
 needs_image = pytest.mark.skipif(
     not IMAGE, reason="NETMESH_IMAGE unset: run `make image-test` (builds the image first)"
@@ -167,6 +168,16 @@ def share_token(lab: Lab, directory: pathlib.Path) -> pathlib.Path:
     return directory
 
 
+def cluster_stand_ins(collector: LabNode) -> dict[str, str]:
+    """Environment for the agents and pod endpoints where a lab is not a cluster: no cluster
+    DNS (the manifests' name would go to the host's resolver), and the collector's Service
+    (the manifests' Service check target) is the collector container's address."""
+    return {
+        "NETMESH_DNS_NAME": "",
+        "NETMESH_SERVICE_TARGET": f"{collector.address}:{COLLECTOR_PORT}",
+    }
+
+
 def start_collector(
     containers: Containers,
     node: LabNode,
@@ -193,6 +204,6 @@ def start_collector(
         overrides=overrides,
     )
     containers.run(node.name, node.netns, c, "-v", f"{token_dir}:{TOKEN_DIR}:ro")
-    url = f"http://{node.address}:9100"
+    url = f"http://{node.address}:{COLLECTOR_PORT}"
     wait_for(quiet(lambda: get_json(url + "/healthz")), 60, 0.3, "the collector container")
     return url

@@ -37,6 +37,7 @@ from tests.image.runtime import (
     IMAGE,
     ROOT,
     Containers,
+    cluster_stand_ins,
     configmaps,
     needs_image,
     podman,
@@ -84,9 +85,16 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 
     state = tmp_path_factory.mktemp("lab")
     # No lab DNS server: up(services=False) starts no process; the agents' DNS check is
-    # off below (the manifests' cluster name resolves nothing in a lab).
+    # off below (the manifests' cluster name resolves nothing in a lab). No lab Service
+    # rules (they lead to a collector on the lab's bridge): the Service check connects to
+    # the collector container.
     settings = LabSettings(
-        nodes=AGENTS + 2, prefix=PREFIX, subnet=SUBNET, state_dir=str(state), dns_server=False
+        nodes=AGENTS + 2,
+        prefix=PREFIX,
+        subnet=SUBNET,
+        state_dir=str(state),
+        dns_server=False,
+        service_check=False,
     )
     lab = Lab(settings)
     *agents, collector_node, seccomp_node = lab.topo.nodes
@@ -110,7 +118,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
             }
             overrides["NETMESH_COLLECTOR_URL"] = url
             overrides["NETMESH_PROBE_MODE"] = "tracepoint"  # no kprobes on this kernel
-            overrides["NETMESH_DNS_NAME"] = ""  # no cluster DNS in a lab
+            overrides.update(cluster_stand_ins(collector_node))  # no cluster DNS, Service
             pod = agent_pod
             if node is seccomp_node:
                 # Kept out of the mesh; only its probe reason counts.

@@ -12,11 +12,13 @@ node, so every node has its pod namespace ``<prefix>-node-N-podnet`` on its pod 
   command (tests/image/podspec.py);
 - node-4: the collector container (tests/image/runtime.py), with the manifests' TTLs.
 
-What a lab is not -- a cluster -- is ``LAB_OVERRIDES`` below (plus the Downward API's
-nodeName and podIP, from the lab). Asserted: each process holds no capability and
-cannot write its root filesystem, every container stays up, each endpoint reports with
-network="pod" and the collector shows the pod network's light paths between all pairs
-with their probes answered, iperf3 runs between two endpoint containers, and an endpoint
+What a lab is not -- a cluster -- is the collector's URL, no cluster DNS to check and
+the collector container's address as the Service to check (runtime.cluster_stand_ins),
+plus the Downward API's nodeName and podIP, from the lab. Asserted: each process holds
+no capability and cannot write its root filesystem, every container stays up, each
+endpoint reports with network="pod", the collector shows the pod network's light paths
+between all pairs with their probes answered and every endpoint's Service check
+connecting, iperf3 runs between two endpoint containers, and an endpoint
 exits cleanly on SIGTERM (as the kubelet stops it) within its grace period. Measured
 and printed (``-s``): each endpoint's RSS and CPU share over ``WINDOW`` s after
 ``WARMUP`` s, the process's and its container's (iperf3 children included), also in
@@ -29,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import statistics
 import time
 from collections.abc import Iterator
@@ -50,6 +53,7 @@ from tests.image.runtime import (
     IMAGE,
     ROOT,
     Containers,
+    cluster_stand_ins,
     configmaps,
     needs_image,
     podman,
@@ -70,8 +74,6 @@ POD_CIDR = f"172.{28 + PID % 4}.{PID // 4 % 16 * 16}.0/20"
 ENDPOINTS = 3
 WARMUP, WINDOW = 30.0, 120.0  # as tests/benchmarks/bench_podnet.py measures the processes
 GOAL_RSS, GOAL_CPU = 50 * MiB, 0.02  # issue 16, per endpoint
-# A lab is not a cluster: its collector's address, and no cluster DNS to check.
-LAB_OVERRIDES = {"NETMESH_DNS_NAME": ""}
 
 pytestmark = needs_image
 
@@ -102,6 +104,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodMesh]:
         subnet=SUBNET,
         state_dir=str(tmp_path_factory.mktemp("lab")),
         dns_server=False,
+        service_check=False,  # its rules lead to the lab's bridge, not the collector container
     )
     lab = Lab(settings)
     *nodes, collector_node = lab.topo.nodes
@@ -119,7 +122,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodMesh]:
                 configmaps=configmaps(docs),
                 projected_dirs={"collector-token": str(token_dir)},
                 fields={"spec.nodeName": name, "status.podIP": ep.address},
-                overrides={**LAB_OVERRIDES, "NETMESH_COLLECTOR_URL": url},
+                overrides={**cluster_stand_ins(collector_node), "NETMESH_COLLECTOR_URL": url},
             )
             containers.run(name, ep.netns, c)
         pids = {name: containers.pid(name) for name in endpoints}
@@ -208,6 +211,32 @@ def all_pairs_answered(mesh: PodMesh) -> dict[tuple[str, str], dict[str, Any]] |
     return {p: paths[p] for p in pairs} if answered else None
 
 
+def samples(text: str, family: str) -> list[tuple[dict[str, str], float]]:
+    """The samples of ``family`` in a Prometheus exposition: (labels, value)."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith(family + "{"):
+            labels, _, value = line[len(family) + 1 :].rpartition("} ")
+            out.append((dict(re.findall(r'(\w+)="([^"]*)"', labels)), float(value)))
+    return out
+
+
+def services_ok(mesh: PodMesh) -> dict[str, float] | None:
+    """Each endpoint's successful Service connects (none failed), from the collector."""
+    text = run(["curl", "-s", "--max-time", "5", mesh.collector_url + "/metrics"])
+    ok = {
+        labels["node"]: value
+        for labels, value in samples(text, "netmesh_service_connects_total")
+        if labels.get("network") == "pod" and labels.get("result") == "ok" and value > 0
+    }
+    failed = [
+        labels
+        for labels, value in samples(text, "netmesh_service_failure_ratio")
+        if labels.get("network") == "pod" and value > 0
+    ]
+    return ok if set(ok) == set(mesh.endpoints) and not failed else None
+
+
 def test_every_pair_is_measured_on_the_pod_network(mesh: PodMesh) -> None:
     started = time.monotonic()
     # The manifests' report interval (10 s): a report to join, one to learn the members,
@@ -227,6 +256,9 @@ def test_every_pair_is_measured_on_the_pod_network(mesh: PodMesh) -> None:
     for name in mesh.endpoints:
         assert f'netmesh_pod_endpoint_up{{node="{name}"}} 1' in text
     assert 'source_node="node-1",destination_node="node-2",network="pod"' in text
+    # The Service check (a TCP connect every 5 s) from the pod network, unprivileged too.
+    connects = wait_for(lambda: services_ok(mesh), 60, 1.0, "the pod endpoints' Service check")
+    print(f"Service connects ok per endpoint: {connects}")
     still_up(mesh)
 
 
