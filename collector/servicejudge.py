@@ -12,28 +12,13 @@ merged per node. Pure: statuses in, findings out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from collector.checkjudge import CheckFinding, CheckKind, WindowCriteria, judge_networks
 from collector.checkjudge import judge_window as _judge_window
 from netmesh.servicereport import ServiceStatus
 
-
-@dataclass(frozen=True, kw_only=True)
-class ServiceCriteria:
-    min_connects: int = 3
-    failure_ratio: float = 0.5
-    slow_factor: float = 5.0
-    slow_min_seconds: float = 0.1
-
-    def window(self) -> WindowCriteria:
-        return WindowCriteria(
-            min_attempts=self.min_connects,
-            failure_ratio=self.failure_ratio,
-            slow_factor=self.slow_factor,
-            slow_min_seconds=self.slow_min_seconds,
-        )
+ServiceCriteria = WindowCriteria  # settings rca_service_* (collector/settings.py)
 
 
 def _evidence(s: ServiceStatus) -> dict[str, Any]:
@@ -60,7 +45,7 @@ def judge_service(
 ) -> list[CheckFinding]:
     """Findings over every node's Service check, in node order."""
     checked = {n: s for n, s in statuses.items() if s.up and s.target}
-    return _judge_window(checked, SERVICE, criteria.window())[0]
+    return _judge_window(checked, SERVICE, criteria)[0]
 
 
 def judge_service_networks(
