@@ -28,7 +28,7 @@ import dns.message
 import dns.rcode
 import dns.resolver
 
-from agent.periodic import ResultWindow, every
+from agent.periodic import PeriodicCheck, ResultWindow
 from netmesh.dnsreport import FAILURES, OK, RESULTS, DnsStatus
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def _replace_servers(outcome: Outcome, servers: tuple[str, ...]) -> Outcome:
     return Outcome(outcome.result, outcome.answers, outcome.error, servers)
 
 
-class DnsCheck:
+class DnsCheck(PeriodicCheck):
     """Resolve at a steady rate, count, and summarise the window (``status()``)."""
 
     def __init__(
@@ -119,20 +119,7 @@ class DnsCheck:
         self.answers: tuple[str, ...] = ()
         self.servers: tuple[str, ...] = ()
         self.last_error = ""
-        self.running = False
-
-    async def run(self, iterations: int | None = None) -> None:
-        self.running = True
-        try:
-            await every(
-                self.opts.interval,
-                self.once,
-                clock=self.clock,
-                sleep=self.sleep,
-                iterations=iterations,
-            )
-        finally:
-            self.running = False
+        self.interval = opts.interval
 
     async def once(self) -> Outcome:
         started = self.clock()
@@ -157,8 +144,8 @@ class DnsCheck:
     def status(self) -> DnsStatus:
         w = self.window.summary()
         return DnsStatus(
-            up=int(self.running),
-            reason="" if self.running else "not running",
+            up=self.liveness()[0],
+            reason=self.liveness()[1],
             name=self.opts.name,
             record_type=self.opts.record_type,
             servers=self.servers,

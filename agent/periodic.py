@@ -86,6 +86,31 @@ def _p99(ordered: list[float]) -> float | None:
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
+class PeriodicCheck:
+    """A check's run loop: ``once()`` every ``interval`` seconds; ``running`` meanwhile."""
+
+    interval: float
+    clock: Callable[[], float]
+    sleep: Callable[[float], Awaitable[None]]
+    running: bool = False
+
+    async def once(self) -> object:
+        raise NotImplementedError
+
+    async def run(self, iterations: int | None = None) -> None:
+        self.running = True
+        try:
+            await every(
+                self.interval, self.once, clock=self.clock, sleep=self.sleep, iterations=iterations
+            )
+        finally:
+            self.running = False
+
+    def liveness(self) -> tuple[int, str]:
+        """(up, reason) for the status."""
+        return (1, "") if self.running else (0, "not running")
+
+
 async def every(
     interval: float,
     attempt: Callable[[], Awaitable[object]],

@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from agent.periodic import ResultWindow, every
+from agent.periodic import PeriodicCheck, ResultWindow
 from netmesh.addresses import is_ip
 from netmesh.servicereport import FAILURES, OK, RESULTS, UNRESOLVED, ServiceStatus
 
@@ -112,7 +112,7 @@ async def resolve(name: str, port: int, seconds: float) -> str:
     return str(infos[0][4][0])
 
 
-class ServiceCheck:
+class ServiceCheck(PeriodicCheck):
     """Connect at a steady rate, count, and summarise the window (``status()``)."""
 
     def __init__(
@@ -133,20 +133,7 @@ class ServiceCheck:
         self.window = ResultWindow(RESULTS, FAILURES, opts.window, clock)
         self.address = self.host if is_ip(self.host) else ""
         self.last_error = ""
-        self.running = False
-
-    async def run(self, iterations: int | None = None) -> None:
-        self.running = True
-        try:
-            await every(
-                self.opts.interval,
-                self.once,
-                clock=self.clock,
-                sleep=self.sleep,
-                iterations=iterations,
-            )
-        finally:
-            self.running = False
+        self.interval = opts.interval
 
     async def _address(self) -> str:
         """The address to connect to: resolved now, else the last one ('' when none)."""
@@ -181,8 +168,8 @@ class ServiceCheck:
     def status(self) -> ServiceStatus:
         w = self.window.summary()
         return ServiceStatus(
-            up=int(self.running),
-            reason="" if self.running else "not running",
+            up=self.liveness()[0],
+            reason=self.liveness()[1],
             target=self.opts.target,
             address=self.address,
             connects=w.counts,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from collector.checkjudge import (
@@ -38,20 +37,7 @@ WRONG = "wrong-answer"
 DnsFinding = CheckFinding
 
 
-@dataclass(frozen=True, kw_only=True)
-class DnsCriteria:
-    min_lookups: int = 3
-    failure_ratio: float = 0.5
-    slow_factor: float = 5.0
-    slow_min_seconds: float = 0.1
-
-    def window(self) -> WindowCriteria:
-        return WindowCriteria(
-            min_attempts=self.min_lookups,
-            failure_ratio=self.failure_ratio,
-            slow_factor=self.slow_factor,
-            slow_min_seconds=self.slow_min_seconds,
-        )
+DnsCriteria = WindowCriteria  # settings rca_dns_* (collector/settings.py)
 
 
 def _evidence(s: DnsStatus) -> dict[str, Any]:
@@ -105,7 +91,7 @@ def _wrong(checked: Mapping[str, DnsStatus], bad: set[str]) -> list[DnsFinding]:
 def judge_dns(statuses: Mapping[str, DnsStatus], criteria: DnsCriteria) -> list[DnsFinding]:
     """Findings over every node's DNS status (see the module docstring), in node order."""
     checked = {n: s for n, s in statuses.items() if s.up and s.name}
-    found, cluster_wide = judge_window(checked, DNS, criteria.window())
+    found, cluster_wide = judge_window(checked, DNS, criteria)
     if cluster_wide:
         return found
     bad = {f.node for f in found if f.kind == FAILING}

@@ -6,34 +6,32 @@ succeed points at that node's Service implementation (kube-proxy's rules, a
 CNI's Service handling, conntrack); most nodes failing is one cluster-wide
 finding (the Service or its backends). The windowed judging is
 collector/checkjudge.py's; host agents and pod endpoints are judged apart and
-merged per node. Pure: statuses in, findings out.
+merged per node.
+
+A target whose name never resolved on a node (no address known: no connect
+tried, every attempt "unresolved") is a finding of its own, kind
+**unresolved** — most nodes: cluster-wide, most likely a wrong
+``--service-target`` — rather than silence. Pure: statuses in, findings out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from collector.checkjudge import CheckFinding, CheckKind, WindowCriteria, judge_networks
+from collector.checkjudge import (
+    CLUSTER_WIDE,
+    CheckFinding,
+    CheckKind,
+    WindowCriteria,
+    judge_networks,
+)
 from collector.checkjudge import judge_window as _judge_window
-from netmesh.servicereport import ServiceStatus
+from netmesh.servicereport import UNRESOLVED, ServiceStatus
 
+UNRESOLVED_KIND = "unresolved"
 
-@dataclass(frozen=True, kw_only=True)
-class ServiceCriteria:
-    min_connects: int = 3
-    failure_ratio: float = 0.5
-    slow_factor: float = 5.0
-    slow_min_seconds: float = 0.1
-
-    def window(self) -> WindowCriteria:
-        return WindowCriteria(
-            min_attempts=self.min_connects,
-            failure_ratio=self.failure_ratio,
-            slow_factor=self.slow_factor,
-            slow_min_seconds=self.slow_min_seconds,
-        )
+ServiceCriteria = WindowCriteria  # settings rca_service_* (collector/settings.py)
 
 
 def _evidence(s: ServiceStatus) -> dict[str, Any]:
@@ -60,7 +58,42 @@ def judge_service(
 ) -> list[CheckFinding]:
     """Findings over every node's Service check, in node order."""
     checked = {n: s for n, s in statuses.items() if s.up and s.target}
-    return _judge_window(checked, SERVICE, criteria.window())[0]
+    return _unresolved(checked, criteria) + _judge_window(checked, SERVICE, criteria)[0]
+
+
+def _unresolved(checked: Mapping[str, ServiceStatus], c: ServiceCriteria) -> list[CheckFinding]:
+    """Nodes whose window is only "unresolved" attempts (at least ``min_attempts``)."""
+    nodes = [
+        n
+        for n in sorted(checked)
+        if checked[n].window_connects == 0
+        and dict(checked[n].window_results).get(UNRESOLVED, 0) >= c.min_attempts
+    ]
+    if not nodes:
+        return []
+    target = checked[nodes[0]].target
+    if 2 * len(nodes) > len(checked) and len(checked) > 1:
+        return [
+            CheckFinding(
+                node=CLUSTER_WIDE,
+                kind=UNRESOLVED_KIND,
+                layer="service",
+                summary=f"Service cluster-wide: {target} does not resolve on {len(nodes)} of "
+                f"{len(checked)} nodes, no connect tried (is --service-target right?)",
+                evidence={"nodes": nodes, "checked": len(checked), "target": target},
+            )
+        ]
+    return [
+        CheckFinding(
+            node=n,
+            kind=UNRESOLVED_KIND,
+            layer="service",
+            summary=f"Service on {n}: {checked[n].target} has never resolved there, no "
+            f"connect tried ({checked[n].last_error})",
+            evidence=_evidence(checked[n]),
+        )
+        for n in nodes
+    ]
 
 
 def judge_service_networks(

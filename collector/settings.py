@@ -574,9 +574,16 @@ def pod_criteria(settings: CollectorSettings) -> PodCriteria:
 
 def dns_criteria(settings: CollectorSettings) -> DnsCriteria:
     """The DNS judge's criteria from the settings."""
-    return project(settings, DnsCriteria, prefix="rca_dns_")
+    return project(
+        settings, DnsCriteria, prefix="rca_dns_", rename={"min_attempts": "rca_dns_min_lookups"}
+    )
 
 
 def service_criteria(settings: CollectorSettings) -> ServiceCriteria:
     """The Service judge's criteria from the settings."""
-    return project(settings, ServiceCriteria, prefix="rca_service_")
+    return project(
+        settings,
+        ServiceCriteria,
+        prefix="rca_service_",
+        rename={"min_attempts": "rca_service_min_connects"},
+    )

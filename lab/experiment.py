@@ -342,11 +342,16 @@ def describe_rca(body: dict[str, Any] | None, node: str) -> str:
     if body is None:
         return "RCA verdict at the end of the fault phase: the collector did not answer"
     named = [str(s["node"]) for s in body.get("suspects", [])]
-    dns_findings = [f for f in body.get("dns_findings", []) if isinstance(f, dict)]
-    named += [str(f.get("node")) for f in dns_findings]
+    checks = [
+        f
+        for key in ("dns_findings", "service_findings")
+        for f in body.get(key, [])
+        if isinstance(f, dict)
+    ]
+    named += [str(f.get("node")) for f in checks]
     text = body.get("summary") or "no failing paths"
-    if dns_findings:
-        text += "; " + "; ".join(str(f.get("summary", "")) for f in dns_findings)
+    if checks:
+        text += "; " + "; ".join(str(f.get("summary", "")) for f in checks)
     right = "names the faulty node first" if named[:1] == [node] else f"expected {node}"
     return f"RCA verdict at the end of the fault phase: {body.get('verdict')} — {text} ({right})"
 

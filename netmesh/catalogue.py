@@ -814,7 +814,8 @@ RCA_SERVICE_FINDING = _metric(
     "gauge",
     "netmesh_rca_service_finding",
     "1 for each Service finding of the RCA (the node's TCP connects to the checked Service "
-    "fail): kind failing or slow; node empty when the finding is cluster-wide.",
+    "fail): kind failing, slow or unresolved (its name never resolved: no connect tried); "
+    "node empty when the finding is cluster-wide.",
     labels=("node", "kind"),
 )
 RCA_LAYER_FINDING = _metric(

@@ -7,8 +7,9 @@ in the report as ``dns``); nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from netmesh.checkwindow import WindowedStatus
 from netmesh.jsonreader import JsonReader, WireError
 
 MAX_MESSAGE = 512
@@ -21,7 +22,7 @@ FAILURES = tuple(r for r in RESULTS if r != OK)
 
 
 @dataclass(frozen=True, kw_only=True)
-class DnsStatus:
+class DnsStatus(WindowedStatus):
     """The DNS check of one node: lifetime counters, and the latest window.
 
     ``lookups`` counts every lookup since the agent started, by result (a
@@ -45,18 +46,11 @@ class DnsStatus:
     answers: tuple[str, ...] = ()
     last_error: str = ""
 
+    FAILED: ClassVar[tuple[str, ...]] = FAILURES
+
     @property
     def window_total(self) -> int:
         return self.window_lookups
-
-    @property
-    def failure_ratio(self) -> float | None:
-        return self.window_failures / self.window_lookups if self.window_lookups else None
-
-    def dominant_failure(self) -> str:
-        """The most common failing result in the window ('' when none failed)."""
-        failing = [(n, r) for r, n in self.window_results if r != OK and n > 0]
-        return max(failing)[1] if failing else ""
 
 
 def parse_dns(obj: Any) -> DnsStatus | None:

@@ -10,8 +10,9 @@ nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from netmesh.checkwindow import WindowedStatus
 from netmesh.jsonreader import JsonReader, WireError
 
 MAX_MESSAGE = 512
@@ -26,7 +27,7 @@ FAILURES = tuple(r for r in RESULTS if r not in (OK, UNRESOLVED))
 
 
 @dataclass(frozen=True, kw_only=True)
-class ServiceStatus:
+class ServiceStatus(WindowedStatus):
     """The Service check of one endpoint: lifetime counters, and the latest window.
 
     ``connects`` counts every attempt since the agent started, by result (a
@@ -49,18 +50,11 @@ class ServiceStatus:
     latency_p99_seconds: float | None = None
     last_error: str = ""
 
+    FAILED: ClassVar[tuple[str, ...]] = FAILURES
+
     @property
     def window_total(self) -> int:
         return self.window_connects
-
-    @property
-    def failure_ratio(self) -> float | None:
-        return self.window_failures / self.window_connects if self.window_connects else None
-
-    def dominant_failure(self) -> str:
-        """The most common failing result in the window ('' when none failed)."""
-        failing = [(n, r) for r, n in self.window_results if r in FAILURES and n > 0]
-        return max(failing)[1] if failing else ""
 
 
 def parse_service(obj: Any) -> ServiceStatus | None:

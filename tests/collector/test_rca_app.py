@@ -145,3 +145,9 @@ def test_experiment_prints_the_verdict_of_the_fault_phase() -> None:
         "ok — no failing paths (expected c)"
     )
     assert "did not answer" in describe_rca(None, "c")
+    service = {"node": "c", "kind": "failing", "summary": "Service on c: 6 of 6 connects ..."}
+    body = {"verdict": "ok", "summary": "", "service_findings": [service]}
+    assert describe_rca(body, "c") == (
+        "RCA verdict at the end of the fault phase: ok — no failing paths; "
+        "Service on c: 6 of 6 connects ... (names the faulty node first)"
+    )

@@ -102,3 +102,26 @@ def test_dns_of_the_pod_network_is_judged_too() -> None:
     assert (finding.node, finding.layer, finding.networks) == ("b", "dns", ("pod",))
     assert finding.summary.startswith("DNS from the pod network on b:")
     assert judge_dns_networks(host, host, DnsCriteria()) == []
+
+
+def unresolved(attempts: int = 6) -> ServiceStatus:
+    return dataclasses.replace(
+        service_status(connects=0),
+        connects=(("unresolved", attempts),),
+        window_results=(("unresolved", attempts),),
+        address="",
+        latency_median_seconds=None,
+        last_error="resolving svc.ns.svc: Name or service not known",
+    )
+
+
+def test_a_target_that_never_resolves_is_a_finding_not_silence() -> None:
+    [finding] = judge_service({**healthy(), "node-2": unresolved()}, CRITERIA)
+    assert (finding.node, finding.kind, finding.layer) == ("node-2", "unresolved", "service")
+    assert "has never resolved there" in finding.summary
+    assert "Name or service not known" in finding.summary
+    assert found({**healthy(), "node-2": unresolved(attempts=2)}) == []  # too few yet
+    every = {n: unresolved() for n in ("a", "b", "c")}
+    [finding] = judge_service(every, CRITERIA)
+    assert finding.node == CLUSTER_WIDE and finding.kind == "unresolved"
+    assert "is --service-target right?" in finding.summary

@@ -136,7 +136,7 @@ def test_the_panels_the_issue_asks_for() -> None:
     # the layer row: a finding count per layer
     (layers,) = _must_have("Findings by layer")
     legends = [t["legendFormat"] for t in layers["targets"]]
-    assert legends == ["underlay", "overlay", "dns"]
+    assert legends == ["underlay", "overlay", "dns", "service"]
 
 
 def test_queries_use_only_names_that_exist() -> None:
