@@ -15,6 +15,7 @@ from collector.live import LiveRca
 from collector.podrca import PodRca
 from collector.state import AgentEntry, CollectorState
 from netmesh.catalogue import LIGHT_GAUGES, mtu_loss
+from netmesh.checkwindow import WindowedStatus
 from netmesh.wire import Member, MemberList
 
 RCA_JSON_LIMIT = 200  # rules and paths listed by /api/v1/rca (the totals are given)
@@ -47,7 +48,13 @@ def _node(
     }
     if entry is None or report is None:  # (report is None exactly when entry is)
         item.update(
-            last_report_at=None, report_age_seconds=None, probe=None, health=None, drops=None
+            last_report_at=None,
+            report_age_seconds=None,
+            probe=None,
+            health=None,
+            drops=None,
+            dns=None,
+            service=None,
         )
         return item
     health = report.agent
@@ -82,8 +89,23 @@ def _node(
             "reasons": {r.reason: r.count for r in report.drops.reasons},
             "unspecified": report.drops.unspecified,
         },
+        dns=None if report.dns is None else _check(report.dns, report.dns.name),
+        service=None if report.service is None else _check(report.service, report.service.target),
     )
     return item
+
+
+def _check(status: WindowedStatus, subject: str) -> dict[str, Any]:
+    """A DNS or Service check's window, as the page's agents table shows it."""
+    return {
+        "subject": subject,
+        "up": status.up,
+        "attempts": status.window_total,
+        "failures": status.window_failures,
+        "failure_ratio": status.failure_ratio,
+        "dominant_failure": status.dominant_failure(),
+        "median_seconds": status.latency_median_seconds,
+    }
 
 
 def matrix(state: CollectorState, members: MemberList) -> dict[str, Any]:

@@ -15,6 +15,8 @@ class WindowedStatus:
     """Derived views over ``window_total``, ``window_failures`` and ``window_results``."""
 
     FAILED: ClassVar[tuple[str, ...]]  # the results that count as failures
+    up: int
+    latency_median_seconds: float | None
     window_failures: int
     window_results: tuple[tuple[str, int], ...]
 

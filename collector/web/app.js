@@ -357,13 +357,23 @@ function fmtDrops(evidence) {
       `confidence ${d.rule.confidence.toFixed(2)}, lift ${d.rule.lift.toFixed(2)})` : "")).join(", ");
 }
 
+// A node's DNS or Service check over its window: "ok 1.2 ms", "5/6 failed (timeout)", "–".
+function checkCell(c, kind) {
+  if (!c || !c.up) return el("td", { class: "check", "data-check": kind, text: "–" });
+  const bad = c.failure_ratio !== null && c.failure_ratio >= 0.5;
+  const text = c.failures
+    ? `${c.failures}/${c.attempts} failed (${c.dominant_failure})`
+    : (c.median_seconds !== null ? `ok ${fmtSeconds(c.median_seconds)}` : "ok");
+  return el("td", { class: bad ? "check down" : "check up", "data-check": kind, title: c.subject, text });
+}
+
 function renderAgents(nodes, rca) {
   const drops = (rca && rca.drops) || {};
   const table = $("agents");
   const caption = table.querySelector("caption");
   table.replaceChildren(caption);
   if (!nodes) return;
-  table.append(el("thead", {}, el("tr", {}, ...["node", "agent", "report age", "probe", "iperf3 server", "restarts", "scheduler lag", "failing paths", "kernel drops", "bandwidth"].map((h) => el("th", { scope: "col", text: h })))));
+  table.append(el("thead", {}, el("tr", {}, ...["node", "agent", "report age", "probe", "iperf3 server", "restarts", "scheduler lag", "failing paths", "kernel drops", "DNS", "Service", "bandwidth"].map((h) => el("th", { scope: "col", text: h })))));
   const body = el("tbody");
   for (const n of nodes.nodes) {
     const h = n.health || {};
@@ -377,6 +387,8 @@ function renderAgents(nodes, rca) {
       el("td", { class: "num", text: n.health ? fmtSeconds(h.scheduler_lag_seconds) : "–" }),
       el("td", { class: "num", text: n.failing_paths ?? "–" }),
       el("td", { class: "drops", text: fmtDrops(drops[n.name]) || (n.drops && n.drops.up ? "none" : "–") }),
+      checkCell(n.dns, "dns"),
+      checkCell(n.service, "service"),
       el("td", {}, el("button", { type: "button", class: "run-node", "data-node": n.name,
                                   "aria-label": `Run a bandwidth sweep of ${n.name} now` }, "Run now"))));
   }

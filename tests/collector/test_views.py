@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from collector import views
 from collector.live import LiveRca
 from collector.settings import CollectorSettings, rca_criteria
@@ -9,7 +11,13 @@ from collector.state import CollectorState, Limits
 from netmesh import catalogue as cat
 from netmesh.wire import Member, MemberList, ProbeStatus, Report
 from tests.collector.conftest import FakeClock
-from tests.collector.reports import light_path, light_status, report
+from tests.collector.reports import (
+    dns_status,
+    light_path,
+    light_status,
+    report,
+    service_status,
+)
 
 NOW = 1_700_000_000.0
 
@@ -62,10 +70,33 @@ def test_nodes_joins_members_and_reporting_agents() -> None:
         "probe": None,
         "health": None,
         "drops": None,
+        "dns": None,
+        "service": None,
     }
     # c: reporting, fresh, not (yet) a member: its address comes from the report
     assert not c["member"] and c["up"] and c["address"] == "10.0.0.3"
     assert c["iperf3_port"] == 5201 and c["probe"] is None
+    assert c["dns"] is None and c["service"] is None  # its agent runs neither check
+
+
+def test_nodes_show_each_nodes_dns_and_service_window(clock: FakeClock) -> None:
+    state = CollectorState(Limits(), clock=clock)
+    failing = service_status(failures=5, failure="refused")
+    state.accept(
+        dataclasses.replace(report("a", "10.0.0.1", ()), dns=dns_status(), service=failing)
+    )
+    [a] = views.nodes(state, MemberList(epoch=1, members=()), now=clock.now)["nodes"]
+    assert a["dns"] == {
+        "subject": "kubernetes.default.svc.cluster.local",
+        "up": 1,
+        "attempts": 6,
+        "failures": 0,
+        "failure_ratio": 0.0,
+        "dominant_failure": "",
+        "median_seconds": 0.002,
+    }
+    assert a["service"]["failures"] == 5 and a["service"]["dominant_failure"] == "refused"
+    assert a["service"]["subject"] == "netmesh-collector.netmesh.svc.cluster.local:8080"
 
 
 def test_nodes_of_nothing() -> None:

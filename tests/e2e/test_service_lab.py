@@ -122,14 +122,22 @@ def test_every_endpoint_reaches_the_service_and_nothing_is_named(
 
 
 class _Findings(HTMLParser):
+    """The verdict box's findings, and the agents table's DNS/Service cells by node."""
+
     def __init__(self) -> None:
         super().__init__()
         self.items: list[tuple[str | None, str | None]] = []
+        self.checks: dict[tuple[str, str], str] = {}  # (node, dns|service) → the cell's class
+        self._row: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "li" and a.get("data-finding"):
             self.items.append((a.get("data-finding"), a.get("data-layer")))
+        if tag == "tr":
+            self._row = a.get("data-node")
+        if tag == "td" and a.get("data-check") and self._row:
+            self.checks[(self._row, str(a["data-check"]))] = str(a.get("class"))
 
 
 def named_after_fault(lab: Lab, node: str, fault: Fault) -> tuple[list[Any], float]:
@@ -176,6 +184,11 @@ def test_service_down_on_one_node_is_named_as_the_service_on_that_node(
             assert dom.items == [(faulty, "service")]
             assert "verdict-findings" in proc.stdout  # warns, whatever the path verdict
             assert "the Service does not" in proc.stdout
+            # the agents table: the faulty node's Service cell is red, the others' green
+            services = {n: c for (n, k), c in dom.checks.items() if k == "service"}
+            assert services == {
+                n.name: "check down" if n.name == faulty else "check up" for n in lab.topo.nodes
+            }, services
     finally:
         cleared(lab, faulty)
 
