@@ -5,8 +5,10 @@ member up to ``full_mesh_max`` members, else its ``ring_peers`` successors on
 the plan's ring). The node's probe rate is a budget spread over its peers
 (``rate`` probes/s in all, at most ``max_pair_rate`` per peer), so the cost
 per node stays flat as the mesh grows. Every ``mtu_interval`` seconds a peer
-also gets one don't-fragment probe at the path MTU. Packets: agent/lightwire.py;
-windows and directions: agent/lightstats.py.
+also gets one don't-fragment probe at the path MTU; when a peer that answers
+small probes leaves one unanswered past the grace time, one more follows at
+once (``CONFIRM``), so an MTU blackhole shows two lost probes within seconds.
+Packets: agent/lightwire.py; windows and directions: agent/lightstats.py.
 
 Only members may probe (others are dropped and counted as strangers);
 malformed packets are dropped and counted; a send error (EMSGSIZE for an
@@ -49,6 +51,10 @@ IPV6_MTU_DISCOVER = 23
 IP_PMTUDISC_PROBE = 3  # DF set, the path-MTU cache ignored
 IPV6_PMTUDISC_PROBE = 3
 Due = tuple[float, int, str]  # (when, lightwire kind, peer address): the send queue's entries
+# Queue kind (no wire kind): look whether the latest MTU probe to the peer was answered, and if
+# not, send one more at once — a blackhole is confirmed in seconds, not one MTU interval later.
+CONFIRM = -1
+CONFIRM_AFTER = 1.0  # s after the grace time
 MAX_SESSIONS = 8192  # responder: (prober, session) counters kept, least recent dropped
 MTU_PROBES_PER_WINDOW = 3  # MTU probes are counted over this many of their intervals
 MAX_IDLE = 0.1  # seconds the prober sleeps at most between looks at its queue
@@ -325,10 +331,14 @@ class LightTier:
                     if kind == lw.PROBE:
                         self._send(address, lw.PROBE, self.opts.size)
                         heapq.heappush(queue, (max(due + interval, now), kind, address))
+                    elif kind == CONFIRM:
+                        if self._mtu_unanswered(address):
+                            self._send_mtu(address)
                     else:
-                        payload = lw.payload_size(self.current_mtu(), self.ipv6)
-                        self._send(address, lw.MTU_PROBE, payload)
+                        self._send_mtu(address)
                         heapq.heappush(queue, (now + self.opts.mtu_interval, kind, address))
+                        confirm_at = now + self.opts.grace + CONFIRM_AFTER
+                        heapq.heappush(queue, (confirm_at, CONFIRM, address))
                 # Sleep until the next probe is due (at least a tick, at most 0.1 s so a
                 # new member list is picked up at once): a small mesh wakes ~30 times a
                 # second, not 100 (a pod endpoint's CPU, BENCHMARKS.md).
@@ -337,6 +347,16 @@ class LightTier:
         finally:
             self.up = False
             self.close(loop)
+
+    def _send_mtu(self, address: str) -> None:
+        self._send(address, lw.MTU_PROBE, lw.payload_size(self.current_mtu(), self.ipv6))
+
+    def _mtu_unanswered(self, address: str) -> bool:
+        """The latest MTU probe to a peer that answers small probes got no echo."""
+        track = self.tracks.get(address)
+        if track is None or track.small.answered_since is None or not track.mtu.probes:
+            return False
+        return track.mtu.probes[-1].echo_at is None
 
     def current_mtu(self) -> int:
         """The MTU probe's IP packet size now (the interface's, when it is followed)."""

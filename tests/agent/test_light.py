@@ -143,3 +143,38 @@ async def test_the_send_queue_keeps_each_peers_rate_across_member_changes() -> N
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_an_unanswered_mtu_probe_is_confirmed_at_once() -> None:
+    # b answers small probes but not MTU-sized ones (a blackhole for big packets): a's next
+    # MTU probe follows the lost one after grace + CONFIRM_AFTER, not a whole interval later.
+    opts = options(mtu_interval=8.0, grace=0.2, window=1.0)
+    members = MemberList(epoch=1, members=(A, B))
+    a, b = LightTier(opts, A, lambda: members), LightTier(opts, B, lambda: members)
+    answer = b._answer
+
+    def small_only(probe: lw.Packet, host: str, port: int, rx_ns: int | None = None) -> None:
+        if probe.kind != lw.MTU_PROBE:
+            answer(probe, host, port, rx_ns)
+
+    b._answer = small_only  # type: ignore[method-assign]
+    tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
+    try:
+        await until(lambda: bool(a.tracks), 2, "a's track of b")
+        track = next(iter(a.tracks.values()))
+        limit = 8.0 + opts.grace + agent.light.CONFIRM_AFTER + 2.0  # the first at random in 8 s
+        await until(lambda: track.mtu.next_seq >= 2, limit, "a second (confirming) MTU probe")
+        first, second = track.mtu.probes[0], track.mtu.probes[1]
+        gap = second.sent_at - first.sent_at
+        assert (
+            opts.grace + agent.light.CONFIRM_AFTER
+            <= gap
+            < opts.grace + agent.light.CONFIRM_AFTER + 0.5
+        )
+        assert first.echo_at is None and second.echo_at is None
+        await asyncio.sleep(opts.grace + agent.light.CONFIRM_AFTER + 0.3)
+        assert track.mtu.next_seq == 2  # one confirmation, not a probe every second
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
