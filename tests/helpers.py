@@ -1,4 +1,5 @@
-"""Shared test helpers: poll for a condition with a deadline (never sleep blindly), free ports."""
+"""Shared test helpers: poll for a condition with a deadline (never sleep blindly), time a
+condition (benchmarks), free ports."""
 
 from __future__ import annotations
 
@@ -56,3 +57,20 @@ async def async_wait_for(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out after {within}s waiting for {what} (last: {last!r})")
+
+
+def watch(
+    read: Callable[[], T], done: Callable[[T], object], timeout: float, interval: float = 0.25
+) -> tuple[float | None, list[T]]:
+    """Poll ``read()`` until ``done`` holds for what it read (benchmarks: time it, never fail).
+
+    The seconds that took (None: not within ``timeout``) and everything read meanwhile, the
+    last read last."""
+    started = time.monotonic()
+    seen: list[T] = []
+    while time.monotonic() - started < timeout:
+        seen.append(read())
+        if done(seen[-1]):
+            return time.monotonic() - started, seen
+        time.sleep(interval)
+    return None, seen

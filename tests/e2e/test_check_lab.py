@@ -10,30 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
 
 from lab.faults import Fault
 from lab.lab import Lab
-from tests.e2e.labs import light_lab
-from tests.helpers import free_port, wait_for
+from tests.e2e.labs import ROOT, lab_fixture
+from tests.e2e.labup import LIGHT_TIER
+from tests.e2e.rca_lab import suspects, wait_verdict
+from tests.helpers import free_port
 
 PREFIX = f"nmc{os.getpid() % 10000}"
 SUBNET = f"10.{180 + os.getpid() % 15}.7.0/24"
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with light_lab(tmp_path_factory.mktemp("lab"), PREFIX, SUBNET) as lab:
-        yield lab
+lab = lab_fixture(nodes=3, prefix=PREFIX, subnet=SUBNET, **LIGHT_TIER)
 
 
 def netmesh_check(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
@@ -57,17 +49,12 @@ def netmesh_check(*args: str, timeout: float = 150) -> subprocess.CompletedProce
 
 
 def lab_args(lab: Lab) -> list[str]:
-    return ["--lab", "--lab-prefix", PREFIX, "--lab-state-dir", lab.settings.state_dir]
-
-
-def rca(lab: Lab) -> dict[str, Any]:
-    with urllib.request.urlopen(lab.collector_url + "/api/v1/rca", timeout=5) as resp:
-        return dict(json.loads(resp.read()))
+    return ["--lab", "--lab-prefix", lab.settings.prefix, "--lab-state-dir", lab.settings.state_dir]
 
 
 def test_clean_lab_exits_0(lab: Lab) -> None:
     # The light tier needs a window or two before every pair has data and the RCA says ok.
-    wait_for(lambda: rca(lab).get("verdict") == "ok", 90, 1.0, "the RCA's verdict ok")
+    wait_verdict(lab, lambda b: b.get("verdict") == "ok", 90, "the RCA's verdict ok", 1.0)
     proc = netmesh_check(*lab_args(lab), "--timeout", "60")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "exit 0 (healthy)" in proc.stdout and "verdict: ok" in proc.stdout
@@ -80,13 +67,8 @@ def test_lossy_node_exits_1_and_is_named(lab: Lab) -> None:
     victim = lab.topo.nodes[1].name
     lab.inject(victim, Fault(loss=0.3))
     try:
-        suspects = wait_for(
-            lambda: [s["node"] for s in rca(lab).get("suspects", [])],
-            90,
-            1.0,
-            f"the RCA to name {victim}",
-        )
-        assert suspects[0] == victim
+        named, _ = wait_verdict(lab, suspects, 90, f"the RCA to name {victim}", 1.0)
+        assert suspects(named)[0] == victim
         started = time.monotonic()
         proc = netmesh_check("--collector", lab.collector_url, "--timeout", "60", "--json")
         assert proc.returncode == 1, proc.stdout + proc.stderr

@@ -9,15 +9,16 @@ node (iptables statistic on its INPUT) and a lowered link MTU on one node.
 from __future__ import annotations
 
 import os
-import urllib.request
-from collections.abc import Iterator
+from typing import Any
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lab.faults import Fault
-from lab.lab import Lab, get_json
-from tests.e2e.labs import light_lab
+from lab.lab import Lab
+from tests.e2e.labapi import metrics_text, ordered_pairs
+from tests.e2e.labs import lab_fixture
+from tests.e2e.labup import LIGHT_TIER
+from tests.e2e.rca_lab import suspects, wait_verdict
 from tests.helpers import wait_for
 
 # E2E_PREFIX / E2E_SUBNET_BYTE: another prefix and range on a shared machine
@@ -27,17 +28,12 @@ SUBNET = f"10.{int(os.environ.get('E2E_SUBNET_BYTE', 200 + os.getpid() % 15))}.9
 Samples = dict[str, dict[tuple[str, str], float]]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with light_lab(tmp_path_factory.mktemp("lab"), PREFIX, SUBNET) as lab:
-        yield lab
+lab = lab_fixture(nodes=3, prefix=PREFIX, subnet=SUBNET, **LIGHT_TIER)
 
 
 def light(lab: Lab) -> Samples:
-    with urllib.request.urlopen(lab.collector_url + "/metrics", timeout=5) as resp:
-        text = resp.read().decode()
     out: Samples = {}
-    for fam in text_string_to_metric_families(text):
+    for fam in text_string_to_metric_families(metrics_text(lab)):
         if fam.name.startswith("netmesh_light_"):
             for s in fam.samples:
                 key = (s.labels["source_node"], s.labels["destination_node"])
@@ -51,8 +47,7 @@ def names(lab: Lab) -> list[str]:
 
 def every_path(lab: Lab, samples: Samples, family: str) -> dict[tuple[str, str], float] | None:
     values = samples.get(family, {})
-    wanted = {(a, b) for a in names(lab) for b in names(lab) if a != b}
-    return values if wanted <= values.keys() else None
+    return values if ordered_pairs(lab) <= values.keys() else None
 
 
 def test_clean_mesh_measures_every_pair_without_loss(lab: Lab) -> None:
@@ -125,20 +120,20 @@ def test_lowered_mtu_is_an_mtu_blackhole_while_small_probes_pass(lab: Lab) -> No
         a, b = others
         assert s["netmesh_light_mtu_loss_ratio"][(a, b)] == 0, "a path that avoids the victim"
 
-        def named() -> dict[str, object] | None:
-            rca = get_json(lab.collector_url + "/api/v1/rca")
+        def named(rca: dict[str, Any]) -> bool:
             mtu = [
                 p
                 for p in rca.get("failing_paths", [])
                 if any("MTU blackhole" in r for r in p["reasons"])
             ]
-            suspects = [x["node"] for x in rca.get("suspects", [])]
-            return rca if victim in suspects and mtu else None
+            return victim in suspects(rca) and bool(mtu)
 
         # (an earlier fault's iperf3 results stay the latest of their paths until the
         # next test, a round or two later at this budget: that node may be named too)
-        rca = wait_for(named, 90, 1.0, f"the RCA names {victim} with MTU-blackhole paths")
-        for p in rca["failing_paths"]:  # type: ignore[attr-defined]
+        rca, _ = wait_verdict(
+            lab, named, 90, f"the RCA names {victim} with MTU-blackhole paths", 1.0
+        )
+        for p in rca["failing_paths"]:
             if p["protocol"] == "light" and any("MTU" in r for r in p["reasons"]):
                 assert victim in (p["source"], p["destination"]), p
     finally:

@@ -20,7 +20,6 @@ import pathlib
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,8 +27,10 @@ import pytest
 from agent.schedule import PlanSettings, slot_number, slot_tests
 from lab.lab import Lab
 from netmesh.wire import Member
-from tests.e2e.labs import running_lab
-from tests.e2e.test_check_lab import netmesh_check
+from tests.e2e.labapi import agent_report
+from tests.e2e.labs import lab_fixture
+from tests.e2e.labup import QUIET
+from tests.e2e.test_check_lab import lab_args, netmesh_check
 from tests.e2e.webdriver import CHROMEDRIVER, CHROMIUM, chromium
 from tests.helpers import wait_for
 
@@ -39,18 +40,7 @@ NODES = 4
 BENCH_DIR = pathlib.Path(__file__).resolve().parents[2] / "bench-results"
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(
-        tmp_path_factory.mktemp("lab"),
-        nodes=NODES,
-        prefix=PREFIX,
-        subnet=SUBNET,
-        traffic=False,
-        probe_mode="off",
-        bandwidth_budget=0.1,
-    ) as lab:
-        yield lab
+lab = lab_fixture(nodes=NODES, prefix=PREFIX, subnet=SUBNET, **QUIET, bandwidth_budget=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +65,6 @@ def baseline(lab: Lab) -> dict[str, int]:
     counts = busy_counts(lab)
     print(f"\nbusy tests while the lab started (before the agents agreed): {counts}")
     return counts
-
-
-def agent_report(lab: Lab, name: str) -> dict[str, Any]:
-    (node,) = [n for n in lab.topo.nodes if n.name == name]
-    with urllib.request.urlopen(lab.agent_url(node) + "/api/v1/report", timeout=5) as resp:
-        return dict(json.loads(resp.read()))
 
 
 def call(
@@ -223,11 +207,7 @@ def test_node_sweep_runs_without_busy_collisions(lab: Lab, baseline: dict[str, i
 
 
 def agent_results(lab: Lab) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for node in lab.topo.nodes:
-        with urllib.request.urlopen(lab.agent_url(node) + "/api/v1/report", timeout=5) as resp:
-            out += json.loads(resp.read())["results"]
-    return out
+    return [r for node in lab.topo.nodes for r in agent_report(lab, node.name)["results"]]
 
 
 def _any_plan_result(lab: Lab) -> bool:
@@ -273,8 +253,7 @@ def test_run_now_buttons_in_chromium(
 def test_check_bandwidth_exits_0_on_the_clean_lab(lab: Lab, baseline: dict[str, int]) -> None:
     # No waiting for the RCA first: the check's own sweep renews every pair's result,
     # and the check waits for fresh light-tier data and an RCA over it by itself.
-    args = ["--lab", "--lab-prefix", PREFIX, "--lab-state-dir", lab.settings.state_dir]
-    proc = netmesh_check(*args, "--bandwidth", "--timeout", "60", timeout=300)
+    proc = netmesh_check(*lab_args(lab), "--bandwidth", "--timeout", "60", timeout=300)
     rca = call(lab, "GET", "/api/v1/rca")[1]
     assert proc.returncode == 0, json.dumps(
         {k: rca.get(k) for k in ("verdict", "summary", "suspects", "failing_paths")}, indent=1

@@ -15,22 +15,18 @@ import pathlib
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from lab import overlay
 from lab.lab import Lab
 from lab.netns import leftovers
 from lab.pods import LabPod
 from lab.shell import in_ns, run
-from tests.e2e.labs import running_lab
+from tests.e2e.labs import lab_cli, lab_fixture, lab_ok
 from tests.helpers import wait_for
 
 PREFIX = f"nmp{os.getpid() % 10000}"
 SUBNET = f"10.{80 + os.getpid() % 10}.{os.getpid() // 10 % 250}.0/24"
 POD_CIDR = f"172.{20 + os.getpid() % 4}.{os.getpid() // 4 % 16 * 16}.0/20"
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # Receive UDP datagrams on (address, port) for a few seconds; print how many arrived.
 UDP_RECV = """
@@ -66,37 +62,16 @@ print(sent, errors)
 """
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(
-        tmp_path_factory.mktemp("lab"),
-        nodes=4,
-        racks=2,
-        pods=2,
-        pod_cidr=POD_CIDR,
-        prefix=PREFIX,
-        subnet=SUBNET,
-        probe_mode="off",
-        bandwidth_budget=0.05,
-    ) as lab:
-        yield lab
-
-
-def cli(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lab", *args, "--state-dir", lab.settings.state_dir],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
-
-
-def ok(lab: Lab, *args: str) -> str:
-    proc = cli(lab, *args)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+lab = lab_fixture(
+    nodes=4,
+    racks=2,
+    pods=2,
+    pod_cidr=POD_CIDR,
+    prefix=PREFIX,
+    subnet=SUBNET,
+    probe_mode="off",
+    bandwidth_budget=0.05,
+)
 
 
 def fetch(src: LabPod, dst: LabPod, size: int = 1000) -> str:
@@ -186,12 +161,12 @@ def test_the_workload_calls_every_pod(lab: Lab) -> None:
 
 
 def test_pod_loss_drops_into_that_pod_only(lab: Lab) -> None:
-    out = ok(lab, "inject", "--pod", "node-2/pod-1", "--loss", "30%")
+    out = lab_ok(lab, "inject", "--pod", "node-2/pod-1", "--loss", "30%")
     faulty, sibling = lab.pods.pod("node-2/pod-1"), lab.pods.pod("node-2/pod-2")
     assert f"pod node-2/pod-1 ({faulty.address}): 30% loss into the pod" in out
     src = lab.pods.pod("node-3/pod-1")
     try:
-        status = json.loads(ok(lab, "status"))
+        status = json.loads(lab_ok(lab, "status"))
         assert status["pod_faults"]["node-2/pod-1"]["loss"] == 0.3
         sent, got = udp(src, faulty, count=400, size=200, df=False, port=9611)
         assert sent == 400 and 200 < got < 360, got
@@ -201,13 +176,13 @@ def test_pod_loss_drops_into_that_pod_only(lab: Lab) -> None:
         sent, got = udp(faulty, src, count=400, size=200, df=False, port=9613)
         assert got >= 396, got
     finally:
-        assert "node-2/pod-1" in ok(lab, "clear", "--pod", "node-2/pod-1")
-    assert json.loads(ok(lab, "status"))["pod_faults"] == {}
+        assert "node-2/pod-1" in lab_ok(lab, "clear", "--pod", "node-2/pod-1")
+    assert json.loads(lab_ok(lab, "status"))["pod_faults"] == {}
     assert udp(src, faulty, count=200, size=200, df=False, port=9614)[1] >= 198
 
 
 def test_overlay_mtu_mismatch_breaks_big_df_packets_from_that_nodes_pods(lab: Lab) -> None:
-    out = ok(lab, "inject", "--node", "node-3", "--overlay-mtu", "1500")
+    out = lab_ok(lab, "inject", "--node", "node-3", "--overlay-mtu", "1500")
     assert "overlay (VXLAN and pod) MTU 1500" in out
     src, dst = lab.pods.pod("node-3/pod-1"), lab.pods.pod("node-1/pod-1")
     try:
@@ -223,9 +198,9 @@ def test_overlay_mtu_mismatch_breaks_big_df_packets_from_that_nodes_pods(lab: La
         # TCP is unharmed (MSS from the peer's 1450, PMTU discovery).
         assert fetch(src, dst, 2_000_000) == "200 2000000"
         assert fetch(dst, src, 2_000_000) == "200 2000000"
-        assert json.loads(ok(lab, "status"))["overlay_faults"]["node-3"]["mtu"] == 1500
+        assert json.loads(lab_ok(lab, "status"))["overlay_faults"]["node-3"]["mtu"] == 1500
     finally:
-        ok(lab, "clear", "--node", "node-3")
+        lab_ok(lab, "clear", "--node", "node-3")
     assert f"mtu {overlay.POD_MTU}" in run(in_ns(src.netns, ["ip", "-o", "link", "show", "eth0"]))
     assert "dev eth0" in run(
         in_ns(src.netns.rsplit("-pod-", 1)[0], ["ip", "-d", "link", "show", "vxlan0"])
@@ -235,48 +210,30 @@ def test_overlay_mtu_mismatch_breaks_big_df_packets_from_that_nodes_pods(lab: La
 
 
 def test_bad_input_gets_clear_errors(lab: Lab) -> None:
-    bad = cli(lab, "inject", "--pod", "node-9/pod-1", "--loss", "20%")
+    bad = lab_cli(lab, "inject", "--pod", "node-9/pod-1", "--loss", "20%")
     assert bad.returncode == 1 and "no lab pod 'node-9/pod-1' (pods: node-1/pod-1" in bad.stderr
-    bad = cli(lab, "inject", "--pod", "node-1/pod-1", "--rate", "10mbit")
+    bad = lab_cli(lab, "inject", "--pod", "node-1/pod-1", "--rate", "10mbit")
     assert bad.returncode == 1 and "--loss only" in bad.stderr
-    bad = cli(lab, "inject", "--node", "node-1", "--overlay-mtu", "1450")
+    bad = lab_cli(lab, "inject", "--node", "node-1", "--overlay-mtu", "1450")
     assert bad.returncode == 1 and "correct pod MTU" in bad.stderr
-    bad = cli(lab, "inject", "--pod", "node-1/pod-1", "--overlay-mtu", "1500")
+    bad = lab_cli(lab, "inject", "--pod", "node-1/pod-1", "--overlay-mtu", "1500")
     assert bad.returncode == 1 and "node faults" in bad.stderr
-    up = [
-        sys.executable,
-        "-m",
-        "lab",
-        "up",
-        "--prefix",
-        "nmpbad",
-        "--subnet",
-        SUBNET,
-        "--pods",
-        "2",
-    ]
+    up = ["up", "--prefix", "nmpbad", "--subnet", SUBNET, "--pods", "2"]
     for flags, message in (
         (["--pod-cidr", SUBNET.rsplit(".", 2)[0] + ".0.0/16"], "overlaps the lab subnet"),
         (["--pod-cidr", "172.20.0.0/28"], "too small for 4 nodes x 2 pods"),
         (["--pods", "99"], "pods 99"),
     ):
-        proc = subprocess.run(
-            [*up, *flags, "--state-dir", lab.settings.state_dir],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-            check=False,
-        )
+        proc = lab_cli(lab, *up, *flags)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
 
 
 def test_down_removes_pods_and_overlay(lab: Lab) -> None:
-    ok(lab, "inject", "--pod", "node-1/pod-1", "--loss", "5%")
-    out = ok(lab, "down")
+    lab_ok(lab, "inject", "--pod", "node-1/pod-1", "--loss", "5%")
+    out = lab_ok(lab, "down")
     assert f"netns {PREFIX}-node-1-pod-1" in out
     assert leftovers(PREFIX) == ([], [])
     assert not lab.pods_file.exists()
     started = time.monotonic()
-    assert "no lab" in cli(lab, "inject", "--pod", "node-1/pod-1", "--loss", "1%").stderr
+    assert "no lab" in lab_cli(lab, "inject", "--pod", "node-1/pod-1", "--loss", "1%").stderr
     assert time.monotonic() - started < 30

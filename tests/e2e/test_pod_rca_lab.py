@@ -13,20 +13,14 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import subprocess
-import sys
-from collections.abc import Iterator
-
-import pytest
 
 from lab import podexp
 from lab.lab import Lab
-from tests.e2e.labs import running_lab
+from tests.e2e.labs import lab_fixture, lab_ok
 
 PREFIX = f"nmq{os.getpid() % 10000}"
 SUBNET = f"10.{84 + os.getpid() % 4}.{os.getpid() // 7 % 250}.0/24"
 POD_CIDR = f"172.{20 + (os.getpid() + 2) % 4}.{(os.getpid() // 4 + 8) % 16 * 16}.0/20"
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 GOAL = 30.0
 EXPERIMENT = [
     "--pod-fault",
@@ -43,42 +37,14 @@ EXPERIMENT = [
 ]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(
-        tmp_path_factory.mktemp("lab"),
-        nodes=4,
-        pods=1,
-        pod_cidr=POD_CIDR,
-        prefix=PREFIX,
-        subnet=SUBNET,
-        bandwidth_budget=0.05,
-    ) as lab:
-        yield lab
+lab = lab_fixture(
+    nodes=4, pods=1, pod_cidr=POD_CIDR, prefix=PREFIX, subnet=SUBNET, bandwidth_budget=0.05
+)
 
 
 def test_the_seeds_experiment_names_the_pod(lab: Lab, tmp_path: pathlib.Path) -> None:
     out = tmp_path / "experiment.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lab",
-            "experiment",
-            *EXPERIMENT,
-            "--json",
-            str(out),
-            "--state-dir",
-            lab.settings.state_dir,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    text = proc.stdout
+    text = lab_ok(lab, "experiment", *EXPERIMENT, "--json", str(out), timeout=300)
     summary = json.loads(out.read_text())
     pod = lab.pods.pod("node-2/pod-1")
     assert summary["pod"] == "node-2/pod-1"

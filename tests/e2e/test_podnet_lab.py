@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import os
 import pathlib
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
 
-import pytest
-
 from lab import podnet
-from lab.lab import Lab, get_json
+from lab.lab import Lab
 from lab.shell import in_ns, run
-from tests.e2e.labs import running_lab
+from tests.e2e.labapi import api, ordered_pairs
+from tests.e2e.labs import lab_fixture, lab_ok
+from tests.e2e.labup import LIGHT_TIER
 from tests.e2e.page import CHROMIUM, chromium
 from tests.helpers import wait_for
 
@@ -31,41 +28,10 @@ PID = os.getpid()
 PREFIX = f"nme{PID % 10000}"
 SUBNET = f"10.{70 + PID % 10}.{PID // 10 % 250}.0/24"
 POD_CIDR = f"172.{24 + PID % 4}.{PID // 4 % 16 * 16}.0/20"
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 NODES = ("node-1", "node-2", "node-3")
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(
-        tmp_path_factory.mktemp("lab"),
-        nodes=3,
-        pods=1,
-        pod_cidr=POD_CIDR,
-        prefix=PREFIX,
-        subnet=SUBNET,
-        probe_mode="off",
-        bandwidth_budget=0.05,
-        traffic=False,
-    ) as lab:
-        yield lab
-
-
-def cli(lab: Lab, *args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "lab", *args, "--state-dir", lab.settings.state_dir],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def api(lab: Lab, path: str) -> Any:
-    return get_json(lab.collector_url + path)
+lab = lab_fixture(nodes=3, pods=1, pod_cidr=POD_CIDR, prefix=PREFIX, subnet=SUBNET, **LIGHT_TIER)
 
 
 def light_paths(lab: Lab, network: str) -> dict[tuple[str, str], dict[str, float | None]]:
@@ -76,7 +42,7 @@ def light_paths(lab: Lab, network: str) -> dict[tuple[str, str], dict[str, float
 
 def all_pairs_measured(lab: Lab, network: str) -> bool:
     paths = light_paths(lab, network)
-    pairs = {(a, b) for a in NODES for b in NODES if a != b}
+    pairs = ordered_pairs(lab)
     return pairs <= paths.keys() and all(paths[p]["netmesh_light_loss_ratio"] == 0.0 for p in pairs)
 
 
@@ -133,7 +99,7 @@ def test_overlay_mtu_mismatch_is_named_while_host_paths_stay_green(
     wait_for(lambda: all_pairs_measured(lab, "pod"), 60, 1.0, "pod-network light paths")
     assert layer_findings(lab) == []
     started = time.monotonic()
-    cli(lab, "inject", "--node", "node-2", "--overlay-mtu", "1500")
+    lab_ok(lab, "inject", "--node", "node-2", "--overlay-mtu", "1500")
     try:
 
         def named() -> dict[str, Any] | None:
@@ -170,5 +136,5 @@ def test_overlay_mtu_mismatch_is_named_while_host_paths_stay_green(
             marked = {s for s, cls in page.cells["pod-matrix"] if cls and "suspect-path" in cls}
             assert marked == set(NODES)  # node-2's row and column
     finally:
-        cli(lab, "clear", "--node", "node-2")
+        lab_ok(lab, "clear", "--node", "node-2")
     wait_for(lambda: layer_findings(lab) == [], 60, 1.0, "the finding to go after the clear")

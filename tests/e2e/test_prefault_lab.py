@@ -16,33 +16,24 @@ named then nor for the rest of that sweep. Prints the times (machine shared,
 from __future__ import annotations
 
 import os
-import shutil
 import time
-from typing import Any
 
 import pytest
 
 from lab.faults import Fault
 from lab.settings import LabSettings
-from tests.e2e.labs import running_lab
-from tests.e2e.rca_lab import rca_deadline, verdict
-from tests.helpers import wait_for
+from tests.e2e.labs import need_nft, running_lab
+from tests.e2e.labup import QUIET
+from tests.e2e.rca_lab import named, rca_deadline, verdict, wait_verdict
 
 PREFIX = f"nmg{os.getpid() % 10000}"
 SUBNET = f"10.{65 + os.getpid() % 5}.2.0/24"
 
 
-def named(body: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(f["kind"], f["subject"]) for f in body.get("findings", [])} | {
-        ("node", s["node"]) for s in body.get("suspects", [])
-    }
-
-
 def test_rate_fault_present_before_the_agents_start_is_named_on_the_first_sweep(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    if shutil.which("nft") is None:
-        pytest.skip("needs nft (racked lab; scripts/install-deps.sh installs nftables)")
+    need_nft("racked lab")
     rate = int(LabSettings().baseline_rate * 0.3)
     called = time.monotonic()
     with running_lab(
@@ -52,16 +43,15 @@ def test_rate_fault_present_before_the_agents_start_is_named_on_the_first_sweep(
         racks=3,
         prefix=PREFIX,
         subnet=SUBNET,
-        traffic=False,
-        probe_mode="off",
+        **QUIET,
     ) as lab:
         up = time.monotonic()
         assert lab.faults()["node-3"]["rate_bps"] == rate
         deadline = rca_deadline(lab, 1)
-        body = wait_for(
-            lambda: named(b := verdict(lab)) and b,
+        body, _ = wait_verdict(
+            lab,
+            named,
             deadline,
-            0.5,
             f"a finding within one sweep ({lab.settings.sweep_seconds():.0f} s) of the agents",
         )
         took = time.monotonic() - up

@@ -12,79 +12,40 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from typing import Any
 
-import pytest
-
-from lab.lab import Lab, get_json
+from lab.lab import Lab
 from lab.netns import has_nft_table, leftovers
 from lab.shell import in_ns, run
-from tests.e2e.labs import running_lab
+from tests.e2e.labapi import light_windows_after
+from tests.e2e.labs import lab_cli, lab_fixture, lab_ok
+from tests.e2e.labup import LIGHT_TIER
 from tests.helpers import wait_for
 
 PREFIX = f"nmr{os.getpid() % 10000}"
 SUBNET = f"10.{100 + os.getpid() % 20}.0.0/24"
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 Loss = dict[tuple[str, str], float]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    if shutil.which("nft") is None:
-        pytest.skip("needs nft (uplink loss; scripts/install-deps.sh installs nftables)")
-    with running_lab(
-        tmp_path_factory.mktemp("lab"),
-        nodes=4,
-        racks=2,
-        prefix=PREFIX,
-        subnet=SUBNET,
-        traffic=False,
-        probe_mode="off",
-        bandwidth_budget=0.05,
-    ) as lab:
-        yield lab
-
-
-def cli(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
-    """``netmesh-lab`` with only --state-dir: no flag of `up` repeated."""
-    return subprocess.run(
-        [sys.executable, "-m", "lab", *args, "--state-dir", lab.settings.state_dir],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
-
-
-def ok(lab: Lab, *args: str) -> str:
-    proc = cli(lab, *args)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+lab = lab_fixture(
+    nft_for="uplink loss", nodes=4, racks=2, prefix=PREFIX, subnet=SUBNET, **LIGHT_TIER
+)
 
 
 def forward_loss_after(lab: Lab, since: float) -> Loss:
     """Light-tier forward loss of every ordered pair, from windows that began after ``since``."""
-    names = [n.name for n in lab.topo.nodes]
-    wanted = {(a, b) for a in names for b in names if a != b}
-
-    def fresh() -> Loss | None:
-        paths: list[dict[str, Any]] = get_json(lab.collector_url + "/api/v1/light")["paths"]
-        got = {
-            (p["source"], p["destination"]): float(p["values"]["netmesh_light_forward_loss_ratio"])
-            for p in paths
-            if p["reported_at"] - p["window_seconds"] > since
-            and p["values"]["netmesh_light_probes"] >= 50
-        }
-        return got if wanted <= got.keys() else None
-
-    return wait_for(fresh, 60, 1.0, "a light-tier window of every pair after the change")
+    paths = wait_for(
+        lambda: light_windows_after(lab, since, min_probes=50),
+        60,
+        1.0,
+        "a light-tier window of every pair after the change",
+    )
+    return {
+        (p["source"], p["destination"]): float(p["values"]["netmesh_light_forward_loss_ratio"])
+        for p in paths
+    }
 
 
 def rack(lab: Lab, name: str) -> int:
@@ -111,7 +72,7 @@ def test_agents_get_their_rack_label_and_link_speed(lab: Lab) -> None:
 
 def test_uplink_loss_hits_cross_rack_paths_only(lab: Lab) -> None:
     since = time.time()
-    out = ok(lab, "inject", "--uplink", "rack-2", "--loss", "20%")
+    out = lab_ok(lab, "inject", "--uplink", "rack-2", "--loss", "20%")
     assert "uplink of rack-2: 20% loss (both directions)" in out
     try:
         assert has_nft_table(PREFIX)
@@ -122,13 +83,13 @@ def test_uplink_loss_hits_cross_rack_paths_only(lab: Lab) -> None:
         assert all(0.08 < v < 0.4 for v in cross.values()), cross
         assert all(v < 0.03 for v in same.values()), same
     finally:
-        ok(lab, "clear", "--uplink", "rack-2")
+        lab_ok(lab, "clear", "--uplink", "rack-2")
     assert not has_nft_table(PREFIX)
 
 
 def test_uplink_loss_in_one_direction(lab: Lab) -> None:
     since = time.time()
-    ok(lab, "inject", "--uplink", "2", "--loss", "20%", "--direction", "in")
+    lab_ok(lab, "inject", "--uplink", "2", "--loss", "20%", "--direction", "in")
     try:
         loss = forward_loss_after(lab, since)
         into = {p: v for p, v in loss.items() if rack(lab, p[0]) == 1 and rack(lab, p[1]) == 2}
@@ -139,7 +100,7 @@ def test_uplink_loss_in_one_direction(lab: Lab) -> None:
         # (seen: 1 of 33). The injected direction reads 8-40 %.
         assert all(v < 0.05 for v in out_of.values()), out_of
     finally:
-        ok(lab, "clear", "--uplink", "2")
+        lab_ok(lab, "clear", "--uplink", "2")
 
 
 def _iperf3(lab: Lab, client: str, server: str, port: int) -> float:
@@ -172,12 +133,12 @@ def _iperf3(lab: Lab, client: str, server: str, port: int) -> float:
 
 
 def test_uplink_rate_limits_cross_rack_throughput_into_the_rack(lab: Lab) -> None:
-    ok(lab, "inject", "--uplink", "rack-2", "--rate", "50mbit", "--direction", "in")
+    lab_ok(lab, "inject", "--uplink", "rack-2", "--rate", "50mbit", "--direction", "in")
     try:
         cross = _iperf3(lab, "node-1", "node-3", 5301)
         same = _iperf3(lab, "node-4", "node-3", 5302)
     finally:
-        ok(lab, "clear", "--uplink", "rack-2")
+        lab_ok(lab, "clear", "--uplink", "rack-2")
     assert 25e6 < cross < 60e6, cross
     # Same rack: no uplink on the path, only the 1 Gbit/s baseline (busy cores reach less).
     assert same > 75e6, same
@@ -185,36 +146,36 @@ def test_uplink_rate_limits_cross_rack_throughput_into_the_rack(lab: Lab) -> Non
 
 def test_link_loss_hits_that_pair_only(lab: Lab) -> None:
     since = time.time()
-    out = ok(lab, "inject", "--link", "node-2,node-1", "--loss", "20%")
+    out = lab_ok(lab, "inject", "--link", "node-2,node-1", "--loss", "20%")
     assert "link node-1 <-> node-2: 20% loss both ways" in out
     try:
         loss = forward_loss_after(lab, since)
         pair = {("node-1", "node-2"), ("node-2", "node-1")}
         assert all(0.08 < loss[p] < 0.4 for p in pair), loss
         assert all(v < 0.03 for p, v in loss.items() if p not in pair), loss
-        status = ok(lab, "status")
+        status = lab_ok(lab, "status")
         assert '"node-1|node-2"' in status
     finally:
-        ok(lab, "clear", "--link", "node-1,node-2")
+        lab_ok(lab, "clear", "--link", "node-1,node-2")
 
 
 def test_cli_acts_on_the_running_lab(lab: Lab) -> None:
-    status = ok(lab, "status")
+    status = lab_ok(lab, "status")
     assert '"stray_processes": []' in status and '"racks": 2' in status
     # A node beyond the default count is not needed here; the subnet is not the default one.
-    out = ok(lab, "inject", "--node", "node-4", "--loss", "1%")
+    out = lab_ok(lab, "inject", "--node", "node-4", "--loss", "1%")
     assert f"node-4 ({lab.topo.node('node-4').address})" in out and SUBNET[:-6] in out
-    assert ok(lab, "clear").startswith("cleared: node-1, node-2, node-3, node-4")
-    bad = cli(lab, "inject", "--node", "node-1", "--loss", "1%", "--nodes", "6")
+    assert lab_ok(lab, "clear").startswith("cleared: node-1, node-2, node-3, node-4")
+    bad = lab_cli(lab, "inject", "--node", "node-1", "--loss", "1%", "--nodes", "6")
     assert bad.returncode == 2 and "--nodes 6 (the lab runs with 4)" in bad.stderr
-    bad = cli(lab, "inject", "--link", "node-1,node-2", "--rate", "10mbit")
+    bad = lab_cli(lab, "inject", "--link", "node-1,node-2", "--rate", "10mbit")
     assert bad.returncode == 1 and "--loss only" in bad.stderr
 
 
 def test_down_without_flags_removes_everything(lab: Lab) -> None:
-    ok(lab, "inject", "--uplink", "rack-1", "--loss", "1%")
-    out = ok(lab, "down")
+    lab_ok(lab, "inject", "--uplink", "rack-1", "--loss", "1%")
+    out = lab_ok(lab, "down")
     assert "processes" in out and f"nft table bridge netmesh_lab_{PREFIX}" in out
     assert leftovers(PREFIX) == ([], [])
     assert not has_nft_table(PREFIX)
-    assert "no lab" in cli(lab, "inject", "--node", "1", "--loss", "1%").stderr
+    assert "no lab" in lab_cli(lab, "inject", "--node", "1", "--loss", "1%").stderr

@@ -11,7 +11,6 @@ import os
 import pathlib
 import random
 import time
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
 
@@ -19,9 +18,16 @@ import pytest
 
 from lab.faults import Fault
 from lab.lab import Lab
-from tests.e2e.labs import running_lab
+from tests.e2e.labs import lab_fixture
 from tests.e2e.page import CHROMIUM, chromium
-from tests.e2e.rca_lab import rca_deadline, suspects, verdict, wait_clean, wait_named
+from tests.e2e.rca_lab import (
+    rca_deadline,
+    suspects,
+    verdict,
+    wait_clean,
+    wait_named,
+    wait_verdict,
+)
 from tests.helpers import wait_for
 
 # E2E_PREFIX / E2E_SUBNET_BYTE: another prefix and range on a shared machine
@@ -30,10 +36,7 @@ SUBNET = f"10.{int(os.environ.get('E2E_SUBNET_BYTE', 160 + os.getpid() % 20))}.0
 N = 4
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory.mktemp("lab"), nodes=N, prefix=PREFIX, subnet=SUBNET) as lab:
-        yield lab
+lab = lab_fixture(nodes=N, prefix=PREFIX, subnet=SUBNET)
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +49,8 @@ def fault(lab: Lab) -> dict[str, Any]:
 def test_clean_mesh_says_nothing(lab: Lab) -> None:
     # every ordered pair: tcp and udp (iperf3) and the light tier's outcome
     full = N * (N - 1) * 3
-    body = wait_for(
-        lambda: (b := verdict(lab))["transactions"] == full and b,
-        rca_deadline(lab, 2),
-        0.5,
-        "every path tested once",
+    wait_verdict(
+        lab, lambda b: b["transactions"] == full, rca_deadline(lab, 2), "every path tested once"
     )
     body = wait_clean(lab, rca_deadline(lab, 1))
     assert body["suspects"] == [] and body["summary"] == "" and body["rules"] == []
@@ -158,11 +158,7 @@ def test_page_in_chromium_shows_matrix_and_suspect(
 
 def test_no_suspect_within_two_sweeps_after_clear(lab: Lab, fault: dict[str, Any]) -> None:
     lab.clear(fault["node"])
-    start = time.monotonic()
-    body = wait_for(
-        lambda: (b := verdict(lab))["suspects"] == [] and b,
-        rca_deadline(lab, 2),
-        0.5,
-        "no suspect after clear",
+    body, took = wait_verdict(
+        lab, lambda b: b["suspects"] == [], rca_deadline(lab, 2), "no suspect after clear"
     )
-    print(f"no suspect {time.monotonic() - start:.1f}s after clear; verdict {body['verdict']}")
+    print(f"no suspect {took:.1f}s after clear; verdict {body['verdict']}")

@@ -18,53 +18,27 @@ Prints the time from injection to the finding (machine shared, 2 cores).
 from __future__ import annotations
 
 import os
-import shutil
-import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from lab.fabric import UplinkFault
 from lab.faults import Fault
 from lab.lab import Lab
-from tests.e2e.labs import running_lab
-from tests.e2e.rca_lab import rca_deadline, verdict, wait_clean
-from tests.helpers import wait_for
+from tests.e2e.labapi import metrics_text
+from tests.e2e.labs import lab_fixture
+from tests.e2e.labup import QUIET
+from tests.e2e.rca_lab import findings, rca_deadline, wait_clean, wait_verdict
 
 PREFIX = f"nmj{os.getpid() % 10000}"
 SUBNET = f"10.{120 + os.getpid() % 10}.0.0/24"
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    if shutil.which("nft") is None:
-        pytest.skip("needs nft (uplink loss; scripts/install-deps.sh installs nftables)")
-    with running_lab(
-        tmp_path_factory.mktemp("lab"),
-        nodes=6,
-        racks=3,
-        prefix=PREFIX,
-        subnet=SUBNET,
-        traffic=False,
-        probe_mode="off",
-    ) as lab:
-        yield lab
-
-
-def findings(body: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(f["kind"], f["subject"]) for f in body.get("findings", [])}
+lab = lab_fixture(nft_for="uplink loss", nodes=6, racks=3, prefix=PREFIX, subnet=SUBNET, **QUIET)
 
 
 def wait_finding(lab: Lab, want: tuple[str, str], sweeps: float) -> tuple[dict[str, Any], float]:
-    start = time.monotonic()
-    body = wait_for(
-        lambda: want in findings(b := verdict(lab)) and b,
-        rca_deadline(lab, sweeps),
-        0.5,
-        f"the finding {want}",
+    return wait_verdict(
+        lab, lambda b: want in findings(b), rca_deadline(lab, sweeps), f"the finding {want}"
     )
-    return body, time.monotonic() - start
 
 
 def settle(lab: Lab) -> None:
@@ -76,16 +50,9 @@ def test_clean_racks_say_nothing(lab: Lab) -> None:
     body = wait_clean(lab, rca_deadline(lab, 3))
     assert body["findings"] == [] and body["suspects"] == []
     # every ordered pair has been tested: the topology is in the metrics
-    text = lab_metrics(lab)
+    text = metrics_text(lab)
     assert 'netmesh_node_info{node="node-3",zone="",rack="rack-2"} 1' in text
     assert 'netmesh_node_link_speed_bytes{node="node-1"} 125000000\n' in text  # 1 Gbit/s
-
-
-def lab_metrics(lab: Lab) -> str:
-    import urllib.request  # noqa: PLC0415
-
-    with urllib.request.urlopen(lab.collector_url + "/metrics", timeout=5) as resp:
-        return str(resp.read().decode())
 
 
 def test_slow_egress_is_named_as_the_node(lab: Lab) -> None:
@@ -126,14 +93,13 @@ def test_two_faults_of_different_kinds_are_both_named(lab: Lab) -> None:
     lab.inject("node-2", Fault(rate_bps=int(lab.settings.baseline_rate * 0.3)))
     lab.inject("node-5", Fault(loss=0.1))
     try:
-        start = time.monotonic()
-        body = wait_for(
-            lambda: {("node", "node-2"), ("node", "node-5")} <= findings(b := verdict(lab)) and b,
+        body, took = wait_verdict(
+            lab,
+            lambda b: {("node", "node-2"), ("node", "node-5")} <= findings(b),
             rca_deadline(lab, 2),
-            0.5,
             "both faults named",
         )
-        print(f"two faults: both named in {time.monotonic() - start:.1f} s: {body['summary']}")
+        print(f"two faults: both named in {took:.1f} s: {body['summary']}")
         by = {f["subject"]: f for f in body["findings"]}
         assert by["node-2"]["direction"] == "outbound" and by["node-5"]["direction"] == "inbound"
     finally:
