@@ -21,8 +21,8 @@ from typing import Any
 
 from benchlib import Row, quick_default, report
 
-from lab.lab import Lab
 from lab.settings import LabSettings
+from tests.e2e.labup import lab_up
 from tests.e2e.rca_lab import rca_deadline, verdict, wait_clean
 
 PREFIX = f"nmgc{os.getpid() % 1000}"
@@ -37,19 +37,16 @@ def main() -> None:
     parser.add_argument("--racks", type=int, default=3)
     args = parser.parse_args()
     started = time.monotonic()
-    lab = Lab(
-        LabSettings(
-            nodes=args.nodes,
-            racks=args.racks,
-            prefix=PREFIX,
-            subnet=SUBNET,
-            state_dir=tempfile.mkdtemp(prefix="nmg-clean-"),
-        )
+    settings = LabSettings(
+        nodes=args.nodes,
+        racks=args.racks,
+        prefix=PREFIX,
+        subnet=SUBNET,
+        state_dir=tempfile.mkdtemp(prefix="nmg-clean-"),
     )
     polls = bad = errors = 0
     seen: dict[str, float] = {}
-    try:
-        lab.up()
+    with lab_up(settings) as lab:
         wait_clean(lab, rca_deadline(lab, 3))
         t0 = time.monotonic()
         end = t0 + args.minutes * 60
@@ -71,8 +68,6 @@ def main() -> None:
                         print(f"{seen[n]:7.0f} s: {n}: {body.get('summary')}", flush=True)
             time.sleep(args.poll)
         minutes = (time.monotonic() - t0) / 60
-    finally:
-        lab.down()
     load = " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
     rows = [
         Row(

@@ -16,19 +16,20 @@ bench-results/dns.json (service.json).
 
 from __future__ import annotations
 
-import argparse
 import os
-import pathlib
 import statistics
 import tempfile
 import time
 from typing import Any
 
-from benchlib import Row, quick_default, report
+from benchlib import Row, arguments, load_row, report
 
 from lab.faults import Fault
-from lab.lab import Lab, get_json
+from lab.lab import Lab
 from lab.settings import LabSettings
+from tests.e2e.labapi import api
+from tests.e2e.labup import LIGHT_TIER, lab_up
+from tests.helpers import watch
 
 PREFIX = f"nmdn{os.getpid() % 1000}"
 SUBNET = f"10.{92 + os.getpid() % 4}.0.0/24"
@@ -44,7 +45,7 @@ BOTH = ("host", "pod")
 
 def findings(lab: Lab, key: str) -> list[tuple[str | None, str, tuple[str, ...]]]:
     """Every DNS and Service finding (the benchmark's check's and the other's)."""
-    body: dict[str, Any] = get_json(lab.collector_url + "/api/v1/rca")
+    body: dict[str, Any] = api(lab, "/api/v1/rca")
     return [
         (f["node"], f["kind"] if k == key else f"{k}:{f['kind']}", tuple(f.get("networks", ())))
         for k in ("dns_findings", "service_findings")
@@ -52,43 +53,31 @@ def findings(lab: Lab, key: str) -> list[tuple[str | None, str, tuple[str, ...]]
     ]
 
 
-def watch(lab: Lab, key: str, done: Any, timeout: float) -> tuple[float | None, set[Any]]:
+def watch_findings(lab: Lab, key: str, done: Any, timeout: float) -> tuple[float | None, set[Any]]:
     """Seconds until ``done(findings)`` (None on timeout) and every finding seen meanwhile."""
-    started = time.monotonic()
-    seen: set[Any] = set()
-    while time.monotonic() - started < timeout:
-        now = findings(lab, key)
-        seen.update(now)
-        if done(now):
-            return time.monotonic() - started, seen
-        time.sleep(0.25)
-    return None, seen
+    took, reads = watch(lambda: findings(lab, key), done, timeout)
+    return took, {f for now in reads for f in now}
 
 
 def one_interval(
     check: str, interval: float, runs: int, clean_seconds: float, tmp: str
 ) -> list[Row]:
     fault, key, setting = CHECKS[check]
-    lab = Lab(
-        LabSettings(
-            nodes=4,
-            pods=1,
-            pod_cidr=POD_CIDR,
-            prefix=PREFIX,
-            subnet=SUBNET,
-            state_dir=tmp,
-            traffic=False,
-            probe_mode="off",
-            bandwidth_budget=0.05,
-            **{setting: interval},
-        )
+    settings = LabSettings(
+        nodes=4,
+        pods=1,
+        pod_cidr=POD_CIDR,
+        prefix=PREFIX,
+        subnet=SUBNET,
+        state_dir=tmp,
+        **LIGHT_TIER,
+        **{setting: interval},
     )
     title = {"dns": "DNS", "service": "Service"}[check]
     tag = f"{title} interval {interval:g} s, window {6 * interval:g} s"
     rows: list[Row] = []
-    try:
-        lab.up()
-        _, seen = watch(lab, key, lambda _f: False, clean_seconds)
+    with lab_up(settings) as lab:
+        _, seen = watch_findings(lab, key, lambda _f: False, clean_seconds)
         rows.append(
             Row(f"{tag}: findings in {clean_seconds:.0f} s clean", str(len(seen)), "0", not seen)
         )
@@ -96,11 +85,11 @@ def one_interval(
         for run in range(runs):
             node = lab.topo.nodes[run % len(lab.topo.nodes)].name
             lab.inject(node, fault)
-            took, seen = watch(lab, key, lambda f, n=node: (n, "failing", BOTH) in f, 120)
+            took, seen = watch_findings(lab, key, lambda f, n=node: (n, "failing", BOTH) in f, 120)
             wrong += [f for f in seen if f[:2] != (node, "failing")]
             named.append(took if took is not None else float("inf"))
             lab.clear(node)
-            cleared, _ = watch(lab, key, lambda f: not f, 120)
+            cleared, _ = watch_findings(lab, key, lambda f: not f, 120)
             gone.append(cleared if cleared is not None else float("inf"))
         med, worst = statistics.median(named), max(named)
         rows.append(
@@ -120,14 +109,11 @@ def one_interval(
                 f"{statistics.median(gone):.1f} s, {max(gone):.1f} s",
             )
         )
-    finally:
-        lab.down()
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", default=quick_default())
+    parser = arguments(__doc__)
     parser.add_argument("--check", choices=sorted(CHECKS), default="dns")
     args = parser.parse_args()
     runs, clean = (1, 20.0) if args.quick else (3, 60.0)
@@ -136,8 +122,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix=f"bench-{args.check}-") as tmp:
         for interval in (1.0, 5.0):
             rows += one_interval(args.check, interval, runs, clean, tmp)
-    load = pathlib.Path("/proc/loadavg").read_text().split()[:3]
-    rows.append(Row("load average at the end", " ".join(load)))
+    rows.append(load_row())
     params = {"nodes": 4, "pods": 1, "runs": runs, "clean_seconds": clean}
     report(args.check, rows, params=params, started=started)
 

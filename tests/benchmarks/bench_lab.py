@@ -27,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +35,8 @@ from benchlib import MiB, Row, children_cpu_seconds, cpu_seconds, quick_default,
 from lab.faults import Fault
 from lab.lab import Lab, get_json
 from lab.settings import LabSettings
+from tests.e2e.labapi import metrics_text
+from tests.e2e.labup import lab_up
 
 # Own prefix and subnets (10.180-10.199) so that this never clashes with test runs.
 PREFIX = f"nmp{os.getpid() % 10000}"
@@ -47,11 +48,6 @@ LOSSES = (0.01, 0.05, 0.20)
 GOODPUT = 1448 / 1514  # TCP payload per full frame (timestamps on), what iperf3 measures
 TCP_GOAL = 0.05  # within 5 % of the tbf rate
 UDP_GOAL = 0.02  # within 2 percentage points
-
-
-def metrics_text(lab: Lab) -> str:
-    with urllib.request.urlopen(lab.collector_url + "/metrics", timeout=10) as resp:
-        return str(resp.read().decode())
 
 
 def busy_total(text: str) -> float:
@@ -110,16 +106,14 @@ def sweep(nodes: int, state_dir: str) -> list[Row]:
     settings = LabSettings(
         nodes=nodes, prefix=PREFIX, subnet=SWEEP_SUBNET, state_dir=state_dir, traffic=True
     )
-    lab = Lab(settings)
     rows: list[Row] = []
     t = time.monotonic()
-    try:
-        lab.up(progress=lambda m: print(f"  lab: {m}", flush=True))
+    with lab_up(settings, progress=lambda m: print(f"  lab: {m}", flush=True)) as lab:
         print(f"  lab up in {time.monotonic() - t:.0f} s", flush=True)
         start, end = next_cycle(settings)
         wait_until(start)
         pids = agent_pids(lab)
-        busy0 = busy_total(metrics_text(lab))
+        busy0 = busy_total(metrics_text(lab, timeout=10))
         cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
         child0 = {n: children_cpu_seconds(p) for n, p in pids.items()}
         rss_max: dict[str, int] = {}
@@ -133,9 +127,7 @@ def sweep(nodes: int, state_dir: str) -> list[Row]:
         wall = time.time() - start
         cpu = {n: (cpu_seconds(p) - cpu0[n]) / wall for n, p in pids.items()}
         child = {n: (children_cpu_seconds(p) - child0[n]) / wall for n, p in pids.items()}
-        busy = busy_total(metrics_text(lab)) - busy0
-    finally:
-        lab.down()
+        busy = busy_total(metrics_text(lab, timeout=10)) - busy0
     names = [n.name for n in lab.topo.nodes]
     wanted = {(s, d, p) for s in names for d in names if s != d for p in ("tcp", "udp")}
     covered = wanted & results.keys()
@@ -189,13 +181,11 @@ def grid(nodes: int, state_dir: str, quick: bool, args_omit: int = 0) -> list[Ro
         # packets of the measured seconds only (loss x (omit + t) / t); see BENCHMARKS.md.
         omit_seconds=args_omit,
     )
-    lab = Lab(settings)
     rates = (200,) if quick else RATES_MBIT
     losses = (0.05,) if quick else LOSSES
     rows: list[Row] = []
-    victim = lab.topo.nodes[0].name
-    try:
-        lab.up(progress=lambda m: print(f"  grid lab: {m}", flush=True))
+    with lab_up(settings, progress=lambda m: print(f"  grid lab: {m}", flush=True)) as lab:
+        victim = lab.topo.nodes[0].name
         for rate in rates:
             lab.inject(victim, Fault(rate_bps=rate * 1_000_000))
             try:
@@ -257,8 +247,6 @@ def grid(nodes: int, state_dir: str, quick: bool, args_omit: int = 0) -> list[Ro
                     extra={"measured": measured, "failed": failed},
                 )
             )
-    finally:
-        lab.down()
     return rows
 
 

@@ -31,6 +31,8 @@ from benchlib import Row, quick_default, report
 
 from lab.lab import Lab
 from lab.settings import LabSettings
+from tests.e2e.labapi import agent_report
+from tests.e2e.labup import QUIET, lab_up
 
 PREFIX = f"nmo{os.getpid() % 10000}b"
 SUBNET = f"10.{140 + os.getpid() % 10}.10.0/24"
@@ -58,12 +60,12 @@ def call(lab: Lab, method: str, path: str, body: Any = None) -> Any:
 
 
 def busy(lab: Lab) -> int:
-    total = 0
-    for node in lab.topo.nodes:
-        with urllib.request.urlopen(lab.agent_url(node) + "/api/v1/report", timeout=10) as resp:
-            tests = json.loads(resp.read())["tests"]
-        total += sum(t["count"] for t in tests if t["result"] == "busy")
-    return total
+    return sum(
+        t["count"]
+        for node in lab.topo.nodes
+        for t in agent_report(lab, node.name, timeout=10)["tests"]
+        if t["result"] == "busy"
+    )
 
 
 def trial(lab: Lab, node: str) -> dict[str, float]:
@@ -90,19 +92,14 @@ def run(name: str, timing: dict[str, Any], trials: int, state_dir: str) -> list[
         prefix=PREFIX,
         subnet=SUBNET,
         nodes=4,
-        traffic=False,
-        probe_mode="off",
+        **QUIET,
         bandwidth_budget=0.1,
         **timing,
     )
-    lab = Lab(settings)
-    try:
-        lab.up()
+    with lab_up(settings) as lab:
         names = [n.name for n in lab.topo.nodes]
         results = [trial(lab, names[i % len(names)]) for i in range(trials)]
         collisions = busy(lab)
-    finally:
-        lab.down()
     times = [r["seconds"] for r in results]
     return [
         Row(

@@ -29,8 +29,11 @@ from typing import Any
 
 from benchlib import MiB, Row, children_cpu_seconds, cpu_seconds, quick_default, report, rss_bytes
 
-from lab.lab import Lab, get_json
+from lab.lab import Lab
 from lab.settings import LabSettings
+from tests.e2e.labapi import api
+from tests.e2e.labup import QUIET, lab_up
+from tests.helpers import watch
 
 PID = os.getpid()
 PREFIX = f"nme{PID % 1000}b"
@@ -40,32 +43,23 @@ GOAL_SECONDS, GOAL_RSS, GOAL_CPU = 30.0, 50 * MiB, 0.02
 
 
 def layer_findings(lab: Lab) -> list[tuple[str | None, str]]:
-    body: dict[str, Any] = get_json(lab.collector_url + "/api/v1/rca")
-    return [(f["node"], f["kind"]) for f in body.get("layer_findings", [])]
+    return [(f["node"], f["kind"]) for f in api(lab, "/api/v1/rca").get("layer_findings", [])]
 
 
 def host_clean(lab: Lab) -> bool:
-    body = get_json(lab.collector_url + "/api/v1/light")
     return all(
         p["values"]["netmesh_light_loss_ratio"] == 0.0
         and not p["values"]["netmesh_light_mtu_loss_ratio"]
-        for p in body["paths"]
+        for p in api(lab, "/api/v1/light")["paths"]
     )
 
 
-def watch(lab: Lab, done: Any, timeout: float) -> tuple[float | None, set[Any], bool]:
+def watch_layers(lab: Lab, done: Any, timeout: float) -> tuple[float | None, set[Any], bool]:
     """Seconds until ``done(findings)`` (None on timeout), every finding seen, host clean."""
-    started = time.monotonic()
-    seen: set[Any] = set()
-    clean = True
-    while time.monotonic() - started < timeout:
-        now = layer_findings(lab)
-        seen.update(now)
-        clean = clean and host_clean(lab)
-        if done(now):
-            return time.monotonic() - started, seen, clean
-        time.sleep(0.25)
-    return None, seen, clean
+    took, reads = watch(
+        lambda: (layer_findings(lab), host_clean(lab)), lambda r: done(r[0]), timeout
+    )
+    return took, {f for now, _ in reads for f in now}, all(clean for _, clean in reads)
 
 
 def cost(lab: Lab, warmup: float, seconds: float) -> list[Row]:
@@ -106,14 +100,14 @@ def overlay_mtu(lab: Lab, runs: int) -> list[Row]:
         node = lab.topo.nodes[(run + 1) % len(lab.topo.nodes)].name
         lab.inject_overlay_mtu(node, 1500)
         try:
-            took, seen, clean = watch(lab, lambda f, n=node: f == [(n, "overlay-mtu")], 120)
+            took, seen, clean = watch_layers(lab, lambda f, n=node: f == [(n, "overlay-mtu")], 120)
         finally:
             lab.clear(node)
         wrong += [f for f in seen if f[0] != node]
         other_kind += [f for f in seen if f[0] == node and f[1] != "overlay-mtu"]
         dirty += not clean
         named.append(took if took is not None else float("inf"))
-        cleared, _, _ = watch(lab, lambda f: not f, 120)
+        cleared, _, _ = watch_layers(lab, lambda f: not f, 120)
         gone.append(cleared if cleared is not None else float("inf"))
     med, worst = statistics.median(named), max(named)
     return [
@@ -146,27 +140,21 @@ def main() -> None:
     started = time.monotonic()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-podnet-") as tmp:
-        lab = Lab(
-            LabSettings(
-                nodes=4,
-                pods=1,
-                pod_cidr=POD_CIDR,
-                prefix=PREFIX,
-                subnet=SUBNET,
-                state_dir=tmp,
-                traffic=False,
-                probe_mode="off",
-                bandwidth_budget=0.01,
-                report_interval=10.0,
-                dns_server=False,
-            )
+        settings = LabSettings(
+            nodes=4,
+            pods=1,
+            pod_cidr=POD_CIDR,
+            prefix=PREFIX,
+            subnet=SUBNET,
+            state_dir=tmp,
+            **QUIET,
+            bandwidth_budget=0.01,
+            report_interval=10.0,
+            dns_server=False,
         )
-        try:
-            lab.up()
+        with lab_up(settings) as lab:
             rows += cost(lab, warmup, seconds)
             rows += overlay_mtu(lab, runs)
-        finally:
-            lab.down()
     load = pathlib.Path("/proc/loadavg").read_text().split()[:3]
     rows.append(Row("load average at the end", " ".join(load)))
     params = {"nodes": 4, "runs": runs, "warmup": warmup, "cost_seconds": seconds}

@@ -25,8 +25,11 @@ from typing import Any
 from benchlib import Row, quick_default, report
 
 from lab import podexp
-from lab.lab import Lab, get_json
+from lab.lab import Lab
 from lab.settings import LabSettings
+from tests.e2e.labup import lab_up
+from tests.e2e.rca_lab import verdict
+from tests.helpers import watch
 
 PREFIX = f"nmpb{os.getpid() % 1000}"
 SUBNET = f"10.{86 + os.getpid() % 4}.{os.getpid() // 4 % 250}.0/24"
@@ -35,25 +38,12 @@ GOAL = 30.0
 LOSS = 0.20
 
 
-def verdict(lab: Lab) -> dict[str, Any]:
-    return dict(get_json(lab.collector_url + "/api/v1/rca", timeout=5))
-
-
-def watch(
+def watch_verdict(
     lab: Lab, done: Callable[[dict[str, Any]], bool], timeout: float
 ) -> tuple[float | None, dict[str, Any], list[dict[str, Any]]]:
     """Seconds until ``done(body)`` (None on timeout), the last body, every body with a finding."""
-    started = time.monotonic()
-    seen: list[dict[str, Any]] = []
-    body: dict[str, Any] = {}
-    while time.monotonic() - started < timeout:
-        body = verdict(lab)
-        if podexp.any_finding(body):
-            seen.append(body)
-        if done(body):
-            return time.monotonic() - started, body, seen
-        time.sleep(0.25)
-    return None, body, seen
+    took, bodies = watch(lambda: verdict(lab), done, timeout)
+    return took, bodies[-1] if bodies else {}, [b for b in bodies if podexp.any_finding(b)]
 
 
 def main() -> None:
@@ -64,20 +54,17 @@ def main() -> None:
     started = time.monotonic()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-pods-") as tmp:
-        lab = Lab(
-            LabSettings(
-                nodes=4,
-                pods=1,
-                pod_cidr=POD_CIDR,
-                prefix=PREFIX,
-                subnet=SUBNET,
-                state_dir=tmp,
-                bandwidth_budget=0.05,
-            )
+        settings = LabSettings(
+            nodes=4,
+            pods=1,
+            pod_cidr=POD_CIDR,
+            prefix=PREFIX,
+            subnet=SUBNET,
+            state_dir=tmp,
+            bandwidth_budget=0.05,
         )
-        try:
-            lab.up()
-            _, _, seen = watch(lab, lambda _b: False, clean)
+        with lab_up(settings) as lab:
+            _, _, seen = watch_verdict(lab, lambda _b: False, clean)
             rows.append(Row(f"findings in {clean:.0f} s clean", str(len(seen)), "0", not seen))
             named: list[float] = []
             gone: list[float] = []
@@ -86,12 +73,12 @@ def main() -> None:
             for run in range(runs):
                 pod = lab.pods.pods[1 + run % (len(lab.pods.pods) - 1)]
                 lab.inject_pod(pod.name, LOSS)
-                took, body, seen = watch(lab, lambda b, p=pod: podexp.names_pod(b, p), 120)
+                took, body, seen = watch_verdict(lab, lambda b, p=pod: podexp.names_pod(b, p), 120)
                 wrong += [pod.node for b in seen if podexp.names_node(b, pod.node)]
                 named.append(took if took is not None else float("inf"))
                 rules += podexp.rule_lines(body, [podexp.identity(pod)], top=1)
                 lab.clear_pod(pod.name)
-                cleared, _, _ = watch(lab, lambda b: not podexp.any_finding(b), 120)
+                cleared, _, _ = watch_verdict(lab, lambda b: not podexp.any_finding(b), 120)
                 gone.append(cleared if cleared is not None else float("inf"))
             med, worst = statistics.median(named), max(named)
             rows.append(
@@ -114,8 +101,6 @@ def main() -> None:
                     f"{statistics.median(gone):.1f} s, {max(gone):.1f} s",
                 )
             )
-        finally:
-            lab.down()
     load = pathlib.Path("/proc/loadavg").read_text().split()[:3]
     rows.append(Row("load average at the end", " ".join(load)))
     report("pods", rows, params={"nodes": 4, "pods": 1, "runs": runs}, started=started)

@@ -29,37 +29,30 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from benchlib import Row, report
 
 from lab.fabric import UplinkFault
-from lab.lab import Lab, get_json
+from lab.lab import Lab
 from lab.settings import LabSettings
 from lab.shell import in_ns
+from tests.e2e.labapi import Pair, light_windows_after, ordered_pairs
+from tests.e2e.labup import QUIET, lab_up
 from tests.helpers import wait_for
 
 PREFIX = f"nmr{os.getpid() % 10000}"
 SUBNET = f"10.{100 + os.getpid() % 20}.0.0/24"
 WINDOWS = 3
 
-Pair = tuple[str, str]
-
 
 def fresh_windows(lab: Lab, count: int) -> dict[Pair, list[float]]:
     """Forward loss of every ordered pair in ``count`` consecutive non-overlapping windows."""
-    names = [n.name for n in lab.topo.nodes]
-    wanted = {(a, b) for a in names for b in names if a != b}
-    out: dict[Pair, list[float]] = {p: [] for p in wanted}
+    out: dict[Pair, list[float]] = {p: [] for p in ordered_pairs(lab)}
     since = time.time()
     for _ in range(count):
-
-        def one(after: float = since) -> list[dict[str, Any]] | None:
-            paths = get_json(lab.collector_url + "/api/v1/light")["paths"]
-            got = [p for p in paths if p["reported_at"] - p["window_seconds"] > after]
-            return got if {(p["source"], p["destination"]) for p in got} >= wanted else None
-
-        got = wait_for(one, 90, 1.0, "fresh light-tier windows")
+        got = wait_for(
+            lambda after=since: light_windows_after(lab, after), 90, 1.0, "fresh light-tier windows"
+        )
         for p in got:
             out[(p["source"], p["destination"])].append(
                 float(p["values"]["netmesh_light_forward_loss_ratio"])
@@ -124,20 +117,17 @@ def main() -> None:
         prefix=PREFIX,
         subnet=SUBNET,
         state_dir=tempfile.mkdtemp(prefix="nmr-bench-"),
-        traffic=False,
-        probe_mode="off",
+        **QUIET,
         bandwidth_budget=0.01,
     )
-    lab = Lab(settings)
     rows: list[Row] = []
-    rack = {n.name: n.rack for n in lab.topo.nodes}
+    t0 = time.monotonic()
+    with lab_up(settings) as lab:
+        rack = {n.name: n.rack for n in lab.topo.nodes}
 
-    def cross(p: Pair) -> bool:
-        return rack[p[0]] != rack[p[1]]
+        def cross(p: Pair) -> bool:
+            return rack[p[0]] != rack[p[1]]
 
-    try:
-        t0 = time.monotonic()
-        lab.up()
         rows.append(Row("up, 8 nodes, 2 racks", f"{time.monotonic() - t0:.1f} s"))
         clean = fresh_windows(lab, WINDOWS)
         rows.append(Row("clean: all paths", fmt(summary(clean, lambda p: True))))
@@ -196,8 +186,6 @@ def main() -> None:
         )
         load = pathlib.Path("/proc/loadavg").read_text().split()[:3]
         rows.append(Row("load average at the end", " ".join(load)))
-    finally:
-        lab.down()
     report("racks", rows, params={"nodes": 8, "racks": 2, "windows": WINDOWS}, started=started)
 
 

@@ -26,33 +26,29 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from lab.faults import Fault  # noqa: E402
-from lab.lab import Lab  # noqa: E402
 from lab.settings import LabSettings  # noqa: E402
+from tests.e2e.labup import lab_up  # noqa: E402
 from tests.e2e.rca_lab import (  # noqa: E402
     rca_deadline,
     suspects,
-    verdict,
     wait_clean,
     wait_named,
+    wait_verdict,
 )
-from tests.helpers import wait_for  # noqa: E402
 
 
 def main() -> int:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 6
     rng = random.Random()
     with tempfile.TemporaryDirectory() as state_dir:
-        lab = Lab(
-            LabSettings(
-                nodes=4,
-                prefix=f"nmb{os.getpid() % 10000}",
-                subnet=f"10.{170 + os.getpid() % 10}.0.0/24",
-                state_dir=state_dir,
-            )
+        settings = LabSettings(
+            nodes=4,
+            prefix=f"nmb{os.getpid() % 10000}",
+            subnet=f"10.{170 + os.getpid() % 10}.0.0/24",
+            state_dir=state_dir,
         )
         rows = []
-        try:
-            lab.up(progress=lambda m: print(m, flush=True))
+        with lab_up(settings, progress=lambda m: print(m, flush=True)) as lab:
             names = [n.name for n in lab.topo.nodes]
             sweep = lab.settings.sweep_seconds()
             for i in range(1, runs + 1):
@@ -65,10 +61,10 @@ def main() -> int:
                 finally:
                     lab.clear(node)
                 cleared = time.monotonic()
-                wait_for(
-                    lambda: verdict(lab)["suspects"] == [],
+                wait_verdict(
+                    lab,
+                    lambda b: b["suspects"] == [],
                     rca_deadline(lab, 3),
-                    0.5,
                     "no suspect after clear",
                 )
                 row = {
@@ -86,8 +82,6 @@ def main() -> int:
                     f"{named_after:.1f}s; clear after {row['seconds_to_clear']}s",
                     flush=True,
                 )
-        finally:
-            lab.down()
     right = sum(r["right"] for r in rows)
     times = [r["seconds_to_verdict"] for r in rows]
     clears = [r["seconds_to_clear"] for r in rows]

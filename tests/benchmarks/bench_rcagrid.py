@@ -47,9 +47,10 @@ from lab.fabric import UplinkFault
 from lab.faults import Fault
 from lab.lab import Lab, LabError
 from lab.settings import LabSettings
-from tests.e2e.rca_lab import verdict
+from tests.e2e.labup import lab_up
+from tests.e2e.rca_lab import Named, named, verdict
+from tests.helpers import watch
 
-Named = tuple[str, str]
 GBIT = 1_000_000_000
 
 
@@ -147,48 +148,35 @@ def classes(lab_kind: str) -> list[FaultClass]:
     ]
 
 
-def named(body: dict[str, Any]) -> set[Named]:
-    return {(str(f["kind"]), str(f["subject"])) for f in body.get("findings", [])} | {
-        ("node", str(s["node"])) for s in body.get("suspects", [])
-    }
+def answer(lab: Lab) -> dict[str, Any] | None:
+    """The verdict; None when the collector did not answer."""
+    try:
+        return verdict(lab)
+    except OSError:
+        return None
 
 
 def poll(lab: Lab, want: frozenset[Named], timeout: float, res: Result) -> float | None:
-    """Seconds until ``want`` is named (None: not within ``timeout``); others into ``res``."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        try:
-            got = named(verdict(lab))
-        except OSError:
-            got = set()
-        res.others |= {f"{k} {s}" for k, s in got - want}
-        if want <= got:
-            return time.monotonic() - start
-        time.sleep(0.5)
-    return None
+    """Seconds until ``want`` is named (None: not within ``timeout``), recorded in ``res`` with
+    what else was named meanwhile (``res.others``: this run's)."""
+    took, bodies = watch(
+        lambda: answer(lab), lambda b: b is not None and want <= named(b), timeout, 0.5
+    )
+    res.others = {f"{k} {s}" for b in bodies if b is not None for k, s in named(b) - want}
+    res.per_run.append(sorted(res.others))
+    if took is None:
+        res.missed += 1
+    else:
+        res.took.append(took)
+    return took
 
 
 def until_nothing(lab: Lab, timeout: float) -> float | None:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        try:
-            if not named(verdict(lab)):
-                return time.monotonic() - start
-        except OSError:
-            pass
-        time.sleep(0.5)
-    return None
+    return watch(lambda: answer(lab), lambda b: b is not None and not named(b), timeout, 0.5)[0]
 
 
 def until_ok(lab: Lab, timeout: float) -> None:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        try:
-            if verdict(lab)["verdict"] == "ok":
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
+    watch(lambda: answer(lab), lambda b: b is not None and b["verdict"] == "ok", timeout, 0.5)
 
 
 def settings(kind: str, slot: int, state_dir: str) -> LabSettings:
@@ -210,34 +198,18 @@ def past(until: str | None) -> bool:
 
 
 def run_prestart(s: LabSettings, fc: FaultClass, res: Result) -> None:
-    lab = Lab(s)
     sweep = s.sweep_seconds()
-    try:
-        t0 = time.monotonic()
-        lab.up(faults={"node-3": Fault(rate_bps=GBIT * 30 // 100)})
+    t0 = time.monotonic()
+    with lab_up(s, faults={"node-3": Fault(rate_bps=GBIT * 30 // 100)}) as lab:
         res.extra.append(f"{time.monotonic() - t0:.0f}")
-        res.others = set()
         took = poll(lab, fc.want, 3 * sweep + 4, res)
-        res.per_run.append(sorted(res.others))
-        if took is None:
-            res.missed += 1
-        else:
-            res.took.append(took)
         print(f"{fc.name}: {took} (up took {res.extra[-1]} s)", flush=True)
-    finally:
-        lab.down()
 
 
 def run_one(lab: Lab, fc: FaultClass, res: Result) -> None:
     sweep = lab.settings.sweep_seconds()
     fc.inject(lab)
-    res.others = set()
     took = poll(lab, fc.want, 3 * sweep + 4, res)
-    res.per_run.append(sorted(res.others))
-    if took is None:
-        res.missed += 1
-    else:
-        res.took.append(took)
     lab.clear()
     gone = until_nothing(lab, 3 * sweep + 4)
     if gone is not None:
