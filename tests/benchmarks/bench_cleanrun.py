@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import pathlib
 import tempfile
 import time
 from typing import Any
 
-from benchlib import Row, quick_default, report
+from benchlib import Row, load_row, quick_default, report
 
 from lab.settings import LabSettings
 from tests.e2e.labup import lab_up
@@ -68,7 +67,6 @@ def main() -> None:
                         print(f"{seen[n]:7.0f} s: {n}: {body.get('summary')}", flush=True)
             time.sleep(args.poll)
         minutes = (time.monotonic() - t0) / 60
-    load = " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
     rows = [
         Row(
             f"clean {args.nodes} nodes / {args.racks} racks, {minutes:.1f} min, "
@@ -83,7 +81,7 @@ def main() -> None:
             ", ".join(f"{k} @{v:.0f}" for k, v in seen.items()) or "-",
         ),
         Row("poll errors", str(errors)),
-        Row("load average at the end", load),
+        load_row(),
     ]
     report("cleanrun", rows, params=vars(args), started=started)
 

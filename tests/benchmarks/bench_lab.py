@@ -20,7 +20,6 @@ Asserts nothing; prints the table and writes bench-results/lab.json.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import statistics
@@ -30,7 +29,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchlib import MiB, Row, children_cpu_seconds, cpu_seconds, quick_default, report, rss_bytes
+from benchlib import (
+    MiB,
+    Row,
+    arguments,
+    children_cpu_seconds,
+    cpu_seconds,
+    report,
+    rss_bytes,
+    skipped_without_root,
+)
 
 from lab.faults import Fault
 from lab.lab import Lab, get_json
@@ -251,17 +259,13 @@ def grid(nodes: int, state_dir: str, quick: bool, args_omit: int = 0) -> list[Ro
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser = arguments(__doc__, quick="one rate, one loss")
     parser.add_argument("--part", choices=("sweep", "grid", "all"), default="all")
     parser.add_argument("--nodes", type=int, default=8, help="sweep lab size")
     parser.add_argument("--grid-nodes", type=int, default=4)
     parser.add_argument("--omit", type=int, default=0, help="grid agents' iperf3 -O seconds")
-    parser.add_argument(
-        "--quick", action="store_true", default=quick_default(), help="one rate, one loss"
-    )
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        print("bench_lab: needs root (network namespaces); skipped", file=sys.stderr)
+    if skipped_without_root("bench_lab"):
         return 0
     started = time.monotonic()
     rows: list[Row] = []

@@ -42,13 +42,24 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchlib import ROOT, MiB, Row, cpu_seconds, quick_default, report, rss_bytes
+from benchlib import (
+    ROOT,
+    MiB,
+    Row,
+    arguments,
+    cpu_seconds,
+    load_average,
+    report,
+    rss_bytes,
+    skipped_without_root,
+)
 
 from lab.faults import Fault
 from lab.lab import Lab, get_json
 from lab.netns import tbf_args
 from lab.settings import LabSettings
 from lab.shell import in_ns, ok, run
+from tests.e2e.labup import lab_up
 
 # 10.180-10.199, like the other lab benchmarks; BENCH_PREFIX / BENCH_SUBNET_BYTE override
 # them (someone else's labs may be using that range on a shared machine)
@@ -146,13 +157,11 @@ def share_lab(budget: float, seconds: float, state_dir: str, tag: str) -> list[N
         traffic=False,
         bandwidth_budget=budget,
     )
-    lab = Lab(settings)
-    try:
-        lab.up(progress=lambda m: print(f"  share lab ({budget=}): {m}", flush=True))
+    with lab_up(
+        settings, progress=lambda m: print(f"  share lab ({budget=}): {m}", flush=True)
+    ) as lab:
         print(f"  measuring {seconds:.0f} s", flush=True)
         return measure_share(lab, seconds)
-    finally:
-        lab.down()
 
 
 def share_row(budget: float, seconds: float, shares: list[NodeShare], goal: bool) -> Row:
@@ -281,13 +290,11 @@ def part_detect(args: argparse.Namespace, state_dir: str) -> list[Row]:
         traffic=False,
         bandwidth_budget=0.01,
     )
-    lab = Lab(settings)
     repeats = 1 if args.quick else args.repeats
     clean_seconds = 60.0 if args.quick else args.clean_seconds
     rows: list[Row] = []
     rng = random.Random()
-    try:
-        lab.up(progress=lambda m: print(f"  detect lab: {m}", flush=True))
+    with lab_up(settings, progress=lambda m: print(f"  detect lab: {m}", flush=True)) as lab:
         time.sleep(15)  # a full light window (10 s) and a report
         for loss, goal in ((0.01, 15.0), (0.05, 10.0)):
             trials = []
@@ -313,8 +320,6 @@ def part_detect(args: argparse.Namespace, state_dir: str) -> list[Row]:
                 value=float(sum(named.values())),
             )
         )
-    finally:
-        lab.down()
     return rows
 
 
@@ -561,15 +566,10 @@ def part_scale(args: argparse.Namespace) -> list[Row]:
 # =========================================================================== main
 
 
-def load() -> str:
-    return " ".join(open("/proc/loadavg").read().split()[:3])
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser = arguments(__doc__)
     parts = ("share", "detect", "irtt", "scale")
     parser.add_argument("--part", choices=(*parts, "all"), default="all")
-    parser.add_argument("--quick", action="store_true", default=quick_default())
     parser.add_argument("--share-seconds", type=float, default=600.0)
     parser.add_argument("--old-seconds", type=float, default=120.0, help="budget 1.0 run")
     parser.add_argument("--repeats", type=int, default=3)
@@ -582,16 +582,15 @@ def main() -> int:
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so labs, namespaces and processes are cleaned up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if os.geteuid() != 0:
-        print("bench_light: needs root (network namespaces); skipped", file=sys.stderr)
+    if skipped_without_root("bench_light"):
         return 0
     started = time.monotonic()
     chosen = parts if args.part == "all" else (args.part,)
     rows: list[Row] = []
-    loads = [load()]
+    loads = [load_average()]
     with tempfile.TemporaryDirectory(prefix="bench-light-") as state_dir:
         for part in chosen:
-            print(f"== {part} (load {load()})", flush=True)
+            print(f"== {part} (load {load_average()})", flush=True)
             if part == "share":
                 rows += part_share(args, state_dir)
             elif part == "detect":
@@ -600,7 +599,7 @@ def main() -> int:
                 rows += part_irtt(args)
             else:
                 rows += part_scale(args)
-            loads.append(load())
+            loads.append(load_average())
     rows.append(Row("load average (1/5/15 min) before and after each part", " | ".join(loads)))
     report(
         "light" if args.part == "all" else f"light-{args.part}",

@@ -17,7 +17,6 @@ Asserts nothing; prints the table and writes bench-results/ondemand.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -27,7 +26,7 @@ import time
 import urllib.request
 from typing import Any
 
-from benchlib import Row, quick_default, report
+from benchlib import Row, arguments, report, skipped_without_root
 
 from lab.lab import Lab
 from lab.settings import LabSettings
@@ -121,14 +120,10 @@ def run(name: str, timing: dict[str, Any], trials: int, state_dir: str) -> list[
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser = arguments(__doc__, quick="lab timing only, 1 trial")
     parser.add_argument("--trials", type=int, default=3)
-    parser.add_argument(
-        "--quick", action="store_true", default=quick_default(), help="lab timing only, 1 trial"
-    )
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        print("bench_ondemand: needs root (network namespaces); skipped", file=sys.stderr)
+    if skipped_without_root("bench_ondemand"):
         return 0
     started = time.monotonic()
     rows: list[Row] = []

@@ -19,15 +19,22 @@ Asserts nothing; prints the table and writes bench-results/podnet.json.
 
 from __future__ import annotations
 
-import argparse
 import os
-import pathlib
 import statistics
 import tempfile
 import time
 from typing import Any
 
-from benchlib import MiB, Row, children_cpu_seconds, cpu_seconds, quick_default, report, rss_bytes
+from benchlib import (
+    MiB,
+    Row,
+    arguments,
+    children_cpu_seconds,
+    cpu_seconds,
+    load_row,
+    report,
+    rss_bytes,
+)
 
 from lab.lab import Lab
 from lab.settings import LabSettings
@@ -133,9 +140,7 @@ def overlay_mtu(lab: Lab, runs: int) -> list[Row]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", default=quick_default())
-    args = parser.parse_args()
+    args = arguments(__doc__).parse_args()
     runs, warmup, seconds = (1, 10.0, 30.0) if args.quick else (3, 30.0, 120.0)
     started = time.monotonic()
     rows: list[Row] = []
@@ -155,8 +160,7 @@ def main() -> None:
         with lab_up(settings) as lab:
             rows += cost(lab, warmup, seconds)
             rows += overlay_mtu(lab, runs)
-    load = pathlib.Path("/proc/loadavg").read_text().split()[:3]
-    rows.append(Row("load average at the end", " ".join(load)))
+    rows.append(load_row())
     params = {"nodes": 4, "runs": runs, "warmup": warmup, "cost_seconds": seconds}
     report("podnet", rows, params=params, started=started)
 

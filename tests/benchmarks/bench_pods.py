@@ -13,16 +13,14 @@ and writes bench-results/pods.json.
 
 from __future__ import annotations
 
-import argparse
 import os
-import pathlib
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
-from benchlib import Row, quick_default, report
+from benchlib import Row, arguments, load_row, report
 
 from lab import podexp
 from lab.lab import Lab
@@ -47,9 +45,7 @@ def watch_verdict(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", default=quick_default())
-    args = parser.parse_args()
+    args = arguments(__doc__).parse_args()
     runs, clean = (1, 20.0) if args.quick else (3, 60.0)
     started = time.monotonic()
     rows: list[Row] = []
@@ -101,8 +97,7 @@ def main() -> None:
                     f"{statistics.median(gone):.1f} s, {max(gone):.1f} s",
                 )
             )
-    load = pathlib.Path("/proc/loadavg").read_text().split()[:3]
-    rows.append(Row("load average at the end", " ".join(load)))
+    rows.append(load_row())
     report("pods", rows, params={"nodes": 4, "pods": 1, "runs": runs}, started=started)
 
 

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import statistics
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 
-from benchlib import Row, report
+from benchlib import Row, load_row, report
 
 from lab.fabric import UplinkFault
 from lab.lab import Lab
@@ -184,8 +183,7 @@ def main() -> None:
                 + ")",
             )
         )
-        load = pathlib.Path("/proc/loadavg").read_text().split()[:3]
-        rows.append(Row("load average at the end", " ".join(load)))
+        rows.append(load_row())
     report("racks", rows, params={"nodes": 8, "racks": 2, "windows": WINDOWS}, started=started)
 
 

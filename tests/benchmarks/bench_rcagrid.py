@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import pathlib
 import statistics
 import tempfile
 import time
@@ -41,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchlib import Row, quick_default, report
+from benchlib import Row, arguments, load_row, report
 
 from lab.fabric import UplinkFault
 from lab.faults import Fault
@@ -278,8 +277,7 @@ def rows(kind: str, sweep: float, grid: dict[str, tuple[FaultClass, Result]]) ->
                 unit="s",
             )
         )
-    load = " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
-    out.append(Row("load average at the end", load))
+    out.append(load_row())
     return out
 
 
@@ -315,10 +313,9 @@ def run_lab(kind: str, args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser = arguments(__doc__, quick="1 run")
     parser.add_argument("--lab", choices=("flat", "racks", "prestart", "all"), default="all")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", default=quick_default(), help="1 run")
     parser.add_argument("--until", help="start no run after this UTC time (HH:MM)")
     parser.add_argument("--slot", type=int, default=0, help="subnet second octet 66+slot")
     args = parser.parse_args()

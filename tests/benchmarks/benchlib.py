@@ -8,6 +8,7 @@ assert nothing about time.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import ipaddress
 import json
@@ -56,6 +57,29 @@ class Row:
 def quick_default() -> bool:
     """``--quick`` by default when BENCH_QUICK is set (``make bench BENCH_QUICK=1``)."""
     return os.environ.get("BENCH_QUICK", "") not in ("", "0")
+
+
+def arguments(doc: str | None, quick: str | None = None) -> argparse.ArgumentParser:
+    """A benchmark's parser: described by its docstring's first line, with ``--quick``."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", default=quick_default(), help=quick)
+    return parser
+
+
+def skipped_without_root(name: str) -> bool:
+    """True (and says so) when not root: the lab benchmarks need network namespaces."""
+    if os.geteuid() == 0:
+        return False
+    print(f"{name}: needs root (network namespaces); skipped", file=sys.stderr)
+    return True
+
+
+def load_average() -> str:
+    return " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
+
+
+def load_row() -> Row:
+    return Row("load average at the end", load_average())
 
 
 def machine() -> dict[str, Any]:
