@@ -43,7 +43,7 @@ from benchlib import (
 from lab.faults import Fault
 from lab.lab import Lab, get_json
 from lab.settings import LabSettings
-from tests.e2e.labapi import metrics_text
+from tests.e2e.labapi import busy_total, metrics_text
 from tests.e2e.labup import lab_up
 
 # Own prefix and subnets (10.180-10.199) so that this never clashes with test runs.
@@ -56,14 +56,6 @@ LOSSES = (0.01, 0.05, 0.20)
 GOODPUT = 1448 / 1514  # TCP payload per full frame (timestamps on), what iperf3 measures
 TCP_GOAL = 0.05  # within 5 % of the tbf rate
 UDP_GOAL = 0.02  # within 2 percentage points
-
-
-def busy_total(text: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("netmesh_path_tests_total{") and 'result="busy"' in line:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 Key = tuple[str, str, str]

@@ -21,6 +21,15 @@ def metrics_text(lab: Lab, timeout: float = 5.0) -> str:
         return str(resp.read().decode())
 
 
+def busy_total(text: str) -> float:
+    """How many tests failed with iperf3's "server is busy", from ``/metrics`` text."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("netmesh_path_tests_total{") and 'result="busy"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def agent_report(lab: Lab, name: str, timeout: float = 5.0) -> dict[str, Any]:
     """The agent of node ``name``'s own ``/api/v1/report``."""
     return dict(get_json(lab.agent_url(lab.topo.node(name)) + "/api/v1/report", timeout=timeout))

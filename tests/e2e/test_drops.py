@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import urllib.request
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -25,7 +23,8 @@ from lab.faults import CHAIN, Fault
 from lab.lab import Lab
 from lab.shell import in_ns, run
 from lab.topology import LabNode
-from tests.e2e.labs import running_lab
+from tests.e2e.labapi import metrics_text
+from tests.e2e.labs import lab_fixture
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -39,23 +38,12 @@ SUBNET = (  # .0.0/24: test_rca_lab
 CLOSED_PORT = 9  # discard: nothing listens in a lab node
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(
-        tmp_path_factory.mktemp("drops"),
-        nodes=3,
-        prefix=PREFIX,
-        subnet=SUBNET,
-        traffic=False,
-        bandwidth_budget=0.05,
-    ) as lab:
-        yield lab
+lab = lab_fixture(nodes=3, prefix=PREFIX, subnet=SUBNET, traffic=False, bandwidth_budget=0.05)
 
 
 def drops(lab: Lab) -> dict[tuple[str, str], float]:
     """netmesh_drops_total from the collector, by (node, reason)."""
-    with urllib.request.urlopen(lab.collector_url + "/metrics", timeout=5) as resp:
-        text = resp.read().decode()
+    text = metrics_text(lab)
     out: dict[tuple[str, str], float] = {}
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
@@ -66,8 +54,7 @@ def drops(lab: Lab) -> dict[tuple[str, str], float]:
 
 def by_remote(lab: Lab) -> dict[tuple[str, str, str, str], float]:
     """netmesh_drops_by_remote_total by (node, reason, remote pod/node name, protocol)."""
-    with urllib.request.urlopen(lab.collector_url + "/metrics", timeout=5) as resp:
-        text = resp.read().decode()
+    text = metrics_text(lab)
     out: dict[tuple[str, str, str, str], float] = {}
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
@@ -78,8 +65,7 @@ def by_remote(lab: Lab) -> dict[tuple[str, str, str, str], float]:
 
 
 def probes_up(lab: Lab) -> bool:
-    with urllib.request.urlopen(lab.collector_url + "/metrics", timeout=5) as resp:
-        text = resp.read().decode()
+    text = metrics_text(lab)
     up = re.findall(
         r'^netmesh_agent_drops_up\{node="[^"]+",mode="([^"]*)",reason="([^"]*)"\} 1', text, re.M
     )

@@ -17,7 +17,6 @@ import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,7 +29,8 @@ from lab.settings import LabSettings
 from tests.agents import sample
 from tests.collector.reports import report
 from tests.e2e.conftest import need_root
-from tests.e2e.labs import running_lab
+from tests.e2e.labapi import busy_total, metrics_text
+from tests.e2e.labs import lab_fixture
 from tests.helpers import wait_for
 
 PREFIX = f"nmt{os.getpid() % 10000}"
@@ -40,10 +40,7 @@ SUBNET_SMALL = f"10.{235 + os.getpid() % 15}.0.0/24"
 N = 4
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory.mktemp("lab"), nodes=N, prefix=PREFIX, subnet=SUBNET) as lab:
-        yield lab
+lab = lab_fixture(nodes=N, prefix=PREFIX, subnet=SUBNET)
 
 
 def sweep(lab: Lab, since: float) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -64,19 +61,6 @@ def sweep(lab: Lab, since: float) -> dict[tuple[str, str, str], dict[str, Any]]:
     return wait_for(complete, timeout, interval=0.5, what="a full sweep")
 
 
-def collector_metrics(lab: Lab) -> str:
-    with urllib.request.urlopen(lab.collector_url + "/metrics", timeout=5) as resp:
-        return resp.read().decode()
-
-
-def busy_total(text: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("netmesh_path_tests_total{") and 'result="busy"' in line:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def retransmits_by_pair(text: str) -> dict[tuple[str, str], float]:
     out: dict[tuple[str, str], float] = defaultdict(float)
     for fam in text_string_to_metric_families(text):
@@ -87,7 +71,7 @@ def retransmits_by_pair(text: str) -> dict[tuple[str, str], float]:
 
 
 def test_baseline_full_sweep_without_collisions(lab: Lab) -> None:
-    busy_before = busy_total(collector_metrics(lab))
+    busy_before = busy_total(metrics_text(lab))
     start = time.time()
     results = sweep(lab, start)
     failed = {k: v["message"] for k, v in results.items() if not v["success"]}
@@ -97,7 +81,7 @@ def test_baseline_full_sweep_without_collisions(lab: Lab) -> None:
         f"full sweep of {N} nodes x 2 protocols in {took:.1f}s "
         f"(plan: {lab.settings.sweep_seconds():.0f}s)"
     )
-    assert busy_total(collector_metrics(lab)) == busy_before, "server busy collisions"
+    assert busy_total(metrics_text(lab)) == busy_before, "server busy collisions"
     for (_src, _dst, proto), r in results.items():
         if proto == "tcp":
             assert r["bandwidth_bits_per_second"] > 0.5 * lab.settings.baseline_rate
@@ -132,7 +116,7 @@ def test_rate_shaping_measured_within_10_percent(lab: Lab, rate_mbit: int) -> No
 
 def test_loss_into_one_node(lab: Lab) -> None:
     victim = lab.topo.nodes[2]
-    before = retransmits_by_pair(collector_metrics(lab))
+    before = retransmits_by_pair(metrics_text(lab))
     lab.inject(victim.name, Fault(loss=0.05))
     try:
         # With 5 % loss some UDP tests into the victim fail outright (iperf3's
@@ -145,7 +129,7 @@ def test_loss_into_one_node(lab: Lab) -> None:
                     measured[(s, r["started_at"])] = r["loss_ratio"]
             if len(measured) >= N - 1:
                 break
-        after = retransmits_by_pair(wait_for(lambda: collector_metrics(lab), 5))
+        after = retransmits_by_pair(wait_for(lambda: metrics_text(lab), 5))
     finally:
         lab.clear(victim.name)
     udp_to = list(measured.values())
@@ -230,36 +214,24 @@ def test_cli_errors_are_clear(lab: Lab) -> None:
         "--state-dir",
         lab.settings.state_dir,
     ]
-    bad = subprocess.run(
-        [*base, "--node", "node-9", "--loss", "5%"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+
+    def inject(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*base, *args], capture_output=True, text=True, timeout=30, check=False
+        )
+
+    bad = inject("--node", "node-9", "--loss", "5%")
     assert bad.returncode == 1 and "no lab node 'node-9'" in bad.stderr
-    bad = subprocess.run(
-        [*base, "--node", "node-1", "--loss", "150%"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    bad = inject("--node", "node-1", "--loss", "150%")
     assert bad.returncode == 1 and "loss" in bad.stderr
     if not lab.status()["netem"]:
-        bad = subprocess.run(
-            [*base, "--node", "node-1", "--delay", "20ms"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        bad = inject("--node", "node-1", "--delay", "20ms")
         assert bad.returncode == 1 and "netem" in bad.stderr
     assert lab.faults() == {}, "a rejected fault changed the lab"
 
 
 def test_probe_and_metrics_visible(lab: Lab) -> None:
-    text = collector_metrics(lab)
+    text = metrics_text(lab)
     for node in lab.topo.nodes:
         assert sample(text, "netmesh_agent_up", node=node.name) == 1.0
 
@@ -267,7 +239,7 @@ def test_probe_and_metrics_visible(lab: Lab) -> None:
 def test_lab_runs_authenticated(lab: Lab) -> None:
     """The agents' reports carry the lab's token and are accepted; none without it."""
     assert lab.token_path.stat().st_mode & 0o777 == 0o600
-    text = collector_metrics(lab)
+    text = metrics_text(lab)
     assert sample(text, "netmesh_collector_auth_mode", mode="token") == 1.0
     assert (sample(text, "netmesh_collector_reports_total", result="accepted") or 0) > 0
     assert sample(text, "netmesh_collector_reports_total", result="unauthenticated") is None
