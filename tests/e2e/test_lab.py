@@ -36,7 +36,7 @@ from tests.helpers import wait_for
 PREFIX = f"nmt{os.getpid() % 10000}"
 # Per-run subnets so that concurrent runs never share a bridge subnet.
 SUBNET = f"10.{220 + os.getpid() % 15}.0.0/24"
-SUBNET_SMALL = f"10.{235 + os.getpid() % 15}.0.0/24"
+SUBNET_SMALL = f"10.{235 + os.getpid() % 9}.0.0/24"  # 235-243: 10.244/16 is the pod default
 N = 4
 
 
