@@ -70,7 +70,10 @@ FROM_POD = {
 # Settings whose value, when null, the chart derives from other values
 # (template expression) instead of leaving them to the service's default.
 DERIVED = {
-    "agent": {"collector_url": 'include "netmesh.collectorUrl" $'},
+    "agent": {
+        "collector_url": 'include "netmesh.collectorUrl" $',
+        "service_target": 'include "netmesh.collectorServiceTarget" $',
+    },
     "collector": {
         "agent_namespace": 'include "netmesh.namespace" $',
         "agent_iperf3_port": 'include "netmesh.agentIperf3Port" $',

@@ -198,9 +198,9 @@ def test_ports_and_names_follow_the_values(tmp_path: pathlib.Path) -> None:
     }
     collector = r.configmap_data("netmesh-collector")
     assert collector["NETMESH_AGENT_IPERF3_PORT"] == "5301"
-    assert r.configmap_data("netmesh-agent")["NETMESH_COLLECTOR_URL"] == (
-        "http://netmesh-collector.netmesh.svc:9200"
-    )
+    agent = r.configmap_data("netmesh-agent")
+    assert agent["NETMESH_COLLECTOR_URL"] == "http://netmesh-collector.netmesh.svc:9200"
+    assert agent["NETMESH_SERVICE_TARGET"] == "netmesh-collector.netmesh.svc:9200"
     assert r.one("Service", "netmesh-collector")["spec"]["ports"][0]["port"] == 9200
     r = template(EXTRA["no-rbac-own-accounts"], tmp_path)
     kinds = {d["kind"] for d in r.docs}
@@ -209,6 +209,9 @@ def test_ports_and_names_follow_the_values(tmp_path: pathlib.Path) -> None:
     assert dep["metadata"]["namespace"] == "monitoring"
     assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "my-collector"
     assert r.configmap_data("netmesh-collector")["NETMESH_AGENT_NAMESPACE"] == "monitoring"
+    # the agents' Service check follows the collector's Service into its namespace
+    target = r.configmap_data("netmesh-agent")["NETMESH_SERVICE_TARGET"]
+    assert target == "netmesh-collector.monitoring.svc:9100", target
 
 
 def _all_settings(value_of: Any) -> dict[str, Any]:

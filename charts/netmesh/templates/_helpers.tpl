@@ -43,6 +43,11 @@ app.kubernetes.io/component: collector
 http://netmesh-collector.{{ include "netmesh.namespace" . }}.svc:{{ include "netmesh.collectorPort" . }}
 {{- end }}
 
+{{/* The collector's Service as host:port: the agents' Service check connects to it. */}}
+{{- define "netmesh.collectorServiceTarget" -}}
+netmesh-collector.{{ include "netmesh.namespace" . }}.svc:{{ include "netmesh.collectorPort" . }}
+{{- end }}
+
 {{/* Generated ConfigMap names: <name>-<hash of the data>, so a change rolls the pods (as kustomize's configMapGenerator does). */}}
 {{- define "netmesh.agentConfigName" -}}
 netmesh-agent-{{ include "netmesh.agentEnv" . | sha256sum | trunc 10 }}

@@ -154,6 +154,8 @@ NETMESH_DNS_RESOLV_CONF: {{ $v.dnsResolvConf | toString | quote }}
 {{- end }}
 {{- if not (kindIs "invalid" $v.serviceTarget) }}
 NETMESH_SERVICE_TARGET: {{ $v.serviceTarget | toString | quote }}
+{{- else }}
+NETMESH_SERVICE_TARGET: {{ include "netmesh.collectorServiceTarget" $ | quote }}
 {{- end }}
 {{- if not (kindIs "invalid" $v.serviceInterval) }}
 NETMESH_SERVICE_INTERVAL: {{ $v.serviceInterval | toString | quote }}
