@@ -240,7 +240,12 @@ def decide(stale: Sequence[str], rca: Rca | None) -> Decision:
         return Decision(code=UNKNOWN, reasons=("no root-cause analysis since the data came in",))
     if rca.verdict in UNKNOWN_VERDICTS:
         why = rca.summary or "the collector has no analysis"
-        return Decision(code=UNKNOWN, reasons=(f"RCA verdict {rca.verdict}: {why}",))
+        unknown = f"RCA verdict {rca.verdict}: {why}"
+        # No path verdict yet, but a DNS/Service/layer finding is a known fault already.
+        found = tuple(str(f["summary"]) for f in rca.check_findings)
+        if found:
+            return Decision(code=UNHEALTHY, reasons=(*found, unknown))
+        return Decision(code=UNKNOWN, reasons=(unknown,))
     reasons = []
     if rca.verdict in UNHEALTHY_VERDICTS:
         reasons.append(f"RCA verdict {rca.verdict}: {rca.summary}".rstrip(": "))

@@ -196,6 +196,21 @@ def test_a_dns_finding_is_unhealthy_even_when_every_path_passes() -> None:
         decide({**rca_body(), "dns_findings": [{"kind": "failing", "summary": 3}]})
 
 
+def test_a_service_finding_is_unhealthy_even_before_any_path_has_data() -> None:
+    finding = {
+        "node": "node-2",
+        "layer": "service",
+        "kind": "failing",
+        "networks": ["host", "pod"],
+        "summary": "Service on node-2: 5 of 5 connects to 10.96.0.9:9100 failed in 6 s",
+    }
+    body = {**rca_body("no-data"), "summary": "", "service_findings": [finding]}
+    d = decide(body)
+    assert d.code == gate.UNHEALTHY
+    assert d.reasons == (finding["summary"], "RCA verdict no-data: the collector has no analysis")
+    assert decide(rca_body("no-data")).code == gate.UNKNOWN  # nothing known: cannot tell
+
+
 def test_a_layer_finding_is_unhealthy_even_when_every_host_path_passes() -> None:
     finding = {
         "node": "node-2",
