@@ -110,7 +110,8 @@ class TestLoop:
         self.sleep = sleep
         # With a collector: has the first report been answered (or failed)? Until then
         # this node may not know of a running on-demand sweep (e.g. after a restart)
-        # and must not run the budgeted plan into it.
+        # and must not run the budgeted plan into it. (run_agent also waits here for
+        # the eBPF probes to finish compiling.)
         self.heard = heard
         self.last_slot = -1
         self.first_step = True
@@ -245,6 +246,18 @@ def light_options(settings: AgentSettings) -> LightOptions:
     )
 
 
+PROBE_SETTLE_MAX = 60.0  # s the heavy tier waits at most for the eBPF probes to load
+
+
+def probes_settled(state: AgentState, runs_probe: bool, running_for: float) -> bool:
+    """Whether the heavy tier may test: BCC compiles for seconds of a full core, and a test
+    meanwhile would measure this node's CPU (UDP receivers drop, TCP slows), so the plan
+    waits for both eBPF probes' load attempts (loaded or down), at most PROBE_SETTLE_MAX."""
+    if not runs_probe or running_for > PROBE_SETTLE_MAX:
+        return True
+    return state.probe is not None and state.drops is not None
+
+
 def dns_options(settings: AgentSettings) -> DnsOptions:
     return project(settings, DnsOptions, prefix="dns_", defaults=("port",))
 
@@ -279,12 +292,16 @@ async def run_agent(settings: AgentSettings, *, ready: asyncio.Event | None = No
     def failed(name: str) -> None:
         state.task_failures[name] += 1
 
+    begun = time.monotonic()
     loop = TestLoop(
         state,
         plan_settings(settings),
         client_options(settings),
         members=lambda: state.members.members,
-        heard=lambda: not settings.collector_url or sum(state.reports.values()) > 0,
+        heard=lambda: (
+            (not settings.collector_url or sum(state.reports.values()) > 0)
+            and probes_settled(state, settings.runs_probe, time.monotonic() - begun)
+        ),
     )
     app = create_app(state, make_registry(state))
     runner = web.AppRunner(app, access_log=None)

@@ -6,7 +6,15 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.daemon import TestLoop, client_options, plan_settings, server_options, start_window
+from agent.daemon import (
+    PROBE_SETTLE_MAX,
+    TestLoop,
+    client_options,
+    plan_settings,
+    probes_settled,
+    server_options,
+    start_window,
+)
 from agent.iperf import TestId, failed
 from agent.runner import ClientOptions
 from agent.schedule import PlanSettings
@@ -14,7 +22,7 @@ from agent.server import ServerOptions
 from agent.settings import AgentSettings
 from agent.state import AgentState
 from netmesh.config import load
-from netmesh.wire import Member, MemberList, TestResult, Transport
+from netmesh.wire import DropStatus, Member, MemberList, ProbeStatus, TestResult, Transport
 
 A = Member(name="a", address="10.0.0.1")
 B = Member(name="b", address="10.0.0.2")
@@ -168,3 +176,14 @@ def test_options_from_settings() -> None:
         check_timeout=0.25,
         max_busy=2 * 7.5 + 2,
     )
+
+
+def test_the_heavy_tier_waits_for_the_ebpf_probes_to_settle() -> None:
+    state = AgentState(me=A, http_port=9101)
+    assert not probes_settled(state, True, 1.0)  # both probes still compiling
+    state.probe = ProbeStatus(mode="tracepoint", up=1)
+    assert not probes_settled(state, True, 1.0)  # the drop-reason probe still compiling
+    state.drops = DropStatus(mode="none", up=0, reason="disabled (drops_mode=off)")
+    assert probes_settled(state, True, 1.0)  # loaded or down: both attempts are over
+    assert probes_settled(AgentState(me=A, http_port=9101), False, 0.0)  # a pod endpoint
+    assert probes_settled(AgentState(me=A, http_port=9101), True, PROBE_SETTLE_MAX + 1)
