@@ -143,9 +143,10 @@ class DnsCheck(PeriodicCheck):
 
     def status(self) -> DnsStatus:
         w = self.window.summary()
+        up, reason = self.liveness()
         return DnsStatus(
-            up=self.liveness()[0],
-            reason=self.liveness()[1],
+            up=up,
+            reason=reason,
             name=self.opts.name,
             record_type=self.opts.record_type,
             servers=self.servers,

@@ -9,7 +9,6 @@ of the successful ones. Clock and sleep are injected (tests run no timers).
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import statistics
 import time
@@ -87,7 +86,8 @@ def _p99(ordered: list[float]) -> float | None:
 
 
 class PeriodicCheck:
-    """A check's run loop: ``once()`` every ``interval`` seconds; ``running`` meanwhile."""
+    """A check's run loop: ``once()`` every ``interval`` seconds (start to start),
+    ``iterations`` times (None: forever); ``running`` meanwhile."""
 
     interval: float
     clock: Callable[[], float]
@@ -100,30 +100,15 @@ class PeriodicCheck:
     async def run(self, iterations: int | None = None) -> None:
         self.running = True
         try:
-            await every(
-                self.interval, self.once, clock=self.clock, sleep=self.sleep, iterations=iterations
-            )
+            done = 0
+            while iterations is None or done < iterations:
+                started = self.clock()
+                await self.once()
+                done += 1
+                await self.sleep(max(0.0, started + self.interval - self.clock()))
         finally:
             self.running = False
 
     def liveness(self) -> tuple[int, str]:
         """(up, reason) for the status."""
         return (1, "") if self.running else (0, "not running")
-
-
-async def every(
-    interval: float,
-    attempt: Callable[[], Awaitable[object]],
-    *,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    iterations: int | None = None,
-) -> None:
-    """Run ``attempt`` every ``interval`` seconds (start to start), ``iterations`` times
-    (None: forever)."""
-    done = 0
-    while iterations is None or done < iterations:
-        started = clock()
-        await attempt()
-        done += 1
-        await sleep(max(0.0, started + interval - clock()))

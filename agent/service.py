@@ -167,9 +167,10 @@ class ServiceCheck(PeriodicCheck):
 
     def status(self) -> ServiceStatus:
         w = self.window.summary()
+        up, reason = self.liveness()
         return ServiceStatus(
-            up=self.liveness()[0],
-            reason=self.liveness()[1],
+            up=up,
+            reason=reason,
             target=self.opts.target,
             address=self.address,
             connects=w.counts,

@@ -22,28 +22,12 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
+
+from netmesh.checkwindow import WindowedStatus
 
 FAILING, SLOW = "failing", "slow"
 CLUSTER_WIDE = ""  # the node of a cluster-wide finding
-
-
-class Windowed(Protocol):
-    """What a check's status gives the judge (netmesh DnsStatus, ServiceStatus)."""
-
-    @property
-    def up(self) -> int: ...
-    @property
-    def window_seconds(self) -> float: ...
-    @property
-    def window_failures(self) -> int: ...
-    @property
-    def window_total(self) -> int: ...
-    @property
-    def failure_ratio(self) -> float | None: ...
-    @property
-    def latency_median_seconds(self) -> float | None: ...
-    def dominant_failure(self) -> str: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +70,9 @@ class CheckKind:
     evidence: Callable[[Any], dict[str, Any]]  # status → extra evidence of a failing node
 
 
-def failing(node: str, s: Windowed, kind: CheckKind, c: WindowCriteria) -> CheckFinding | None:
+def failing(
+    node: str, s: WindowedStatus, kind: CheckKind, c: WindowCriteria
+) -> CheckFinding | None:
     ratio = s.failure_ratio
     if s.window_total < c.min_attempts or ratio is None or ratio < c.failure_ratio:
         return None
@@ -106,13 +92,13 @@ def failing(node: str, s: Windowed, kind: CheckKind, c: WindowCriteria) -> Check
     )
 
 
-def checked(statuses: Mapping[str, Windowed]) -> dict[str, Windowed]:
+def checked(statuses: Mapping[str, WindowedStatus]) -> dict[str, WindowedStatus]:
     """The nodes whose check runs."""
     return {n: s for n, s in statuses.items() if s.up}
 
 
 def judge_window(
-    statuses: Mapping[str, Windowed], kind: CheckKind, c: WindowCriteria
+    statuses: Mapping[str, WindowedStatus], kind: CheckKind, c: WindowCriteria
 ) -> tuple[list[CheckFinding], bool]:
     """Failing nodes (or one cluster-wide finding: then True) and slow nodes."""
     up = checked(statuses)
@@ -133,7 +119,7 @@ def judge_window(
 
 
 def slow(
-    up: Mapping[str, Windowed], bad: set[str], kind: CheckKind, c: WindowCriteria
+    up: Mapping[str, WindowedStatus], bad: set[str], kind: CheckKind, c: WindowCriteria
 ) -> list[CheckFinding]:
     medians = {
         n: m for n, s in up.items() if (m := s.latency_median_seconds) is not None and n not in bad

@@ -17,6 +17,7 @@ class WindowedStatus:
     FAILED: ClassVar[tuple[str, ...]]  # the results that count as failures
     up: int
     latency_median_seconds: float | None
+    window_seconds: float
     window_failures: int
     window_results: tuple[tuple[str, int], ...]
 
