@@ -7,6 +7,7 @@ run left behind, and it is idempotent.
 from __future__ import annotations
 
 import logging
+import os
 
 from lab.shell import CommandError, in_ns, ok, run
 from lab.topology import Topology, nft_table
@@ -20,6 +21,35 @@ def tbf_args(rate_bps: int) -> list[str]:
     """tbf for ``rate_bps``: a burst of 10 ms at that rate, at least 128 KiB."""
     burst = max(MIN_BURST_BYTES, rate_bps // 8 // 100)
     return ["tbf", "rate", f"{rate_bps}bit", "burst", str(burst), "latency", "50ms"]
+
+
+def cpu_mask(cpus: int) -> str:
+    """Every one of ``cpus`` CPUs as a sysfs CPU mask: hex words of 32 CPUs, comma-separated."""
+    if cpus < 1:
+        raise ValueError(f"cpus: {cpus} < 1")
+    words = []
+    for low in range(0, cpus, 32):
+        words.append(f"{(1 << min(32, cpus - low)) - 1:08x}")
+    return ",".join(reversed(words))
+
+
+def steer_flows(dev: str, netns: str | None = None) -> list[str]:
+    """The command that spreads ``dev``'s received packets over every CPU by flow hash (RPS),
+    as a NIC's RSS does.
+
+    Without it a veth hands each packet to the sending CPU's backlog: a flow whose packets
+    leave a qdisc on both CPUs of this 2-core machine arrives reordered, and TCP answers the
+    reordering with (spurious) retransmissions — ~100 per node per 20 s on clean lab paths,
+    enough to blur which node a fault's retransmissions belong to. Steered by flow hash, one
+    flow's packets all queue on one CPU and stay in order. A kernel without RPS (no rps_cpus
+    file) is left as it is."""
+    mask = cpu_mask(os.cpu_count() or 1)
+    script = (
+        f"for q in /sys/class/net/{dev}/queues/rx-*/rps_cpus; do "
+        f'[ -e "$q" ] || exit 0; echo {mask} > "$q" || exit 1; done'
+    )
+    cmd = ["sh", "-c", script]
+    return in_ns(netns, cmd) if netns else cmd
 
 
 def namespaces() -> list[str]:
@@ -65,6 +95,8 @@ def create(topo: Topology, baseline_bps: int) -> None:
         run(["ip", "link", "add", rack_end, "type", "veth", "peer", "name", core_end])
         run(["ip", "link", "set", rack_end, "master", topo.rack_bridge(rack), "up"])
         run(["ip", "link", "set", core_end, "master", topo.bridge, "up"])
+        run(steer_flows(rack_end))
+        run(steer_flows(core_end))
     for node in topo.nodes:
         run(["ip", "netns", "add", node.netns])
         run(
@@ -86,6 +118,8 @@ def create(topo: Topology, baseline_bps: int) -> None:
         run(in_ns(node.netns, ["ip", "link", "set", "lo", "up"]))
         run(in_ns(node.netns, ["ip", "addr", "add", f"{node.address}/{length}", "dev", "eth0"]))
         run(in_ns(node.netns, ["ip", "link", "set", "eth0", "up"]))
+        run(steer_flows(node.host_veth))
+        run(steer_flows("eth0", node.netns))
         if baseline_bps > 0:
             shape(node.netns, baseline_bps)
 

@@ -21,6 +21,7 @@ lab/netns.py's teardown (every namespace with the lab's prefix) removes them.
 
 from __future__ import annotations
 
+from lab.netns import steer_flows
 from lab.pods import NodePods, PodLayout
 from lab.shell import in_ns, run
 
@@ -127,6 +128,8 @@ def pod_commands(entry: NodePods) -> list[list[str]]:
                 ["ip", "addr", "add", f"{pod.address}/{entry.network.prefixlen}", "dev", "eth0"],
             ),
             in_ns(pod.netns, ["ip", "link", "set", "eth0", "up"]),
+            steer_flows(pod.node_veth, node_ns),
+            steer_flows("eth0", pod.netns),
             in_ns(pod.netns, ["ip", "route", "add", "default", "via", pod.gateway]),
         ]
     return cmds

@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lab.faults import Fault
 from lab.lab import Lab, get_json
-from lab.netns import leftovers
+from lab.netns import cpu_mask, leftovers
 from lab.settings import LabSettings
 from tests.agents import sample
 from tests.collector.reports import report
@@ -178,6 +178,23 @@ def test_loss_into_one_node(lab: Lab) -> None:
     )
     assert to_victim > 100
     assert elsewhere <= 0.01 * to_victim
+
+
+def test_veths_steer_flows_over_every_cpu(lab: Lab) -> None:
+    """Each node's veth ends spread received packets by flow hash (RPS): without it this
+    2-core machine reorders a flow's packets and TCP retransmits on clean paths."""
+    mask = int(cpu_mask(os.cpu_count() or 1).replace(",", ""), 16)
+
+    def rps(dev: str, netns: str | None = None) -> int:
+        cmd = ["cat", f"/sys/class/net/{dev}/queues/rx-0/rps_cpus"]
+        if netns:
+            cmd = ["ip", "netns", "exec", netns, *cmd]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=True)
+        return int(out.stdout.strip().replace(",", ""), 16)
+
+    for node in lab.topo.nodes:
+        assert rps(node.host_veth) == mask, node.host_veth
+        assert rps("eth0", node.netns) == mask, node.netns
 
 
 def test_recovery_next_sweep_is_clean(lab: Lab) -> None:
