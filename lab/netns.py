@@ -33,7 +33,7 @@ def cpu_mask(cpus: int) -> str:
     return ",".join(reversed(words))
 
 
-def steer_flows(dev: str, netns: str | None = None) -> list[str]:
+def steer_flows(dev: str, netns: str | None = None, mask: str | None = None) -> list[str]:
     """The command that spreads ``dev``'s received packets over every CPU by flow hash (RPS),
     as a NIC's RSS does.
 
@@ -42,8 +42,9 @@ def steer_flows(dev: str, netns: str | None = None) -> list[str]:
     reordering with (spurious) retransmissions — ~100 per node per 20 s on clean lab paths,
     enough to blur which node a fault's retransmissions belong to. Steered by flow hash, one
     flow's packets all queue on one CPU and stay in order. A kernel without RPS (no rps_cpus
-    file) is left as it is."""
-    mask = cpu_mask(os.cpu_count() or 1)
+    file) is left as it is. ``mask``: other CPUs than all ("0": RPS off, as the kernel
+    leaves a new veth)."""
+    mask = cpu_mask(os.cpu_count() or 1) if mask is None else mask
     script = (
         f"for q in /sys/class/net/{dev}/queues/rx-*/rps_cpus; do "
         f'[ -e "$q" ] || exit 0; echo {mask} > "$q" || exit 1; done'
