@@ -89,6 +89,7 @@ def phase(lab: Lab, seconds: float) -> dict[str, Any]:
     start = time.time()
     tests: dict[tuple[str, str, float], dict[str, Any]] = {}
     polls = bad = 0
+    named: set[str] = set()
     while time.time() < start + seconds:
         for p in get_json(lab.collector_url + "/api/v1/matrix", timeout=5)["paths"]:
             if p["protocol"] == "tcp" and p["success"] and p["started_at"] >= start:
@@ -96,6 +97,8 @@ def phase(lab: Lab, seconds: float) -> dict[str, Any]:
         body = verdict(lab)
         polls += 1
         bad += bool(body.get("findings") or body.get("suspects"))
+        named |= {f"{f['kind']} {f['subject']}" for f in body.get("findings", [])}
+        named |= {f"suspect {s['node']}" for s in body.get("suspects", [])}
         time.sleep(2)
     after = {n.netns: tcp_counters(n.netns) for n in lab.topo.nodes}
     delta = {k: sum(after[ns][k] - before[ns][k] for ns in after) for k in COUNTERS}
@@ -109,6 +112,7 @@ def phase(lab: Lab, seconds: float) -> dict[str, Any]:
         "mbit": [t["bandwidth_bits_per_second"] / 1e6 for t in tests.values()],
         "polls": polls,
         "bad": bad,
+        "named": sorted(named),
     }
 
 
@@ -128,6 +132,7 @@ def summary(phases: list[dict[str, Any]]) -> dict[str, Any]:
         "median_mbit": statistics.median(mbit) if mbit else 0.0,
         "polls": sum(p["polls"] for p in phases),
         "bad_polls": sum(p["bad"] for p in phases),
+        "named": sorted({n for p in phases for n in p["named"]}),
     }
 
 
@@ -165,7 +170,7 @@ def main() -> None:
                 f"iperf3 TCP: {s['tests_with_retrans']}/{s['tests']} tests with retransmits "
                 f"(median {s['median_test_retrans']:g}, max {s['max_test_retrans']:g}), "
                 f"median {s['median_mbit']:.0f} Mbit/s; {s['bad_polls']}/{s['polls']} "
-                "RCA polls with a finding",
+                f"RCA polls with a finding {s['named'] or ''}",
                 value=s["retrans_per_min"],
                 unit="segments/min",
                 extra=s,
