@@ -7,7 +7,7 @@ the first full sweep, /api/v1/rca is polled every ``--poll`` seconds for
 is counted, and each distinct finding is listed with the first time it was
 seen. Goal (issue 15): zero findings over 30 minutes.
 
-    PYTHONPATH=$PWD python tests/benchmarks/bench_cleanrun.py [--minutes 30]
+    PYTHONPATH=$PWD python tests/benchmarks/bench_cleanrun.py [--minutes 30] [--hogs N]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchlib import Row, load_row, quick_default, report
+from benchlib import Row, hogs, load_average, load_row, quick_default, report
 
 from lab.settings import LabSettings
 from tests.e2e.labup import lab_up
@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=3.0)
     parser.add_argument("--nodes", type=int, default=6)
     parser.add_argument("--racks", type=int, default=3)
+    parser.add_argument("--hogs", type=int, default=0, help="busy-loop processes beside the lab")
     args = parser.parse_args()
     started = time.monotonic()
     settings = LabSettings(
@@ -45,7 +46,8 @@ def main() -> None:
     )
     polls = bad = errors = 0
     seen: dict[str, float] = {}
-    with lab_up(settings) as lab:
+    load_start = load_average()
+    with lab_up(settings) as lab, hogs(args.hogs):
         wait_clean(lab, rca_deadline(lab, 3))
         t0 = time.monotonic()
         end = t0 + args.minutes * 60
@@ -70,7 +72,7 @@ def main() -> None:
     rows = [
         Row(
             f"clean {args.nodes} nodes / {args.racks} racks, {minutes:.1f} min, "
-            f"{polls} polls every {args.poll:.0f} s",
+            f"{polls} polls every {args.poll:.0f} s, {args.hogs} busy loops beside it",
             f"{bad} polls with a finding ({len(seen)} distinct)",
             goal="0 findings",
             met=bad == 0,
@@ -81,6 +83,7 @@ def main() -> None:
             ", ".join(f"{k} @{v:.0f}" for k, v in seen.items()) or "-",
         ),
         Row("poll errors", str(errors)),
+        Row("load average at the start", load_start),
         load_row(),
     ]
     report("cleanrun", rows, params=vars(args), started=started)

@@ -15,17 +15,22 @@ a finding. ``--hogs N`` runs N busy-loop processes throughout (CPU contention).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from benchlib import Row, arguments, load_average, load_row, report, skipped_without_root
+from benchlib import (
+    Row,
+    arguments,
+    hogs,
+    load_average,
+    load_row,
+    report,
+    skipped_without_root,
+)
 
 from lab.lab import Lab, get_json
 from lab.netns import cpu_mask, steer_flows
@@ -63,24 +68,6 @@ def set_steering(lab: Lab, on: bool) -> None:
     for node in lab.topo.nodes:
         run(steer_flows(node.host_veth, mask=mask))
         run(steer_flows("eth0", node.netns, mask=mask))
-
-
-def _spin() -> None:
-    while True:
-        pass
-
-
-@contextmanager
-def hogs(n: int) -> Iterator[None]:
-    procs = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(n)]
-    for p in procs:
-        p.start()
-    try:
-        yield
-    finally:
-        for p in procs:
-            p.kill()
-            p.join(5)
 
 
 def phase(lab: Lab, seconds: float) -> dict[str, Any]:

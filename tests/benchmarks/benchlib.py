@@ -9,16 +9,18 @@ assert nothing about time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import ipaddress
 import json
+import multiprocessing
 import os
 import pathlib
 import platform
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -76,6 +78,26 @@ def skipped_without_root(name: str) -> bool:
 
 def load_average() -> str:
     return " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def hogs(n: int) -> Iterator[None]:
+    """``n`` busy-loop processes for the block (CPU contention beside a lab); always killed."""
+    procs = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(n)]
+    try:
+        for p in procs:
+            p.start()
+        yield
+    finally:
+        for p in procs:
+            if p.pid is not None:
+                p.kill()
+                p.join(5)
 
 
 def load_row() -> Row:
