@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from typing import Any
@@ -35,7 +34,7 @@ from benchlib import (
 from lab.lab import Lab, get_json
 from lab.netns import cpu_mask, steer_flows
 from lab.settings import LabSettings
-from lab.shell import run
+from lab.shell import in_ns, run
 from tests.e2e.labup import lab_up
 from tests.e2e.rca_lab import rca_deadline, verdict, wait_clean
 
@@ -46,13 +45,7 @@ COUNTERS = ("RetransSegs", "TCPSACKReorder", "TCPTSReorder", "TCPDSACKRecv")
 
 def tcp_counters(netns: str) -> dict[str, int]:
     """The namespace's Tcp/TcpExt counters named in COUNTERS."""
-    text = subprocess.run(
-        ["ip", "netns", "exec", netns, "cat", "/proc/net/snmp", "/proc/net/netstat"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=True,
-    ).stdout
+    text = run(in_ns(netns, ["cat", "/proc/net/snmp", "/proc/net/netstat"]))
     lines = text.splitlines()
     out: dict[str, int] = {}
     for head, values in zip(lines[::2], lines[1::2], strict=False):

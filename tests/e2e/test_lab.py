@@ -26,6 +26,7 @@ from lab.faults import Fault
 from lab.lab import Lab, get_json
 from lab.netns import cpu_mask, leftovers
 from lab.settings import LabSettings
+from lab.shell import in_ns, run
 from tests.agents import sample
 from tests.collector.reports import report
 from tests.e2e.conftest import need_root
@@ -187,10 +188,7 @@ def test_veths_steer_flows_over_every_cpu(lab: Lab) -> None:
 
     def rps(dev: str, netns: str | None = None) -> int:
         cmd = ["cat", f"/sys/class/net/{dev}/queues/rx-0/rps_cpus"]
-        if netns:
-            cmd = ["ip", "netns", "exec", netns, *cmd]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=True)
-        return int(out.stdout.strip().replace(",", ""), 16)
+        return int(run(in_ns(netns, cmd) if netns else cmd).strip().replace(",", ""), 16)
 
     for node in lab.topo.nodes:
         assert rps(node.host_veth) == mask, node.host_veth
